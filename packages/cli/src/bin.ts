@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+/**
+ * The `herald` command line: dispatches to one module per command.
+ */
+import { readFileSync } from 'node:fs'
+import { runParse } from './commands/parse.js'
+
+const usage = `Usage: herald <command> [options]
+
+Commands:
+  parse       read an event stream on stdin, print one JSON line per event
+
+Run 'herald <command> --help' for a command's options.`
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'parse':
+      return runParse(rest, process.stdin, process.stdout, process.stderr)
+    case '--version':
+    case '-v':
+      process.stdout.write(`${version()}\n`)
+      return 0
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${usage}\n`)
+      return 0
+    default:
+      process.stderr.write(`herald: unknown command '${command}'\n\n${usage}\n`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error)
+    process.stderr.write(`herald: ${message}\n`)
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,47 @@
+/**
+ * Every error code Herald can raise, in one catalogue. A code is never reused or
+ * renamed once published; `docs/errors.md` documents each one and a test keeps the two
+ * in step.
+ */
+export const heraldErrorCodes = [
+  // @herald/protocol
+  'HERALD_INVALID_EVENT_TYPE',
+  'HERALD_INVALID_EVENT_ID',
+  'HERALD_INVALID_RETRY',
+  'HERALD_INVALID_DATA',
+  'HERALD_EVENT_TOO_LARGE',
+] as const
+
+/** A stable, documented Herald error code. */
+export type HeraldErrorCode = (typeof heraldErrorCodes)[number]
+
+/** Options for {@link HeraldError}. */
+export interface HeraldErrorOptions {
+  /** HTTP status code to answer with, where the error maps to one. */
+  status?: number
+  /** The underlying error, if any. */
+  cause?: unknown
+}
+
+/**
+ * Base class of every error Herald throws or reports. `code` is stable and documented
+ * in `docs/errors.md`; branch on it, never on `message`.
+ */
+export class HeraldError extends Error {
+  /** Stable machine-readable code, for example `HERALD_INVALID_EVENT_ID`. */
+  readonly code: HeraldErrorCode
+  /** HTTP status that best describes the error, when it maps to one. */
+  readonly status: number | undefined
+
+  constructor(code: HeraldErrorCode, message: string, options: HeraldErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'HeraldError'
+    this.code = code
+    this.status = options.status
+  }
+}
+
+/** Type guard: `true` when `value` is a {@link HeraldError}, optionally with the given code. */
+export function isHeraldError(value: unknown, code?: HeraldErrorCode): value is HeraldError {
+  return value instanceof HeraldError && (code === undefined || value.code === code)
+}
