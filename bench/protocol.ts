@@ -5,46 +5,16 @@
 import os from 'node:os'
 import { createParser, encodeEvent, encodeEventBytes } from '@herald/protocol'
 import { createParser as createPeerParser } from 'eventsource-parser'
-import { buildMixedStream, chunk } from './stream-fixture.js'
+import { buildMixedStream, chunk, type FixtureText } from './stream-fixture.js'
 
 const MB = 1024 * 1024
 const streamBytes = Number(process.env.BENCH_STREAM_MB ?? 32) * MB
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7)
-const stream = buildMixedStream(streamBytes)
-const chunks = chunk(stream, 64 * 1024)
 
 let sink = 0
 function consume(data: string, id: string | undefined): void {
   // Touch the values so neither parser gets credit for work it never finished.
   sink = (sink + data.length + (id === undefined ? 0 : id.length)) | 0
-}
-
-function runHerald(): number {
-  let events = 0
-  const parser = createParser({
-    onEvent(event) {
-      events++
-      consume(event.data, event.lastEventId)
-    },
-  })
-  for (const c of chunks) parser.feed(c)
-  parser.end()
-  return events
-}
-
-function runPeer(): number {
-  let events = 0
-  // eventsource-parser takes strings: decode as its own docs show (TextDecoder, streaming).
-  const decoder = new TextDecoder()
-  const parser = createPeerParser({
-    onEvent(event) {
-      events++
-      consume(event.data, event.id)
-    },
-  })
-  for (const c of chunks) parser.feed(decoder.decode(c, { stream: true }))
-  parser.reset()
-  return events
 }
 
 function time(fn: () => number): { ms: number; events: number } {
@@ -58,29 +28,80 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number
 }
 
-// Warm both up, then alternate rounds so that machine noise hits both alike.
-for (let i = 0; i < 2; i++) {
-  runHerald()
-  runPeer()
+/** Runs both sides alternately (so machine noise hits both alike); medians in ms. */
+function compare(
+  herald: () => number,
+  peer: () => number,
+): { herald: number; peer: number; events: number } {
+  for (let i = 0; i < 2; i++) {
+    herald()
+    peer()
+  }
+  const h: number[] = []
+  const p: number[] = []
+  let events = 0
+  for (let i = 0; i < rounds; i++) {
+    const a = time(herald)
+    const b = time(peer)
+    if (a.events !== b.events)
+      throw new Error(`parsers disagree: ${a.events} vs ${b.events} events`)
+    events = a.events
+    h.push(a.ms)
+    p.push(b.ms)
+  }
+  return { herald: median(h), peer: median(p), events }
 }
-const heraldMs: number[] = []
-const peerMs: number[] = []
-let heraldEvents = 0
-let peerEvents = 0
-for (let i = 0; i < rounds; i++) {
-  const h = time(runHerald)
-  const p = time(runPeer)
-  heraldMs.push(h.ms)
-  peerMs.push(p.ms)
-  heraldEvents = h.events
-  peerEvents = p.events
+
+const parserRows: string[] = []
+for (const text of ['unicode', 'ascii'] as FixtureText[]) {
+  const stream = buildMixedStream(streamBytes, 42, text)
+  const chunks = chunk(stream, 64 * 1024)
+  const decoder = new TextDecoder()
+  const decoded = chunks.map((c) => decoder.decode(c, { stream: true }))
+
+  const heraldOn = (input: (Uint8Array | string)[]) => (): number => {
+    let events = 0
+    const parser = createParser({
+      onEvent(event) {
+        events++
+        consume(event.data, event.lastEventId)
+      },
+    })
+    for (const c of input) parser.feed(c)
+    parser.end()
+    return events
+  }
+  const peerOn = (decode: boolean) => (): number => {
+    let events = 0
+    // eventsource-parser takes strings: decode as its docs show (TextDecoder, streaming).
+    const utf8 = new TextDecoder()
+    const parser = createPeerParser({
+      onEvent(event) {
+        events++
+        consume(event.data, event.id)
+      },
+    })
+    if (decode) for (const c of chunks) parser.feed(utf8.decode(c, { stream: true }))
+    else for (const c of decoded) parser.feed(c)
+    parser.reset()
+    return events
+  }
+  const mbps = (ms: number): string => (stream.length / MB / (ms / 1000)).toFixed(0)
+  const bytes = compare(heraldOn(chunks), peerOn(true))
+  const strings = compare(heraldOn(decoded), peerOn(false))
+  parserRows.push(
+    `| ${text}, bytes in (UTF-8 decode included) | ${mbps(bytes.herald)} | ${mbps(bytes.peer)} | **${(bytes.peer / bytes.herald).toFixed(2)}x** |`,
+    `| ${text}, strings in (parsing alone) | ${mbps(strings.herald)} | ${mbps(strings.peer)} | **${(strings.peer / strings.herald).toFixed(2)}x** |`,
+  )
+  if (text === 'unicode') {
+    parserRows.unshift(
+      `stream: ${(stream.length / MB).toFixed(1)} MiB, ${bytes.events} events, 64 KiB chunks, median of ${rounds} alternating rounds`,
+      '',
+      '| stream | Herald MB/s | eventsource-parser MB/s | Herald / peer |',
+      '|---|---|---|---|',
+    )
+  }
 }
-if (heraldEvents !== peerEvents) {
-  throw new Error(`parsers disagree: herald ${heraldEvents} events, peer ${peerEvents}`)
-}
-const mbps = (ms: number): number => stream.length / MB / (ms / 1000)
-const heraldRate = mbps(median(heraldMs))
-const peerRate = mbps(median(peerMs))
 
 // Encoding for fan-out: one frame shared by N subscribers, versus building the frame by
 // string concatenation and encoding it for every subscriber.
@@ -126,23 +147,15 @@ const fmt = (n: number): string => n.toFixed(1)
 console.log(
   `machine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, node ${process.version}`,
 )
-console.log(
-  `stream: ${fmt(stream.length / MB)} MiB, ${heraldEvents} events, 64 KiB chunks, median of ${rounds}`,
-)
 console.log('')
-console.log('| parser | MB/s | ratio |')
-console.log('|---|---|---|')
-console.log(
-  `| @herald/protocol createParser (bytes) | ${fmt(heraldRate)} | ${(heraldRate / peerRate).toFixed(2)}x |`,
-)
-console.log(`| eventsource-parser + TextDecoder | ${fmt(peerRate)} | 1.00x |`)
+for (const row of parserRows) console.log(row)
 console.log('')
 console.log(`| encoding for ${subscribers} subscribers x ${events.length} events | ms | ratio |`)
 console.log('|---|---|---|')
 console.log(
-  `| encodeEventBytes once, shared | ${fmt(median(sharedMs))} | ${(median(perSubMs) / median(sharedMs)).toFixed(1)}x faster |`,
+  `| encodeEventBytes once, shared | ${fmt(median(sharedMs))} | **${(median(perSubMs) / median(sharedMs)).toFixed(0)}x faster** |`,
 )
-console.log(`| string concatenation + encode per subscriber | ${fmt(median(perSubMs))} | 1.0x |`)
+console.log(`| string concatenation + encode per subscriber | ${fmt(median(perSubMs))} | 1x |`)
 console.log('')
-console.log(`encodeEvent: ${singleNs.toFixed(0)} ns per frame (${frames > 0 ? 'ok' : ''})`)
+console.log(`encodeEvent alone: ${singleNs.toFixed(0)} ns per frame (${frames} bytes)`)
 if (sink === 42) console.log('')

@@ -2,7 +2,20 @@
  * A deterministic, realistic mixed event stream for benchmarks: JSON events, multi-line
  * data, comments, CRLF and LF line ends, multibyte and astral text.
  */
-export function buildMixedStream(targetBytes: number, seed = 42): Uint8Array {
+export type FixtureText = 'unicode' | 'latin1' | 'ascii'
+
+const vocabularies: Record<FixtureText, string[]> = {
+  // CJK and emoji make every decoded chunk a two-byte string in V8.
+  unicode: ['order', 'shipped', 'héllo', 'wörld', '日本語', 'données', '🎉', 'status', 'ok'],
+  latin1: ['order', 'shipped', 'héllo', 'wörld', 'größe', 'données', 'café', 'status', 'ok'],
+  ascii: ['order', 'shipped', 'hello', 'world', 'size', 'data', 'cafe', 'status', 'ok'],
+}
+
+export function buildMixedStream(
+  targetBytes: number,
+  seed = 42,
+  text: FixtureText = 'unicode',
+): Uint8Array {
   let state = seed >>> 0
   const random = (): number => {
     // xorshift32: fast, deterministic, good enough to vary the shapes.
@@ -11,7 +24,7 @@ export function buildMixedStream(targetBytes: number, seed = 42): Uint8Array {
     state ^= state << 5
     return (state >>> 0) / 0x100000000
   }
-  const words = ['order', 'shipped', 'héllo', 'wörld', '日本語', 'données', '🎉', 'status', 'ok']
+  const words = vocabularies[text]
   const parts: string[] = []
   let size = 0
   let n = 0

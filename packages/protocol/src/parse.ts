@@ -9,6 +9,7 @@ const LF = 10
 const SPACE = 32
 const COLON = 58
 const BOM = 0xfeff
+const DECODE_PIECE_BYTES = 16 * 1024
 
 /** Default for {@link ParserOptions.maxEventBytes}: 16 MiB. */
 export const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
@@ -112,6 +113,7 @@ export function createParser(options: ParserOptions): EventStreamParser {
   let data = ''
   let dataLines = 0
   let eventType = ''
+  let lastType = ''
   let idBuffer = initialLastEventId
   let lastEventId = initialLastEventId
 
@@ -253,10 +255,13 @@ export function createParser(options: ParserOptions): EventStreamParser {
       text.charCodeAt(start + 4) === 116 &&
       text.charCodeAt(start + 5) === COLON
     ) {
-      eventType = text.slice(
-        text.charCodeAt(start + 6) === SPACE && start + 6 < end ? start + 7 : start + 6,
-        end,
-      )
+      const valueStart =
+        text.charCodeAt(start + 6) === SPACE && start + 6 < end ? start + 7 : start + 6
+      // Streams repeat a handful of types: reuse the previous string instead of allocating.
+      if (end - valueStart !== lastType.length || !text.startsWith(lastType, valueStart)) {
+        lastType = text.slice(valueStart, end)
+      }
+      eventType = lastType
       return
     }
     if (first === COLON) {
@@ -357,15 +362,32 @@ export function createParser(options: ParserOptions): EventStreamParser {
   }
 
   function feed(chunk: Uint8Array | string): void {
-    let text: string
     if (typeof chunk === 'string') {
-      text = chunk
+      feedText(chunk)
     } else if (chunk instanceof Uint8Array) {
       decoder ??= new TextDecoder('utf-8', { ignoreBOM: true })
-      text = decoder.decode(chunk, { stream: true })
+      // Large chunks are decoded in pieces: a string over ~128 KiB lands in V8's large-object
+      // space, which only a full mark-sweep reclaims; smaller ones die young and cheaply.
+      for (let start = 0; start < chunk.length; start += DECODE_PIECE_BYTES) {
+        const end = start + DECODE_PIECE_BYTES
+        feedText(
+          decoder.decode(end >= chunk.length && start === 0 ? chunk : chunk.subarray(start, end), {
+            stream: true,
+          }),
+        )
+      }
     } else {
       throw new TypeError('EventStreamParser.feed: chunk must be a Uint8Array or a string')
     }
+    if (callbackError !== undefined) {
+      const { error } = callbackError
+      callbackError = undefined
+      throw error
+    }
+  }
+
+  function feedText(decoded: string): void {
+    let text = decoded
     if (text.length === 0) return
     if (atStreamStart) {
       atStreamStart = false
@@ -376,11 +398,6 @@ export function createParser(options: ParserOptions): EventStreamParser {
       }
     }
     processText(text)
-    if (callbackError !== undefined) {
-      const { error } = callbackError
-      callbackError = undefined
-      throw error
-    }
   }
 
   function endStream(): void {
