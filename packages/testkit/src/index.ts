@@ -1,1 +1,5 @@
-export {}
+export type {
+  EventStoreContractOptions,
+  EventStoreFactoryOptions,
+} from './event-store-contract.js'
+export { runEventStoreContract } from './event-store-contract.js'

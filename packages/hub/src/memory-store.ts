@@ -1,0 +1,200 @@
+/**
+ * The in-memory event store: a ring of slots indexed by sequence number. Fast and
+ * dependency-free; the log is lost when the process exits (a reconnecting client then
+ * gets a `herald.reset`).
+ */
+import { HeraldError } from '@herald/protocol'
+import type {
+  AppendInput,
+  EventStore,
+  ReadFilter,
+  ReadResult,
+  StoreBounds,
+  StoredEvent,
+} from './event-store.js'
+import { formatSequenceCursor, parseSequenceCursor } from './event-store.js'
+import type { RetentionOptions } from './retention.js'
+import { resolveRetention } from './retention.js'
+import type { TopicMatcher } from './topic.js'
+import { createTopicMatcher } from './topic.js'
+
+/** Options of {@link createMemoryEventStore}. */
+export interface MemoryEventStoreOptions {
+  /** Retention; defaults to 100 000 events and 24 hours. */
+  retention?: RetentionOptions | undefined
+  /** Clock, for tests. Defaults to `Date.now`. */
+  now?: (() => number) | undefined
+}
+
+/** Default hub-wide retention of the memory store. */
+export const MEMORY_STORE_DEFAULT_RETENTION = { maxEvents: 100_000, maxAgeMs: 24 * 3600_000 }
+
+interface TopicRule {
+  matcher: TopicMatcher
+  maxEvents: number
+  maxAgeMs: number
+  /** Sequence numbers of matching events, oldest first, from `head`. */
+  seqs: number[]
+  head: number
+}
+
+/** Creates an in-memory {@link EventStore}. */
+export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): EventStore {
+  const policy = resolveRetention(options.retention, MEMORY_STORE_DEFAULT_RETENTION)
+  const now = options.now ?? Date.now
+  const rules: TopicRule[] = policy.topics.map((rule) => ({
+    matcher: createTopicMatcher([rule.pattern]),
+    maxEvents: rule.maxEvents,
+    maxAgeMs: rule.maxAgeMs,
+    seqs: [],
+    head: 0,
+  }))
+  // slots[i] holds sequence number base + i; deleted events leave `undefined` holes that
+  // leave the array when the head passes them.
+  let slots: (StoredEvent | undefined)[] = []
+  let base = 1
+  let lastSeq = 0
+  let lastTime = 0
+  // Everything at or below this sequence number was deleted by the hub-wide bounds.
+  let prunedThrough = 0
+  // Per-topic rules delete events in the middle of the log: remember, per topic, the
+  // newest sequence number deleted that way so a cursor before it gets a reset.
+  const topicPrunedThrough = new Map<string, number>()
+  let closed = false
+
+  function assertOpen(): void {
+    if (closed) throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed')
+  }
+
+  /** Removes the holes at the head of the ring. Invariant after it: slots[0] is an event. */
+  function compact(): void {
+    let skip = 0
+    while (skip < slots.length && slots[skip] === undefined) skip++
+    if (skip === 0) return
+    // One slice, not a shift per event: shifting one by one would be quadratic.
+    slots = skip === slots.length ? [] : slots.slice(skip)
+    base += skip
+  }
+
+  /** Deletes the oldest event under the hub-wide bounds. */
+  function dropHead(): void {
+    slots[0] = undefined
+    prunedThrough = base
+    compact()
+  }
+
+  function prune(): void {
+    const t = now()
+    // Hub-wide: count (in slots, holes included, so memory stays bounded) then age.
+    while (slots.length > policy.maxEvents) dropHead()
+    if (policy.maxAgeMs !== Number.POSITIVE_INFINITY) {
+      const cutoff = t - policy.maxAgeMs
+      while (slots.length > 0 && (slots[0] as StoredEvent).publishedAt < cutoff) dropHead()
+    }
+    for (const rule of rules) {
+      const cutoff = t - rule.maxAgeMs
+      for (;;) {
+        // Skip entries already gone (deleted by the hub-wide bounds or another rule).
+        while (rule.head < rule.seqs.length) {
+          const seq = rule.seqs[rule.head] as number
+          if (seq >= base && slots[seq - base] !== undefined) break
+          rule.head++
+        }
+        const live = rule.seqs.length - rule.head
+        if (live === 0) break
+        const seq = rule.seqs[rule.head] as number
+        const event = slots[seq - base] as StoredEvent
+        if (live <= rule.maxEvents && event.publishedAt >= cutoff) break
+        slots[seq - base] = undefined
+        topicPrunedThrough.set(event.topic, seq)
+        rule.head++
+        if (seq === base) compact()
+      }
+      if (rule.head > 1024 && rule.head * 2 > rule.seqs.length) {
+        rule.seqs = rule.seqs.slice(rule.head)
+        rule.head = 0
+      }
+    }
+  }
+
+  function oldestId(): string | undefined {
+    for (let i = 0; i < slots.length; i++) {
+      if (slots[i] !== undefined) return formatSequenceCursor(base + i)
+    }
+    return undefined
+  }
+
+  function bounds(): StoreBounds {
+    return {
+      oldestId: oldestId(),
+      latestId: lastSeq === 0 ? undefined : formatSequenceCursor(lastSeq),
+    }
+  }
+
+  return {
+    async append(inputs: readonly AppendInput[]) {
+      assertOpen()
+      // Wall clocks step back; publishedAt never does, so age pruning stays a prefix.
+      const t = Math.max(now(), lastTime)
+      lastTime = t
+      const out: StoredEvent[] = []
+      for (const input of inputs) {
+        const seq = ++lastSeq
+        const event: StoredEvent = {
+          id: formatSequenceCursor(seq),
+          topic: input.topic,
+          data: input.data,
+          type: input.type,
+          clientId: input.clientId,
+          retry: input.retry,
+          private: input.private === true,
+          publishedAt: t,
+        }
+        slots.push(event)
+        for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)
+        out.push(event)
+      }
+      prune()
+      return out
+    },
+
+    async readSince(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
+      assertOpen()
+      prune()
+      const matcher = createTopicMatcher(filter.topics)
+      let after = 0
+      if (cursor !== undefined) {
+        const seq = parseSequenceCursor(cursor)
+        if (seq === undefined || seq > lastSeq)
+          return { kind: 'reset', reason: 'unknown', ...bounds() }
+        if (seq < prunedThrough) return { kind: 'reset', reason: 'expired', ...bounds() }
+        for (const [topic, through] of topicPrunedThrough) {
+          if (through > seq && matcher.matches(topic)) {
+            return { kind: 'reset', reason: 'expired', ...bounds() }
+          }
+        }
+        after = seq
+      }
+      const events: StoredEvent[] = []
+      const limit = Math.max(1, filter.limit)
+      for (let i = Math.max(0, after + 1 - base); i < slots.length; i++) {
+        const event = slots[i]
+        if (event === undefined || !matcher.matches(event.topic)) continue
+        if (events.length === limit) return { kind: 'events', events, more: true }
+        events.push(event)
+      }
+      return { kind: 'events', events, more: false }
+    },
+
+    async bounds() {
+      assertOpen()
+      prune()
+      return bounds()
+    },
+
+    async close() {
+      closed = true
+      slots = []
+    },
+  }
+}

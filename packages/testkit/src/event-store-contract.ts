@@ -1,0 +1,295 @@
+/**
+ * The contract every `EventStore` honours, as one vitest suite. A store package calls
+ * {@link runEventStoreContract} from its own test file; the hub relies on nothing else.
+ */
+import type { AppendInput, EventStore, RetentionOptions, StoredEvent } from '@herald/hub'
+import { compareCursors } from '@herald/hub'
+import { isHeraldError } from '@herald/protocol'
+import { afterEach, describe, expect, it } from 'vitest'
+
+/** What the contract passes to a store factory. */
+export interface EventStoreFactoryOptions {
+  /** Retention to apply. */
+  retention?: RetentionOptions | undefined
+  /** Clock to use instead of `Date.now`. */
+  now?: (() => number) | undefined
+}
+
+/** How the contract creates stores. */
+export interface EventStoreContractOptions {
+  /** Creates a fresh, empty store. */
+  create(options: EventStoreFactoryOptions): EventStore | Promise<EventStore>
+  /**
+   * Persistent stores only: opens a store on the same data as the store last created
+   * (after the contract closed it), as a restarted process would.
+   */
+  reopen?: ((options: EventStoreFactoryOptions) => EventStore | Promise<EventStore>) | undefined
+}
+
+const ALL = ['**']
+
+function ev(topic: string, data = topic, extra: Partial<AppendInput> = {}): AppendInput {
+  return { topic, data, ...extra }
+}
+
+async function readAll(store: EventStore, cursor: string | undefined, topics = ALL, limit = 1000) {
+  const out: StoredEvent[] = []
+  let at = cursor
+  for (;;) {
+    const page = await store.readSince(at, { topics, limit })
+    if (page.kind === 'reset') throw new Error(`unexpected reset: ${page.reason}`)
+    out.push(...page.events)
+    const last = page.events.at(-1)
+    if (!page.more || last === undefined) return out
+    at = last.id
+  }
+}
+
+function expectIncreasing(ids: readonly string[]): void {
+  for (let i = 1; i < ids.length; i++) {
+    expect(compareCursors(ids[i - 1] as string, ids[i] as string)).toBeLessThan(0)
+  }
+}
+
+/**
+ * Registers the event-store contract suite (vitest `describe`/`it`) for one store.
+ *
+ * @param name - Label of the store under test, for example `memory`.
+ */
+export function runEventStoreContract(name: string, options: EventStoreContractOptions): void {
+  describe(`EventStore contract: ${name}`, () => {
+    const open: EventStore[] = []
+    async function create(o: EventStoreFactoryOptions = {}): Promise<EventStore> {
+      const store = await options.create(o)
+      open.push(store)
+      return store
+    }
+    afterEach(async () => {
+      for (const store of open.splice(0)) await store.close().catch(() => {})
+    })
+
+    it('starts empty', async () => {
+      const store = await create()
+      expect(await store.bounds()).toEqual({ oldestId: undefined, latestId: undefined })
+      expect(await store.readSince(undefined, { topics: ALL, limit: 10 })).toEqual({
+        kind: 'events',
+        events: [],
+        more: false,
+      })
+    })
+
+    it('assigns increasing unique ids and keeps every field', async () => {
+      const store = await create()
+      const before = Date.now()
+      const [a, b, c] = await store.append([
+        ev('a', 'x'),
+        ev('b', 'é 😀\nline two\r\n', { type: 'update', clientId: 'c-1', retry: 500 }),
+        ev('c/d', '', { private: true }),
+      ])
+      expect(a && b && c).toBeTruthy()
+      expectIncreasing([a?.id, b?.id, c?.id] as string[])
+      expect(a).toMatchObject({ topic: 'a', data: 'x', type: undefined, private: false })
+      expect(a?.clientId).toBeUndefined()
+      expect(a?.retry).toBeUndefined()
+      expect(b).toMatchObject({ type: 'update', clientId: 'c-1', retry: 500, private: false })
+      expect(b?.data).toBe('é 😀\nline two\r\n')
+      expect(c).toMatchObject({ topic: 'c/d', data: '', private: true })
+      expect(a?.publishedAt).toBeGreaterThanOrEqual(before - 1000)
+      expect(await readAll(store, undefined)).toEqual([a, b, c])
+      expect(await store.bounds()).toEqual({ oldestId: a?.id, latestId: c?.id })
+    })
+
+    it('orders concurrent appends by call order, each batch contiguous in order', async () => {
+      const store = await create()
+      const batches = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          store.append(i % 3 === 0 ? [ev('t', `${i}a`), ev('t', `${i}b`)] : [ev('t', `${i}`)]),
+        ),
+      )
+      const ids = batches.flat().map((e) => e.id)
+      expect(new Set(ids).size).toBe(ids.length)
+      expectIncreasing(ids)
+      expect((await readAll(store, undefined)).map((e) => e.id)).toEqual(ids)
+    })
+
+    it('reads after a cursor, exclusive, filtered by exact topics and patterns', async () => {
+      const store = await create()
+      const events = await store.append([
+        ev('orders'),
+        ev('orders/1'),
+        ev('orders/1/lines'),
+        ev('users/7'),
+        ev('orders/2'),
+        ev('https://example.com/books/1'),
+      ])
+      const topics = async (patterns: string[], cursor?: string) =>
+        (await readAll(store, cursor, patterns)).map((e) => e.topic)
+      expect(await topics(['orders/*'])).toEqual(['orders/1', 'orders/2'])
+      expect(await topics(['orders/**'])).toEqual(['orders/1', 'orders/1/lines', 'orders/2'])
+      expect(await topics(['orders', 'users/7'])).toEqual(['orders', 'users/7'])
+      expect(await topics(['*/1'])).toEqual(['orders/1'])
+      expect(await topics(['https://example.com/books/*'])).toEqual(['https://example.com/books/1'])
+      expect(await topics(['**'], events[1]?.id)).toEqual([
+        'orders/1/lines',
+        'users/7',
+        'orders/2',
+        'https://example.com/books/1',
+      ])
+      expect(await topics(['orders/*'], events[1]?.id)).toEqual(['orders/2'])
+      expect(await topics(['nothing/here'])).toEqual([])
+    })
+
+    it('treats topic characters literally (no SQL or glob surprises)', async () => {
+      const store = await create()
+      await store.append([ev('a%b'), ev('a_b'), ev('a[1]'), ev('a?'), ev("it's"), ev('axb')])
+      const read = async (t: string) => (await readAll(store, undefined, [t])).map((e) => e.topic)
+      expect(await read('a%b')).toEqual(['a%b'])
+      expect(await read('a_b')).toEqual(['a_b'])
+      expect(await read('a[1]')).toEqual(['a[1]'])
+      expect(await read('a?')).toEqual(['a?'])
+      expect(await read("it's")).toEqual(["it's"])
+    })
+
+    it('pages with limit and more', async () => {
+      const store = await create()
+      const all = await store.append(Array.from({ length: 25 }, (_, i) => ev(`t/${i % 2}`)))
+      const first = await store.readSince(undefined, { topics: ALL, limit: 10 })
+      expect(first.kind === 'events' && first.events.length).toBe(10)
+      expect(first.kind === 'events' && first.more).toBe(true)
+      expect(await readAll(store, undefined, ALL, 7)).toEqual(all)
+      expect(await readAll(store, undefined, ['t/1'], 3)).toEqual(
+        all.filter((e) => e.topic === 't/1'),
+      )
+    })
+
+    it('replays everything from cursor 0 while nothing was deleted', async () => {
+      const store = await create()
+      const all = await store.append([ev('a'), ev('b')])
+      expect(await readAll(store, '0')).toEqual(all)
+    })
+
+    it('answers a reset for unknown cursors', async () => {
+      const store = await create()
+      const [a, b] = await store.append([ev('a'), ev('b')])
+      for (const cursor of ['garbage', '', '-1', '1e3', '99999999999999999999', 'abc\u0000']) {
+        const page = await store.readSince(cursor, { topics: ALL, limit: 10 })
+        expect(page, cursor).toEqual({
+          kind: 'reset',
+          reason: 'unknown',
+          oldestId: a?.id,
+          latestId: b?.id,
+        })
+      }
+      // A cursor ahead of the log (another store's, or from before a wipe) is unknown too.
+      const ahead = await store.readSince('9999999999', { topics: ALL, limit: 10 })
+      expect(ahead.kind === 'reset' && ahead.reason).toBe('unknown')
+    })
+
+    it('keeps at most maxEvents, and resets cursors older than what it deleted', async () => {
+      const store = await create({ retention: { maxEvents: 5 } })
+      const all: StoredEvent[] = []
+      for (let i = 0; i < 10; i++) all.push(...(await store.append([ev('t', String(i))])))
+      expect((await readAll(store, undefined)).map((e) => e.data)).toEqual([
+        '5',
+        '6',
+        '7',
+        '8',
+        '9',
+      ])
+      const old = await store.readSince(all[1]?.id, { topics: ALL, limit: 10 })
+      expect(old).toEqual({
+        kind: 'reset',
+        reason: 'expired',
+        oldestId: all[5]?.id,
+        latestId: all[9]?.id,
+      })
+      // The last deleted event's id is still a valid cursor: nothing after it was lost.
+      expect((await readAll(store, all[4]?.id)).map((e) => e.data)).toEqual([
+        '5',
+        '6',
+        '7',
+        '8',
+        '9',
+      ])
+    })
+
+    it('deletes events older than maxAgeMs', async () => {
+      let t = 1_000_000
+      const store = await create({ retention: { maxAgeMs: 2000 }, now: () => t })
+      const [a] = await store.append([ev('t', 'old')])
+      t += 1500
+      const [b] = await store.append([ev('t', 'mid')])
+      t += 1000
+      const [c] = await store.append([ev('t', 'new')])
+      expect((await readAll(store, undefined)).map((e) => e.data)).toEqual(['mid', 'new'])
+      expect((await store.readSince(undefined, { topics: ALL, limit: 1 })).kind).toBe('events')
+      const page = await store.readSince('0', { topics: ALL, limit: 10 })
+      expect(page).toMatchObject({ kind: 'reset', reason: 'expired', oldestId: b?.id })
+      expect((await readAll(store, a?.id)).map((e) => e.id)).toEqual([b?.id, c?.id])
+      t += 10_000
+      expect(await readAll(store, undefined)).toEqual([])
+      expect(await store.bounds()).toEqual({ oldestId: undefined, latestId: c?.id })
+    })
+
+    it('applies per-topic retention and resets only subscriptions that lost events', async () => {
+      const store = await create({
+        retention: { topics: [{ pattern: 'noisy/**', maxEvents: 2 }] },
+      })
+      const [q1] = await store.append([ev('quiet/a')])
+      await store.append([ev('noisy/1'), ev('noisy/2')])
+      await store.append([ev('noisy/3')])
+      await store.append([ev('noisy/4'), ev('quiet/b')])
+      expect((await readAll(store, undefined)).map((e) => e.topic)).toEqual([
+        'quiet/a',
+        'noisy/3',
+        'noisy/4',
+        'quiet/b',
+      ])
+      expect((await readAll(store, q1?.id, ['quiet/*'])).map((e) => e.topic)).toEqual(['quiet/b'])
+      const noisy = await store.readSince(q1?.id, { topics: ['noisy/**'], limit: 10 })
+      expect(noisy.kind === 'reset' && noisy.reason).toBe('expired')
+    })
+
+    it('refuses to work after close', async () => {
+      const store = await create()
+      await store.append([ev('a')])
+      await store.close()
+      for (const attempt of [
+        () => store.append([ev('b')]),
+        () => store.readSince(undefined, { topics: ALL, limit: 1 }),
+      ]) {
+        const error = await attempt().then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(isHeraldError(error, 'HERALD_STORE_CLOSED')).toBe(true)
+      }
+    })
+
+    if (options.reopen !== undefined) {
+      const reopen = options.reopen
+      it('survives a restart: keeps the log and never reuses an id', async () => {
+        const store = await create()
+        const before = await store.append([ev('a', '1'), ev('b', '2'), ev('a', '3')])
+        await store.close()
+        const again = await reopen({})
+        open.push(again)
+        const [next] = await again.append([ev('a', '4')])
+        expect(compareCursors(before[2]?.id as string, next?.id as string)).toBeLessThan(0)
+        expect((await readAll(again, before[0]?.id, ['a'])).map((e) => e.data)).toEqual(['3', '4'])
+      })
+
+      it('never reuses an id even when retention deleted every event', async () => {
+        const store = await create({ retention: { maxEvents: 1 } })
+        const before = await store.append([ev('a'), ev('a'), ev('a')])
+        await store.close()
+        const again = await reopen({ retention: { maxEvents: 1 } })
+        open.push(again)
+        const [next] = await again.append([ev('a')])
+        expect(compareCursors(before[2]?.id as string, next?.id as string)).toBeLessThan(0)
+        const old = await again.readSince(before[0]?.id, { topics: ALL, limit: 10 })
+        expect(old.kind === 'reset' && old.reason).toBe('expired')
+      })
+    }
+  })
+}
