@@ -1,0 +1,31 @@
+/**
+ * The public factory: the server core plus its Node and Fetch transports.
+ */
+import { handleFetchRequest } from './fetch-adapter.js'
+import { handleHttp2Stream, handleNodeRequest } from './node-adapter.js'
+import { createServerCore } from './server.js'
+import type { Session, StreamServer, StreamServerOptions } from './types.js'
+
+/**
+ * Creates a stream server: it turns requests into event-stream sessions (Node `http`/`http2`
+ * or Fetch), applies negotiation, CORS, limits and backpressure, and tracks open sessions.
+ *
+ * @throws {TypeError} for invalid options.
+ */
+export function createStreamServer(options: StreamServerOptions = {}): StreamServer {
+  const { core, sessions, isDraining, drain, close } = createServerCore(options)
+  return {
+    handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
+    handleHttp2Stream: (stream, headers, init) => handleHttp2Stream(core, stream, headers, init),
+    handleFetch: (request, init) => handleFetchRequest(core, request, init),
+    sessions: sessions as ReadonlySet<Session>,
+    get size() {
+      return sessions.size
+    },
+    get draining() {
+      return isDraining()
+    },
+    drain,
+    close,
+  }
+}

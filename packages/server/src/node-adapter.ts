@@ -1,0 +1,153 @@
+/**
+ * Node transports: `node:http` (req, res), the `node:http2` compat API (req, res), and
+ * `node:http2` core-API streams.
+ */
+import type { ServerHttp2Stream } from 'node:http2'
+import type { RequestView } from './admission.js'
+import { compressSink } from './compression.js'
+import { LazySessionInfo } from './info.js'
+import { NodeSink, type NodeWritable } from './node-sink.js'
+import type { ServerCore } from './server.js'
+import type { StreamSession } from './session.js'
+import type {
+  Http2StreamHeaders,
+  NodeHandleInit,
+  NodeRequest,
+  NodeResponse,
+  RequestHeaders,
+  Session,
+} from './types.js'
+
+function splitUrl(raw: string | undefined): { path: string; search: string } {
+  const path = raw ?? '/'
+  const q = path.indexOf('?')
+  return { path, search: q === -1 ? '' : path.slice(q) }
+}
+
+function headerOf(headers: RequestHeaders): (name: string) => string | string[] | undefined {
+  return (name) => headers[name]
+}
+
+function openSink(writable: NodeWritable, encoding: 'br' | 'gzip' | undefined): NodeSink {
+  return encoding === undefined ? new NodeSink(writable) : compressSink(writable, encoding)
+}
+
+/** Handles a `node:http` or `node:http2` compat request. */
+export function handleNodeRequest(
+  core: ServerCore,
+  req: NodeRequest,
+  res: NodeResponse,
+  init: NodeHandleInit | undefined,
+): Session | undefined {
+  const headers = req.headers as RequestHeaders
+  const ip = init?.ip ?? req.socket?.remoteAddress ?? ''
+  const { path, search } = splitUrl(req.url)
+  const view: RequestView = { method: req.method ?? 'GET', header: headerOf(headers), search, ip }
+  const decision = core.decide(view, init?.headers)
+  // Both response flavours share these calls; the union of their overloads does not type-check.
+  const response = res as unknown as {
+    writeHead(status: number, headers: Record<string, string>): unknown
+    end(body?: string): unknown
+    flushHeaders?(): void
+  }
+  if (decision.kind === 'refuse') {
+    core.refused(decision.code, ip)
+    response.writeHead(decision.status, decision.headers)
+    response.end(decision.body)
+    return undefined
+  }
+  if (decision.kind === 'preflight') {
+    response.writeHead(204, decision.headers)
+    response.end()
+    return undefined
+  }
+  const http2 = req.httpVersionMajor === 2
+  const responseHeaders = decision.headers
+  // Connection is an HTTP/1.1 header; HTTP/2 forbids connection-specific headers.
+  if (!http2) responseHeaders.connection = 'keep-alive'
+  if (decision.head) {
+    response.writeHead(200, responseHeaders)
+    response.end()
+    return undefined
+  }
+  try {
+    response.writeHead(200, responseHeaders)
+    const initial = core.initialFrame
+    // The retry hint rides in the same packet as the headers; without one, flush them alone so
+    // the client sees `open` before the first event.
+    const writable: NodeWritable = http2
+      ? ((res as unknown as { stream: ServerHttp2Stream }).stream as unknown as NodeWritable)
+      : (res as unknown as NodeWritable)
+    if (http2 || initial === undefined || decision.encoding !== undefined) response.flushHeaders?.()
+    const sink = openSink(writable, decision.encoding)
+    if (initial !== undefined) sink.write(initial.bytes)
+    const host = headers.host ?? headers[':authority']
+    const secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true
+    const info = new LazySessionInfo(
+      ip,
+      headers,
+      http2 ? '2' : '1.1',
+      `${secure ? 'https' : 'http'}://${typeof host === 'string' ? host : 'localhost'}`,
+      path,
+    )
+    return core.open(info, decision.lastEventId, sink)
+  } catch (error) {
+    core.unreserve(ip)
+    core.logger.warn({ ip, err: error }, 'could not open stream')
+    return undefined
+  }
+}
+
+/** Handles a `node:http2` core-API stream. */
+export function handleHttp2Stream(
+  core: ServerCore,
+  stream: ServerHttp2Stream,
+  headers: Http2StreamHeaders,
+  init: NodeHandleInit | undefined,
+): Session | undefined {
+  const record = headers as RequestHeaders
+  const ip = init?.ip ?? stream.session?.socket?.remoteAddress ?? ''
+  const rawPath = headers[':path']
+  const { path, search } = splitUrl(typeof rawPath === 'string' ? rawPath : undefined)
+  const method = headers[':method']
+  const view: RequestView = {
+    method: typeof method === 'string' ? method : 'GET',
+    header: headerOf(record),
+    search,
+    ip,
+  }
+  const decision = core.decide(view, init?.headers)
+  if (decision.kind === 'refuse') {
+    core.refused(decision.code, ip)
+    stream.respond({ ':status': decision.status, ...decision.headers })
+    stream.end(decision.body)
+    return undefined
+  }
+  if (decision.kind === 'preflight') {
+    stream.respond({ ':status': 204, ...decision.headers }, { endStream: true })
+    return undefined
+  }
+  if (decision.head) {
+    stream.respond({ ':status': 200, ...decision.headers }, { endStream: true })
+    return undefined
+  }
+  try {
+    stream.respond({ ':status': 200, ...decision.headers })
+    const sink = openSink(stream as unknown as NodeWritable, decision.encoding)
+    if (core.initialFrame !== undefined) sink.write(core.initialFrame.bytes)
+    const authority = headers[':authority'] ?? headers.host
+    const scheme = headers[':scheme'] === 'https' ? 'https' : 'http'
+    const info = new LazySessionInfo(
+      ip,
+      record,
+      '2',
+      `${scheme}://${typeof authority === 'string' ? authority : 'localhost'}`,
+      path,
+    )
+    return core.open(info, decision.lastEventId, sink) as StreamSession | undefined
+  } catch (error) {
+    core.unreserve(ip)
+    core.logger.warn({ ip, err: error }, 'could not open stream')
+    return undefined
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * createStreamServer: admission, the session registry, limits, the once-per-turn flush, the
+ * idle heartbeat sweep, drain and close. Transport adapters live in their own files and call
+ * into the {@link ServerCore} this builds.
+ */
+import type { HeraldErrorCode } from '@herald/protocol'
+import { type AdmissionPolicy, admit, type Decision, type RequestView } from './admission.js'
+import { createCorsPolicy } from './cors.js'
+import { createCommentFrame, createRetryFrame } from './frame.js'
+import { type SessionHost, StreamSession } from './session.js'
+import type { Sink, SinkOwner } from './sink.js'
+import type {
+  DrainOptions,
+  Frame,
+  Logger,
+  ServerMetrics,
+  SessionInfo,
+  StreamServerOptions,
+} from './types.js'
+
+/** @internal What transport adapters use. */
+export interface ServerCore {
+  decide(request: RequestView, extraHeaders: Readonly<Record<string, string>> | undefined): Decision
+  /** Frame sent right after the headers (retry hint), if any. */
+  readonly initialFrame: Frame | undefined
+  /** Registers a session over an opened transport; runs `onOpen`. */
+  open(
+    info: SessionInfo,
+    lastEventId: string | undefined,
+    sink: Sink & { attach(owner: SinkOwner): void },
+  ): StreamSession | undefined
+  /** Gives back a slot reserved by `decide` when the transport died before `open`. */
+  unreserve(ip: string): void
+  readonly logger: Logger
+  readonly compression: false | { encodings: readonly ('br' | 'gzip')[] }
+  /** Counts a refusal. */
+  refused(code: HeraldErrorCode, ip: string): void
+}
+
+const silent: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+}
+
+const schedule: (callback: () => void) => void =
+  typeof setImmediate === 'function'
+    ? (callback) => {
+        setImmediate(callback)
+      }
+    : (callback) => {
+        setTimeout(callback, 0)
+      }
+
+function positiveInt(name: string, value: unknown, allowZero: boolean): void {
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 0 ||
+    (!allowZero && value === 0)
+  ) {
+    throw new TypeError(
+      `${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`,
+    )
+  }
+}
+
+function validate(options: StreamServerOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('createStreamServer: options must be an object')
+  }
+  const optional: [string, unknown, boolean][] = [
+    ['heartbeatMs', options.heartbeatMs, true],
+    ['retryMs', options.retryMs, true],
+    ['maxQueueBytes', options.maxQueueBytes, false],
+    ['maxConnections', options.maxConnections, false],
+    ['maxConnectionsPerIp', options.maxConnectionsPerIp, false],
+    ['retryAfterSeconds', options.retryAfterSeconds, true],
+    ['maxSessionMs', options.maxSessionMs, false],
+  ]
+  for (const [name, value, allowZero] of optional) {
+    if (value !== undefined) positiveInt(name, value, allowZero)
+  }
+  for (const hook of ['onOpen', 'onClose'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+      throw new TypeError(`${hook} must be a function`)
+    }
+  }
+  const compression = options.compression
+  if (compression !== undefined && compression !== false) {
+    if (typeof compression !== 'object' || compression === null) {
+      throw new TypeError("compression must be false or { encodings?: ('br' | 'gzip')[] }")
+    }
+    for (const encoding of compression.encodings ?? []) {
+      if (encoding !== 'br' && encoding !== 'gzip') {
+        throw new TypeError(`compression.encodings: unsupported encoding '${String(encoding)}'`)
+      }
+    }
+  }
+}
+
+/**
+ * Builds the core: registry, limits, flushing, heartbeats, drain. The public factory in
+ * `create-stream-server.ts` adds the transport handlers.
+ */
+export function createServerCore(options: StreamServerOptions = {}): {
+  core: ServerCore
+  sessions: Set<StreamSession>
+  isDraining(): boolean
+  drain(options?: DrainOptions): Promise<void>
+  close(): Promise<void>
+} {
+  validate(options)
+  const heartbeatMs = options.heartbeatMs ?? 15_000
+  const maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024
+  const maxConnections = options.maxConnections ?? Number.POSITIVE_INFINITY
+  const maxPerIp = options.maxConnectionsPerIp ?? Number.POSITIVE_INFINITY
+  const maxSessionMs = options.maxSessionMs ?? 0
+  const logger = options.logger ?? silent
+  const metrics: ServerMetrics | undefined = options.metrics
+  const cors = options.cors === undefined ? undefined : createCorsPolicy(options.cors)
+  const compression =
+    options.compression === undefined || options.compression === false
+      ? false
+      : { encodings: options.compression.encodings ?? (['br', 'gzip'] as const) }
+  const initialFrame = options.retryMs === undefined ? undefined : createRetryFrame(options.retryMs)
+  const heartbeatFrame = createCommentFrame('heartbeat')
+  const { onOpen, onClose } = options
+
+  const sessions = new Set<StreamSession>()
+  const perIp = new Map<string, number>()
+  // Reserved slots include admitted requests whose transport is still being opened.
+  let reserved = 0
+  let draining = false
+
+  // The once-per-turn flush: sessions that queued something this turn, written together.
+  let dirty: StreamSession[] = []
+  let spare: StreamSession[] = []
+  let flushScheduled = false
+
+  function runFlush(): void {
+    flushScheduled = false
+    const list = dirty
+    dirty = spare
+    const started = metrics === undefined ? 0 : performance.now()
+    const now = Date.now()
+    let writes = 0
+    let frames = 0
+    let bytes = 0
+    for (let i = 0; i < list.length; i++) {
+      const session = list[i] as StreamSession
+      const sessionFrames = session.frames
+      const written = session.flush(now)
+      if (written > 0) {
+        writes++
+        frames += sessionFrames
+        bytes += written
+      }
+    }
+    list.length = 0
+    spare = list
+    if (metrics !== undefined && writes > 0) {
+      metrics.increment('writes_total', writes)
+      metrics.increment('frames_total', frames)
+      metrics.increment('bytes_total', bytes)
+      metrics.observe('flush_sessions', writes)
+      metrics.observe('flush_duration_seconds', (performance.now() - started) / 1000)
+    }
+  }
+
+  // Idle heartbeats and expiry: one sweep over all sessions, not a timer per session.
+  let sweepTimer: ReturnType<typeof setInterval> | undefined
+  const sweepEvery = heartbeatMs > 0 ? Math.max(1, Math.floor(heartbeatMs / 4)) : 0
+  const expiryEvery = maxSessionMs > 0 ? Math.max(1, Math.floor(maxSessionMs / 4)) : 0
+  const sweepMs =
+    sweepEvery === 0
+      ? expiryEvery
+      : expiryEvery === 0
+        ? sweepEvery
+        : Math.min(sweepEvery, expiryEvery)
+
+  function sweep(): void {
+    const now = Date.now()
+    let beats = 0
+    for (const session of sessions) {
+      if (maxSessionMs > 0 && now - session.openedAt >= maxSessionMs) {
+        session.close('expired')
+        continue
+      }
+      if (heartbeatMs > 0 && !session.dirty && now - session.lastWriteAt >= heartbeatMs) {
+        if (session.sendFrame(heartbeatFrame)) beats++
+      }
+    }
+    if (beats > 0) metrics?.increment('heartbeats_total', beats)
+  }
+
+  function startSweep(): void {
+    if (sweepTimer !== undefined || sweepMs === 0) return
+    sweepTimer = setInterval(sweep, sweepMs)
+    // Never keep a process alive just to send heartbeats.
+    if (typeof sweepTimer === 'object' && sweepTimer !== null && 'unref' in sweepTimer) {
+      sweepTimer.unref()
+    }
+  }
+
+  function stopSweep(): void {
+    if (sweepTimer !== undefined) clearInterval(sweepTimer)
+    sweepTimer = undefined
+  }
+
+  function unreserve(ip: string): void {
+    reserved--
+    if (ip === '' || maxPerIp === Number.POSITIVE_INFINITY) return
+    const count = (perIp.get(ip) ?? 1) - 1
+    if (count <= 0) perIp.delete(ip)
+    else perIp.set(ip, count)
+  }
+
+  const drainWaiters: (() => void)[] = []
+
+  const host: SessionHost = {
+    maxQueueBytes,
+    schedule(session) {
+      dirty.push(session)
+      if (!flushScheduled) {
+        flushScheduled = true
+        schedule(runFlush)
+      }
+    },
+    released(session, reason, error, bufferedBytes) {
+      if (!sessions.delete(session)) return
+      unreserve(session.info.ip)
+      const durationMs = Date.now() - session.openedAt
+      if (reason === 'slow-consumer') {
+        logger.warn(
+          {
+            code: 'HERALD_SLOW_CONSUMER',
+            sessionId: session.id,
+            ip: session.info.ip,
+            bufferedBytes,
+            maxQueueBytes,
+          },
+          'slow consumer closed',
+        )
+        metrics?.increment('slow_consumers_total', 1)
+      } else if (reason === 'error') {
+        logger.warn({ sessionId: session.id, ip: session.info.ip, err: error }, 'session failed')
+      }
+      logger.debug({ sessionId: session.id, reason, durationMs }, 'session closed')
+      if (metrics !== undefined) {
+        metrics.increment('sessions_closed_total', 1, { reason })
+        metrics.observe('session_duration_seconds', durationMs / 1000, { reason })
+      }
+      if (onClose !== undefined) {
+        try {
+          onClose(session, reason)
+        } catch (hookError) {
+          logger.error({ sessionId: session.id, err: hookError }, 'onClose hook threw')
+        }
+      }
+      if (sessions.size === 0) {
+        stopSweep()
+        for (const wake of drainWaiters.splice(0)) wake()
+      }
+    },
+  }
+
+  const policy: AdmissionPolicy = {
+    cors,
+    encodings: compression === false ? undefined : compression.encodings,
+    retryAfterSeconds: options.retryAfterSeconds ?? 5,
+    get draining() {
+      return draining
+    },
+    reserve(ip): HeraldErrorCode | undefined {
+      if (reserved >= maxConnections) return 'HERALD_TOO_MANY_CONNECTIONS'
+      if (ip !== '' && maxPerIp !== Number.POSITIVE_INFINITY) {
+        const count = perIp.get(ip) ?? 0
+        if (count >= maxPerIp) return 'HERALD_TOO_MANY_CONNECTIONS_PER_IP'
+        perIp.set(ip, count + 1)
+      }
+      reserved++
+      return undefined
+    },
+  }
+
+  const core: ServerCore = {
+    decide(request, extraHeaders) {
+      return admit(request, policy, extraHeaders)
+    },
+    initialFrame,
+    logger,
+    compression,
+    unreserve,
+    refused(code, ip) {
+      logger.debug({ code, ip }, 'request refused')
+      metrics?.increment('requests_rejected_total', 1, { code })
+    },
+    open(info, lastEventId, sink) {
+      const session = new StreamSession(host, info, lastEventId, Date.now(), sink)
+      sessions.add(session)
+      sink.attach(session)
+      if (session.closeReason !== undefined) return undefined
+      startSweep()
+      metrics?.increment('sessions_opened_total', 1)
+      logger.debug(
+        { sessionId: session.id, ip: info.ip, lastEventId, httpVersion: info.httpVersion },
+        'session opened',
+      )
+      if (onOpen !== undefined) {
+        try {
+          onOpen(session)
+        } catch (error) {
+          logger.error({ sessionId: session.id, err: error }, 'onOpen hook threw')
+          session.transportClosed('error', error)
+          return undefined
+        }
+      }
+      return session.closeReason === undefined ? session : undefined
+    },
+  }
+
+  function allClosed(): Promise<void> {
+    if (sessions.size === 0) return Promise.resolve()
+    return new Promise((resolve) => drainWaiters.push(resolve))
+  }
+
+  async function drain(drainOptions: DrainOptions = {}): Promise<void> {
+    const deadlineMs = drainOptions.deadlineMs ?? 10_000
+    positiveInt('deadlineMs', deadlineMs, true)
+    if (drainOptions.waves !== undefined) positiveInt('waves', drainOptions.waves, false)
+    const jitter = drainOptions.retryJitterMs ?? deadlineMs
+    positiveInt('retryJitterMs', jitter, true)
+    draining = true
+    const list = [...sessions]
+    if (list.length === 0) return
+    const waves = Math.min(drainOptions.waves ?? 10, list.length)
+    const base = options.retryMs ?? 1000
+    // Waves fill the first half of the budget; the second half lets sockets finish writing.
+    const spacing = waves > 1 ? deadlineMs / 2 / (waves - 1) : 0
+    const perWave = Math.ceil(list.length / waves)
+    logger.info({ sessions: list.length, waves, deadlineMs }, 'draining')
+    const timers: ReturnType<typeof setTimeout>[] = []
+    const closeWave = (wave: number): void => {
+      const end = Math.min(list.length, (wave + 1) * perWave)
+      for (let i = wave * perWave; i < end; i++) {
+        const session = list[i] as StreamSession
+        if (session.closeReason !== undefined) continue
+        session.sendFrame(createRetryFrame(base + Math.floor(Math.random() * (jitter + 1))))
+        session.close('drain')
+      }
+    }
+    closeWave(0)
+    for (let wave = 1; wave < waves; wave++) {
+      timers.push(setTimeout(closeWave, spacing * wave, wave))
+    }
+    let deadline: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([
+      allClosed(),
+      new Promise<void>((resolve) => {
+        deadline = setTimeout(resolve, deadlineMs)
+      }),
+    ])
+    clearTimeout(deadline)
+    for (const timer of timers) clearTimeout(timer)
+    // Past the deadline: whatever is left goes now.
+    for (const session of [...sessions]) session.close('drain')
+    logger.info({}, 'drained')
+  }
+
+  async function close(): Promise<void> {
+    draining = true
+    for (const session of [...sessions]) session.close('server')
+    stopSweep()
+  }
+
+  return {
+    core,
+    sessions,
+    isDraining: () => draining,
+    drain,
+    close,
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * Public types of @herald/server: sessions, the server, its options, and the small logger
+ * and metrics interfaces it reports through.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type {
+  IncomingHttpHeaders as Http2IncomingHttpHeaders,
+  Http2ServerRequest,
+  Http2ServerResponse,
+  ServerHttp2Stream,
+} from 'node:http2'
+import type { EventInit } from '@herald/protocol'
+
+/**
+ * A pre-encoded frame: the UTF-8 bytes of one or more complete event-stream frames. Encode an
+ * event once with {@link createFrame} and hand the same frame to every session: the bytes are
+ * shared, never copied per subscriber.
+ */
+export interface Frame {
+  /** UTF-8 bytes of complete frames (each ends with its blank line, or is a comment line). */
+  readonly bytes: Uint8Array
+}
+
+/**
+ * Why a session ended.
+ * - `client`: the client went away (socket closed, stream cancelled).
+ * - `server`: the application called `close()`, or `StreamServer.close()` ran.
+ * - `slow-consumer`: its queue passed `maxQueueBytes`; it was cut off to bound memory.
+ * - `drain`: `StreamServer.drain()` closed it, after a jittered `retry:` hint.
+ * - `error`: the transport failed, or an `onOpen` hook threw.
+ * - `expired`: it lived longer than `maxSessionMs` (or the application said so).
+ */
+export type CloseReason = 'client' | 'server' | 'slow-consumer' | 'drain' | 'error' | 'expired'
+
+/** Request headers as a plain record with lower-case names (the shape of Node's `req.headers`). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>
+
+/** What the server learnt about a session's request. */
+export interface SessionInfo {
+  /** Client IP address (the socket's peer, or what the caller passed as `init.ip`); may be `''`. */
+  readonly ip: string
+  /** Request URL (absolute; the host comes from `Host`/`:authority`). */
+  readonly url: URL
+  /** Request headers, lower-case names. */
+  readonly headers: RequestHeaders
+  /** HTTP version of the request. Fetch requests report `'1.1'` unless the runtime says more. */
+  readonly httpVersion: '1.1' | '2'
+}
+
+/** One open event stream. Obtain it from a {@link StreamServer} handler or `onOpen`. */
+export interface Session {
+  /** Unique within the process. */
+  readonly id: string
+  /**
+   * The event ID the client last saw: the `Last-Event-ID` header, or else the `lastEventId`
+   * query parameter; validated (no CR, LF or NUL, at most 1024 UTF-16 units). `undefined`
+   * when absent or empty.
+   */
+  readonly lastEventId: string | undefined
+  /** Request facts: ip, url, headers, HTTP version. */
+  readonly info: SessionInfo
+  /** Aborted when the session closes, for any reason. */
+  readonly signal: AbortSignal
+  /** Resolves with the reason once the session has closed. Never rejects. */
+  readonly closed: Promise<CloseReason>
+  /** Why the session closed, or `undefined` while it is open. */
+  readonly closeReason: CloseReason | undefined
+  /** Bytes queued or buffered by the transport, not yet accepted by the socket. */
+  readonly bufferedBytes: number
+  /**
+   * Encodes and queues one event. Returns `false` (and does nothing) when the session is
+   * closed, or when this frame made it a slow consumer.
+   *
+   * @throws {HeraldError} `HERALD_INVALID_EVENT_TYPE`, `HERALD_INVALID_EVENT_ID`,
+   * `HERALD_INVALID_RETRY`, `HERALD_INVALID_DATA` for an event that cannot be encoded safely.
+   */
+  send(event: EventInit): boolean
+  /**
+   * Queues shared, pre-encoded bytes. Frames queued during one turn of the event loop leave in
+   * ONE socket write. Returns `false` when the session is closed, or when this frame pushed
+   * the queue past `maxQueueBytes` (the session is then closed as a slow consumer).
+   */
+  sendFrame(frame: Frame): boolean
+  /** Queues a comment line (ignored by clients; keeps proxies from timing out). */
+  comment(text?: string): boolean
+  /**
+   * Closes the session: queued frames are written first, then the response ends (except for
+   * `slow-consumer` and `error`, which drop the queue and destroy the stream at once).
+   * Idempotent. Default reason: `server`.
+   */
+  close(reason?: CloseReason): void
+}
+
+/**
+ * Pino-compatible structured logger (a pino `Logger` fits as is). Herald logs one object per
+ * line with a message: `{ sessionId, ip, reason, ... }, 'session closed'`.
+ */
+export interface Logger {
+  /** Debug-level line. */
+  debug(obj: object, msg?: string): void
+  /** Info-level line. */
+  info(obj: object, msg?: string): void
+  /** Warn-level line. */
+  warn(obj: object, msg?: string): void
+  /** Error-level line. */
+  error(obj: object, msg?: string): void
+}
+
+/**
+ * Counters the server increments. Labels in braces.
+ * - `sessions_opened_total`
+ * - `sessions_closed_total` {reason}
+ * - `requests_rejected_total` {code}: 406, 429, 503, CORS and other refusals, by error code
+ * - `slow_consumers_total`
+ * - `writes_total`: socket writes (one per session per event-loop turn at most)
+ * - `frames_total`: frames written (a write carries one or more)
+ * - `bytes_total`: bytes written (before compression)
+ * - `heartbeats_total`
+ */
+export type ServerCounterName =
+  | 'sessions_opened_total'
+  | 'sessions_closed_total'
+  | 'requests_rejected_total'
+  | 'slow_consumers_total'
+  | 'writes_total'
+  | 'frames_total'
+  | 'bytes_total'
+  | 'heartbeats_total'
+
+/**
+ * Histograms the server observes.
+ * - `session_duration_seconds` {reason}: how long sessions lived.
+ * - `flush_duration_seconds`: time to write every pending session in one event-loop turn.
+ * - `flush_sessions`: sessions written in one event-loop turn.
+ */
+export type ServerHistogramName =
+  | 'session_duration_seconds'
+  | 'flush_duration_seconds'
+  | 'flush_sessions'
+
+/** Label values for a metric. */
+export type MetricLabels = Readonly<Record<string, string>>
+
+/**
+ * The small metrics interface the server reports through (the hub wires it to prom-client).
+ * Hot paths report once per event-loop turn with totals, never once per subscriber.
+ */
+export interface ServerMetrics {
+  /** Adds `value` to a counter. */
+  increment(name: ServerCounterName, value: number, labels?: MetricLabels): void
+  /** Records one observation in a histogram. */
+  observe(name: ServerHistogramName, value: number, labels?: MetricLabels): void
+}
+
+/** CORS policy for event streams. */
+export interface CorsOptions {
+  /**
+   * Allowed origins: exact (`https://app.example.com`), wildcard subdomain
+   * (`https://*.example.com`, which matches any depth of subdomain but not the bare domain),
+   * or `'*'` (any origin; refused together with `credentials`).
+   */
+  origins: readonly string[]
+  /** Send `Access-Control-Allow-Credentials: true` (cookies, `withCredentials`). Default false. */
+  credentials?: boolean
+  /** Preflight cache lifetime (`Access-Control-Max-Age`). Default 600. */
+  maxAgeSeconds?: number
+  /**
+   * Request headers a preflight may ask for, beside `Last-Event-ID`, `Authorization`,
+   * `Accept` and `Cache-Control`, which are always allowed.
+   */
+  allowHeaders?: readonly string[]
+}
+
+/** Compression settings: opt-in, see the README for why it is off by default. */
+export interface CompressionOptions {
+  /** Encodings to offer, in order of preference. Default `['br', 'gzip']`. */
+  encodings?: readonly ('br' | 'gzip')[]
+}
+
+/** Options of {@link createStreamServer}. Validated at construction (`TypeError`). */
+export interface StreamServerOptions {
+  /**
+   * Heartbeat: a comment frame sent to a session that has written nothing for this long
+   * (between 1x and 1.25x this). Default 15 000; 0 disables.
+   */
+  heartbeatMs?: number
+  /** `retry:` hint sent right after the headers. Default: none. */
+  retryMs?: number | undefined
+  /**
+   * Per-session bound on queued plus transport-buffered bytes. Past it the session is closed
+   * as a slow consumer and its memory released. Default 1 MiB.
+   */
+  maxQueueBytes?: number
+  /** Global cap on open sessions; beyond it requests get 503 with `Retry-After`. Default none. */
+  maxConnections?: number
+  /** Cap on open sessions per client IP; beyond it requests get 429. Default none. */
+  maxConnectionsPerIp?: number
+  /** `Retry-After` (seconds) on 503 and 429 answers. Default 5. */
+  retryAfterSeconds?: number
+  /** Close sessions older than this with reason `expired`. Default none. */
+  maxSessionMs?: number
+  /** CORS allowlist. Default none: no CORS headers, every origin served. */
+  cors?: CorsOptions | undefined
+  /** Opt-in compression. Default `false`. Node adapters only. */
+  compression?: false | CompressionOptions
+  /** Pino-compatible logger. Default: silent. */
+  logger?: Logger
+  /** Metrics sink. Default: none. */
+  metrics?: ServerMetrics
+  /**
+   * Called once a session's headers are out, before the handler returns it. A throw closes
+   * that session with reason `error` (and is logged); it never reaches the caller.
+   */
+  onOpen?(session: Session): void
+  /** Called once per session when it closes. A throw is logged and swallowed. */
+  onClose?(session: Session, reason: CloseReason): void
+}
+
+/** Extra inputs for {@link StreamServer.handleNode} and {@link StreamServer.handleHttp2Stream}. */
+export interface NodeHandleInit {
+  /** Extra response headers for an accepted stream (for example `X-Request-Id`). */
+  headers?: Readonly<Record<string, string>>
+  /** Client IP to use (for example from a trusted `X-Forwarded-For`); default: socket peer. */
+  ip?: string
+}
+
+/** Extra inputs for {@link StreamServer.handleFetch}. */
+export interface FetchHandleInit {
+  /** Extra response headers for an accepted stream. */
+  headers?: Readonly<Record<string, string>>
+  /** Client IP (Fetch has none): enables the per-IP limit. Default `''` (no per-IP limit). */
+  ip?: string
+}
+
+/** A Fetch answer: the Response to return, and the session when the stream was accepted. */
+export interface FetchHandleResult {
+  /** Return this from your handler (streaming body when accepted). */
+  response: Response
+  /** The open session, or `undefined` when the request was refused or was a preflight. */
+  session: Session | undefined
+}
+
+/** Options of {@link StreamServer.drain}. */
+export interface DrainOptions {
+  /**
+   * Time budget. Sessions are closed in waves spread over it; whatever is still open at the
+   * deadline is destroyed. Default 10 000.
+   */
+  deadlineMs?: number
+  /** Number of waves. Default 10 (fewer when there are fewer sessions). */
+  waves?: number
+  /**
+   * Each session gets `retry: base + random(0..retryJitterMs)` before it closes, so clients
+   * come back spread out. Base: `retryMs` or 1000. Default jitter: `deadlineMs`.
+   */
+  retryJitterMs?: number
+}
+
+/** Node request objects the server accepts: `node:http` and the `node:http2` compat API. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest
+/** Node response objects the server accepts. */
+export type NodeResponse = ServerResponse | Http2ServerResponse
+/** Headers of a `node:http2` core-API stream. */
+export type Http2StreamHeaders = Http2IncomingHttpHeaders
+
+/** Turns requests into event-stream sessions, and tracks them. */
+export interface StreamServer {
+  /**
+   * Handles a `node:http` or `node:http2` compat request. Answers refusals itself (405, 406,
+   * 400, 403, 429, 503, CORS preflight 204) and returns `undefined`, or returns the open
+   * session (headers already flushed).
+   */
+  handleNode(req: NodeRequest, res: NodeResponse, init?: NodeHandleInit): Session | undefined
+  /** Handles a `node:http2` core-API stream (`server.on('stream', ...)`). */
+  handleHttp2Stream(
+    stream: ServerHttp2Stream,
+    headers: Http2StreamHeaders,
+    init?: NodeHandleInit,
+  ): Session | undefined
+  /**
+   * Handles a Fetch `Request` (Bun, Deno, Hono, Next.js route handlers, ...). Uses no Node
+   * built-ins. The response body streams; the session is `undefined` when refused.
+   */
+  handleFetch(request: Request, init?: FetchHandleInit): FetchHandleResult
+  /** Open sessions. */
+  readonly sessions: ReadonlySet<Session>
+  /** Number of open sessions. */
+  readonly size: number
+  /** `true` once `drain()` or `close()` ran: new requests get 503. */
+  readonly draining: boolean
+  /**
+   * Stops accepting (503), sends every session a jittered `retry:` hint and closes them in
+   * waves; resolves when all are closed.
+   */
+  drain(options?: DrainOptions): Promise<void>
+  /** Stops accepting and closes every session now (reason `server`). */
+  close(): Promise<void>
+}
