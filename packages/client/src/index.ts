@@ -1,1 +1,7 @@
-export {}
+export type { EventSourceEventMap, EventSourceInit } from './event-source.js'
+export { EventSource } from './event-source.js'
+export { ConnectionErrorEvent } from './events.js'
+export type { BackoffOptions, ClientOptions, HeadersOption } from './options.js'
+export type { StandardSchemaV1 } from './standard-schema.js'
+export type { SubscribeOptions, Subscription, SubscriptionEvent } from './subscribe.js'
+export { subscribe } from './subscribe.js'

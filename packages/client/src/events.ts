@@ -1,0 +1,45 @@
+/**
+ * The event objects `EventSource` dispatches.
+ */
+import type { HeraldError } from '@herald/protocol'
+
+/**
+ * The `error` event of a Herald `EventSource`. A plain `Event` to code written for the
+ * native one, with the reason attached.
+ */
+export class ConnectionErrorEvent extends Event {
+  /** What went wrong; `code` is a `HERALD_CLIENT_*` code, `status` the HTTP status if any. */
+  readonly error: HeraldError
+  /** `true` when the source gave up and is now `CLOSED`; `false` when it will reconnect. */
+  readonly fatal: boolean
+  /** Milliseconds until the next attempt, when not fatal. */
+  readonly delayMs: number | undefined
+
+  constructor(error: HeraldError, fatal: boolean, delayMs?: number) {
+    super('error')
+    this.error = error
+    this.fatal = fatal
+    this.delayMs = delayMs
+  }
+}
+
+/** A minimal `MessageEvent` for runtimes that have `Event` but not `MessageEvent`. */
+class FallbackMessageEvent extends Event {
+  readonly data: unknown
+  readonly origin: string
+  readonly lastEventId: string
+  readonly source = null
+  readonly ports = []
+
+  constructor(type: string, init: MessageEventInit = {}) {
+    super(type, init)
+    this.data = init.data
+    this.origin = init.origin ?? ''
+    this.lastEventId = init.lastEventId ?? ''
+  }
+}
+
+/** Creates a `MessageEvent`, with the platform's class when it has one (looked up lazily). */
+export function createMessageEvent(type: string, init: MessageEventInit<string>): MessageEvent {
+  return new (globalThis.MessageEvent ?? FallbackMessageEvent)(type, init) as MessageEvent
+}
