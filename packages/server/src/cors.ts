@@ -80,12 +80,11 @@ export function createCorsPolicy(options: CorsOptions): CorsPolicy {
 
   function matchesWildcard(origin: string): boolean {
     for (const { prefix, suffix } of wildcards) {
-      if (origin.length <= prefix.length + suffix.length + 1) continue
+      if (origin.length <= prefix.length + suffix.length) continue
       if (!origin.startsWith(prefix) || !origin.endsWith(suffix)) continue
       // Everything between the scheme and `.example.com` must be host labels: no port, no
       // userinfo, no path smuggled in front of the allowed domain.
-      const middle = origin.slice(prefix.length, origin.length - suffix.length)
-      if (middle.endsWith('.') && HOST_LABELS.test(middle.slice(0, -1))) return true
+      if (HOST_LABELS.test(origin.slice(prefix.length, origin.length - suffix.length))) return true
     }
     return false
   }

@@ -1,0 +1,171 @@
+import net from 'node:net'
+import { Writable } from 'node:stream'
+import pino from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createFrame, createStreamServer, type Session, type StreamServer } from '../src/index.js'
+import { listen, openStream, type TestServer } from './helpers.js'
+
+let server: TestServer | undefined
+let streams: StreamServer | undefined
+
+afterEach(async () => {
+  await streams?.close()
+  await server?.close()
+})
+
+/** Counts the writes that reach a socket's libuv handle (each is one write/writev syscall). */
+function countWrites(socket: net.Socket): { writes: number } {
+  const counter = { writes: 0 }
+  const target = socket as unknown as {
+    _write: (...args: unknown[]) => void
+    _writev: (...args: unknown[]) => void
+  }
+  const write = target._write.bind(socket)
+  const writev = target._writev.bind(socket)
+  target._write = (...args) => {
+    counter.writes++
+    write(...args)
+  }
+  target._writev = (...args) => {
+    counter.writes++
+    writev(...args)
+  }
+  return counter
+}
+
+describe('write path', () => {
+  it('sends 20 frames queued in one tick in ONE socket write', async () => {
+    streams = createStreamServer({ heartbeatMs: 0 })
+    const s = streams
+    let socket: net.Socket | undefined
+    let session: Session | undefined
+    server = await listen((req, res) => {
+      session = s.handleNode(req, res)
+      socket = req.socket
+    })
+    const client = await openStream(server.port)
+    if (socket === undefined || session === undefined) throw new Error('no session')
+    const counter = countWrites(socket)
+    const frames = Array.from({ length: 20 }, (_, i) =>
+      createFrame({ id: String(i), data: `e${i}` }),
+    )
+    for (const frame of frames) session.sendFrame(frame)
+    await client.until(() => client.events.length === 20, '20 events')
+    expect(client.events.map((e) => e.lastEventId)).toEqual(frames.map((_, i) => String(i)))
+    expect(counter.writes).toBe(1)
+
+    // And the next turn's frames go out in their own single write.
+    for (let i = 0; i < 5; i++) session.send({ data: `later${i}` })
+    await client.until(() => client.events.length === 25, '25 events')
+    expect(counter.writes).toBe(2)
+
+    // Frames queued by 20 separate callbacks of one event-loop turn still share one write
+    // (Node's own per-tick corking would have made 20 here).
+    for (let i = 0; i < 20; i++) setImmediate(() => session?.send({ data: `cb${i}` }))
+    await client.until(() => client.events.length === 45, '45 events')
+    expect(counter.writes).toBe(3)
+    client.close()
+  })
+
+  it('shares one frame between sessions without copying it', async () => {
+    streams = createStreamServer({ heartbeatMs: 0 })
+    const s = streams
+    server = await listen((req, res) => {
+      s.handleNode(req, res)
+    })
+    const clients = await Promise.all([1, 2, 3].map(() => openStream(server?.port ?? 0)))
+    const frame = createFrame({ event: 'price', data: '{"p":101}', id: '9' })
+    for (const session of s.sessions) expect(session.sendFrame(frame)).toBe(true)
+    for (const client of clients) {
+      await client.until(() => client.events.length === 1)
+      expect(client.events[0]).toEqual({ type: 'price', data: '{"p":101}', lastEventId: '9' })
+      client.close()
+    }
+  })
+
+  it('closes a reader that never reads as a slow consumer, with memory bounded', async () => {
+    const lines: Record<string, unknown>[] = []
+    const destination = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(JSON.parse(String(chunk)))
+        callback()
+      },
+    })
+    const slowConsumers: number[] = []
+    const maxQueueBytes = 256 * 1024
+    streams = createStreamServer({
+      maxQueueBytes,
+      heartbeatMs: 0,
+      logger: pino({ level: 'info' }, destination),
+      metrics: {
+        increment(name, value) {
+          if (name === 'slow_consumers_total') slowConsumers.push(value)
+        },
+        observe() {},
+      },
+    })
+    const s = streams
+    let serverSocket: net.Socket | undefined
+    let session: Session | undefined
+    server = await listen((req, res) => {
+      serverSocket = req.socket
+      session = s.handleNode(req, res)
+    })
+    // A raw client that sends its request and then never reads a byte.
+    const client = net.connect(server.port, '127.0.0.1')
+    client.pause()
+    client.write('GET / HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n')
+    const port = server.port
+    const started = await new Promise<Session>((resolve) => {
+      const poll = () => (session === undefined ? setImmediate(poll) : resolve(session))
+      poll()
+    })
+    expect(port).toBeGreaterThan(0)
+
+    const frame = createFrame({ data: 'x'.repeat(16 * 1024) })
+    let maxBuffered = 0
+    let turns = 0
+    // Push one frame per turn until the server gives up on the reader (the kernel's socket
+    // buffers absorb a few MB first; 100 MB is far past any of them).
+    while (started.closeReason === undefined && turns < 6400) {
+      started.sendFrame(frame)
+      maxBuffered = Math.max(maxBuffered, started.bufferedBytes)
+      turns++
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(await started.closed).toBe('slow-consumer')
+    // Never more than the bound plus the one frame that tripped it.
+    expect(maxBuffered).toBeLessThanOrEqual(maxQueueBytes + frame.bytes.byteLength)
+    // Released at once: nothing queued, the socket torn down with its buffers.
+    expect(started.bufferedBytes).toBe(0)
+    expect(serverSocket?.destroyed).toBe(true)
+    expect(s.size).toBe(0)
+    expect(started.sendFrame(frame)).toBe(false)
+    expect(slowConsumers).toEqual([1])
+    const line = lines.find((l) => l.msg === 'slow consumer closed')
+    expect(line).toMatchObject({
+      level: 40,
+      code: 'HERALD_SLOW_CONSUMER',
+      sessionId: started.id,
+      maxQueueBytes,
+    })
+    client.destroy()
+  })
+
+  it('closes a session whose queue alone passes the bound within one turn', async () => {
+    streams = createStreamServer({ maxQueueBytes: 1000, heartbeatMs: 0 })
+    const s = streams
+    let session: Session | undefined
+    server = await listen((req, res) => {
+      session = s.handleNode(req, res)
+    })
+    const client = await openStream(server.port)
+    const frame = createFrame({ data: 'y'.repeat(300) })
+    const results = [1, 2, 3, 4].map(() => session?.sendFrame(frame))
+    expect(results).toEqual([true, true, true, false])
+    expect(await session?.closed).toBe('slow-consumer')
+    await client.until(() => client.ended)
+    // The queue was dropped, not written.
+    expect(client.events).toEqual([])
+  })
+})
