@@ -1,4 +1,19 @@
 export type {
+  Authenticator,
+  AuthOptions,
+  MintTokenOptions,
+  Principal,
+  TokenSource,
+} from './auth.js'
+export {
+  ANONYMOUS,
+  canPublish,
+  canReceivePrivate,
+  canSubscribe,
+  createAuthenticator,
+  mintToken,
+} from './auth.js'
+export type {
   AppendInput,
   Broker,
   EventStore,
@@ -16,9 +31,17 @@ export {
   parseSequenceCursor,
   SEQUENCE_CURSOR_WIDTH,
 } from './event-store.js'
+export { RESET_EVENT } from './fan-out.js'
+export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'
+export { createHub } from './hub.js'
 export { createMemoryBroker } from './memory-broker.js'
 export type { MemoryEventStoreOptions } from './memory-store.js'
 export { createMemoryEventStore, MEMORY_STORE_DEFAULT_RETENTION } from './memory-store.js'
+export type { HubMetrics } from './metrics.js'
+export type { PublishLimits } from './publish-request.js'
+export { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
+export type { RateLimiter, RateLimitOptions } from './rate-limit.js'
+export { createRateLimiter } from './rate-limit.js'
 export type {
   RetentionOptions,
   RetentionPolicy,

@@ -1,0 +1,362 @@
+/**
+ * JWT authentication and topic authorization (jose). A token grants topic patterns to
+ * publish to and to subscribe to, in the `herald` claim (`{ "herald": { "publish": [...],
+ * "subscribe": [...] } }`, or the flat `herald.publish` / `herald.subscribe` claims) or in
+ * Mercure's `mercure` claim, so Mercure tokens work unchanged. In a claim, a lone `*` grants
+ * every topic (as in Mercure); elsewhere patterns follow `topic.ts`.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { HeraldError } from '@herald/protocol'
+import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
+import { assertValidTopicPattern, patternCovers, topicMatches } from './topic.js'
+
+/** Authentication options of the hub. With no key at all, auth is off (development mode). */
+export interface AuthOptions {
+  /** HS256/HS384/HS512 shared secret. */
+  jwtSecret?: string | undefined
+  /** RSA, RSA-PSS, EC or Ed25519 public key: PEM (SPKI or certificate) or a JWK as JSON text. */
+  jwtPublicKey?: string | undefined
+  /** URL of a JSON Web Key Set (fetched and cached; rotated keys are picked up by `kid`). */
+  jwksUrl?: string | URL | undefined
+  /** Required `aud` claim (one of). */
+  audience?: string | readonly string[] | undefined
+  /** Required `iss` claim (one of). */
+  issuer?: string | readonly string[] | undefined
+  /** Let clients without a token subscribe to public events. Default `true`. */
+  anonymousSubscribe?: boolean | undefined
+  /** Also read the token from the `authorization` query parameter. Default `false` (it leaks into logs). */
+  queryToken?: boolean | undefined
+  /** Cookie carrying the token. Default `heraldAuthorization` (`mercureAuthorization` is read too). */
+  cookieName?: string | undefined
+  /** Clock skew tolerated on `exp` and `nbf`, in seconds. Default 0. */
+  clockToleranceSeconds?: number | undefined
+}
+
+/** Who is calling, after authentication. */
+export interface Principal {
+  /** `false` for an anonymous caller. */
+  readonly authenticated: boolean
+  /** Token subject (`sub`), if any. */
+  readonly subject: string | undefined
+  /** Raw token, used as the rate-limit key. */
+  readonly token: string | undefined
+  /** Patterns the caller may publish to. */
+  readonly publish: readonly string[]
+  /** Patterns the caller may subscribe to (and receive private events on). */
+  readonly subscribe: readonly string[]
+  /** When the token expires (ms since the epoch), if it does. */
+  readonly expiresAt: number | undefined
+}
+
+/** Where a token may come from. */
+export interface TokenSource {
+  /** Reads a request header (case-insensitive name). */
+  header(name: string): string | undefined
+  /** The request URL. */
+  url: URL
+}
+
+/** Authenticates requests and answers authorization questions. */
+export interface Authenticator {
+  /** `true` when a key is configured. */
+  readonly enabled: boolean
+  /** Whether clients without a token may subscribe to public events. */
+  readonly anonymousSubscribe: boolean
+  /**
+   * Reads and verifies the request's token. Resolves to the anonymous principal when there
+   * is none.
+   *
+   * @throws {HeraldError} `HERALD_UNAUTHORIZED` (401) for an invalid token.
+   */
+  authenticate(source: TokenSource): Promise<Principal>
+}
+
+/** The principal of a caller without a token. */
+export const ANONYMOUS: Principal = Object.freeze({
+  authenticated: false,
+  subject: undefined,
+  token: undefined,
+  publish: [],
+  subscribe: [],
+  expiresAt: undefined,
+})
+
+const HMAC = ['HS256', 'HS384', 'HS512']
+const ASYMMETRIC = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+]
+
+function grants(patterns: readonly string[], check: (pattern: string) => boolean): boolean {
+  for (const pattern of patterns) if (pattern === '*' || check(pattern)) return true
+  return false
+}
+
+/** `true` when `principal` may publish to the concrete `topic`. */
+export function canPublish(principal: Principal, topic: string): boolean {
+  return grants(principal.publish, (p) => topicMatches(p, topic))
+}
+
+/** `true` when `principal` may subscribe to the topic pattern `requested`. */
+export function canSubscribe(principal: Principal, requested: string): boolean {
+  return grants(principal.subscribe, (p) => patternCovers(p, requested))
+}
+
+/** `true` when `principal` may receive private events of the concrete `topic`. */
+export function canReceivePrivate(principal: Principal, topic: string): boolean {
+  return grants(principal.subscribe, (p) => topicMatches(p, topic))
+}
+
+function unauthorized(message: string, cause?: unknown): HeraldError {
+  return new HeraldError('HERALD_UNAUTHORIZED', message, { status: 401, cause })
+}
+
+function algorithmsOf(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+    case 'rsa-pss':
+      return ['PS256', 'PS384', 'PS512']
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve
+      if (curve === 'prime256v1' || curve === 'P-256') return ['ES256']
+      if (curve === 'secp384r1' || curve === 'P-384') return ['ES384']
+      if (curve === 'secp521r1' || curve === 'P-521') return ['ES512']
+      break
+    }
+    case 'ed25519':
+      return ['EdDSA']
+  }
+  throw new HeraldError(
+    'HERALD_INVALID_CONFIG',
+    `jwtPublicKey: unsupported key type ${key.asymmetricKeyType ?? 'unknown'} (use RSA, EC P-256/384/521 or Ed25519)`,
+  )
+}
+
+function importPublicKey(text: string): KeyObject {
+  try {
+    const trimmed = text.trim()
+    const key = trimmed.startsWith('{')
+      ? createPublicKey({
+          key: JSON.parse(trimmed) as import('node:crypto').JsonWebKey,
+          format: 'jwk',
+        })
+      : createPublicKey(trimmed)
+    if (key.type !== 'public') throw new Error('not a public key')
+    return key
+  } catch (error) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `jwtPublicKey: not a PEM or JWK public key (${(error as Error).message})`,
+      { cause: error },
+    )
+  }
+}
+
+function patternsFrom(value: unknown, claim: string): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    throw unauthorized(`token claim ${claim} must be an array of topic patterns`)
+  }
+  for (const pattern of value as string[]) {
+    if (pattern === '*') continue
+    try {
+      assertValidTopicPattern(pattern)
+    } catch (error) {
+      throw unauthorized(`token claim ${claim}: ${(error as Error).message}`, error)
+    }
+  }
+  return value as string[]
+}
+
+function claimsOf(payload: JWTPayload): { publish: string[]; subscribe: string[] } {
+  const publish: string[] = []
+  const subscribe: string[] = []
+  for (const name of ['herald', 'mercure']) {
+    const claim = payload[name]
+    if (claim === undefined) continue
+    if (claim === null || typeof claim !== 'object' || Array.isArray(claim)) {
+      throw unauthorized(`token claim ${name} must be an object`)
+    }
+    const c = claim as Record<string, unknown>
+    publish.push(...patternsFrom(c.publish, `${name}.publish`))
+    subscribe.push(...patternsFrom(c.subscribe, `${name}.subscribe`))
+  }
+  publish.push(...patternsFrom(payload['herald.publish'], 'herald.publish'))
+  subscribe.push(...patternsFrom(payload['herald.subscribe'], 'herald.subscribe'))
+  return { publish, subscribe }
+}
+
+function cookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq === -1 || part.slice(0, eq).trim() !== name) continue
+    const value = part.slice(eq + 1).trim()
+    try {
+      return decodeURIComponent(value)
+    } catch {
+      return value
+    }
+  }
+  return undefined
+}
+
+/**
+ * Creates the hub's {@link Authenticator}.
+ *
+ * @throws {HeraldError} `HERALD_INVALID_CONFIG` for an unusable key or URL.
+ */
+export function createAuthenticator(options: AuthOptions = {}): Authenticator {
+  const secret =
+    options.jwtSecret === undefined || options.jwtSecret === ''
+      ? undefined
+      : new TextEncoder().encode(options.jwtSecret)
+  const publicKey =
+    options.jwtPublicKey === undefined || options.jwtPublicKey === ''
+      ? undefined
+      : importPublicKey(options.jwtPublicKey)
+  const publicAlgorithms = publicKey === undefined ? [] : algorithmsOf(publicKey)
+  let jwks: JWTVerifyGetKey | undefined
+  if (options.jwksUrl !== undefined && options.jwksUrl !== '') {
+    let url: URL
+    try {
+      url = new URL(options.jwksUrl)
+    } catch (error) {
+      throw new HeraldError('HERALD_INVALID_CONFIG', `jwksUrl: not a URL: ${options.jwksUrl}`, {
+        cause: error,
+      })
+    }
+    jwks = createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30_000 })
+  }
+  const enabled = secret !== undefined || publicKey !== undefined || jwks !== undefined
+  const algorithms = [
+    ...(secret === undefined ? [] : HMAC),
+    ...(jwks === undefined ? publicAlgorithms : ASYMMETRIC),
+  ]
+  const cookieName = options.cookieName ?? 'heraldAuthorization'
+  const anonymousSubscribe = options.anonymousSubscribe ?? true
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    const alg = header.alg ?? ''
+    if (HMAC.includes(alg)) {
+      if (secret !== undefined) return secret
+    } else if (publicKey !== undefined && publicAlgorithms.includes(alg)) {
+      return publicKey
+    } else if (jwks !== undefined) {
+      return jwks(header, token)
+    }
+    throw unauthorized(`token algorithm ${alg} is not accepted by this hub`)
+  }
+
+  function tokenOf(source: TokenSource): string | undefined {
+    const header = source.header('authorization')
+    if (header !== undefined && header !== '') {
+      const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+      if (match === null) throw unauthorized('Authorization header must be "Bearer <token>"')
+      return match[1]
+    }
+    const cookies = source.header('cookie')
+    const fromCookie = cookie(cookies, cookieName) ?? cookie(cookies, 'mercureAuthorization')
+    if (fromCookie !== undefined && fromCookie !== '') return fromCookie
+    if (options.queryToken === true) {
+      const fromQuery = source.url.searchParams.get('authorization')
+      if (fromQuery !== null && fromQuery !== '') return fromQuery
+    }
+    return undefined
+  }
+
+  return {
+    enabled,
+    anonymousSubscribe,
+    async authenticate(source) {
+      if (!enabled) return ANONYMOUS
+      const token = tokenOf(source)
+      if (token === undefined) return ANONYMOUS
+      let payload: JWTPayload
+      try {
+        const verified = await jwtVerify(token, getKey, {
+          algorithms,
+          ...(options.audience === undefined ? {} : { audience: [options.audience].flat() }),
+          ...(options.issuer === undefined ? {} : { issuer: [options.issuer].flat() }),
+          clockTolerance: options.clockToleranceSeconds ?? 0,
+        })
+        payload = verified.payload
+      } catch (error) {
+        if (error instanceof HeraldError) throw error
+        throw unauthorized(`invalid token: ${describeJoseError(error)}`, error)
+      }
+      const { publish, subscribe } = claimsOf(payload)
+      return {
+        authenticated: true,
+        subject: payload.sub,
+        token,
+        publish,
+        subscribe,
+        expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
+      }
+    },
+  }
+}
+
+function describeJoseError(error: unknown): string {
+  const code = (error as { code?: unknown }).code
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'expired'
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'signature verification failed'
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'algorithm not allowed'
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return (error as Error).message
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'no matching key in the JWKS'
+    default:
+      return (error as Error).message || 'malformed'
+  }
+}
+
+/** Options of {@link mintToken}. */
+export interface MintTokenOptions {
+  /** HS256 secret. */
+  secret: string
+  /** Patterns the token may publish to. */
+  publish?: readonly string[] | undefined
+  /** Patterns the token may subscribe to. */
+  subscribe?: readonly string[] | undefined
+  /** Lifetime in seconds. Default 3600; 0 means no `exp`. */
+  ttlSeconds?: number | undefined
+  /** `sub` claim. */
+  subject?: string | undefined
+  /** `aud` claim. */
+  audience?: string | undefined
+}
+
+/**
+ * Mints an HS256 token with a `herald` claim: for development and tests (`herald token`).
+ * Production tokens come from your identity provider.
+ */
+export async function mintToken(options: MintTokenOptions): Promise<string> {
+  for (const p of [...(options.publish ?? []), ...(options.subscribe ?? [])]) {
+    if (p !== '*') assertValidTopicPattern(p)
+  }
+  const jwt = new SignJWT({
+    herald: { publish: [...(options.publish ?? [])], subscribe: [...(options.subscribe ?? [])] },
+  })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuedAt()
+  const ttl = options.ttlSeconds ?? 3600
+  if (ttl > 0) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
+  if (options.subject !== undefined) jwt.setSubject(options.subject)
+  if (options.audience !== undefined) jwt.setAudience(options.audience)
+  return jwt.sign(new TextEncoder().encode(options.secret))
+}

@@ -1,0 +1,224 @@
+/**
+ * Fan-out on one node: the node's single broker subscription feeds every local
+ * subscriber. A new subscriber is registered BEFORE its replay reads the log, buffering
+ * live events meanwhile; after the replay, buffered events newer than the last replayed id
+ * are sent. So replay then live has no gap (registration precedes the read) and no
+ * duplicate (ids are compared at the seam), whatever publishes race with the replay.
+ */
+import type { Frame, Session } from '@herald/server'
+import { createFrame } from '@herald/server'
+import type { Principal } from './auth.js'
+import { canReceivePrivate } from './auth.js'
+import type { EventStore, StoredEvent } from './event-store.js'
+import { compareCursors } from './event-store.js'
+import type { HubMetrics } from './metrics.js'
+import type { TopicMatcher } from './topic.js'
+import { createTopicMatcher, isTopicPattern } from './topic.js'
+
+/** Event type of the in-band reset notice. */
+export const RESET_EVENT = 'herald.reset'
+
+interface Subscriber {
+  readonly session: Session
+  readonly topics: readonly string[]
+  readonly matcher: TopicMatcher
+  readonly principal: Principal
+  /** Live events received while replaying; `undefined` once live. */
+  buffer: StoredEvent[] | undefined
+  /** Newest id written to the session. */
+  lastId: string | undefined
+}
+
+/** Options of {@link createFanOut}. */
+export interface FanOutOptions {
+  store: EventStore
+  metrics: HubMetrics
+  /** Events per replay read. */
+  replayPageSize: number
+  /** Live events a replaying subscriber may buffer before it is cut off (it resumes later). */
+  maxReplayBuffer: number
+  /** Replay pauses while a session holds more than this many unwritten bytes. */
+  replayHighWaterBytes: number
+  /** Observes publish-to-write latency for events published on this node. */
+  publishStartedAt: Map<string, number>
+}
+
+/** The node's subscriber registry. */
+export interface FanOut {
+  /** Registers `session` and runs its replay (if it sent a cursor), then streams live. */
+  attach(session: Session, topics: readonly string[], principal: Principal): Promise<void>
+  /** Delivers a broker batch to the matching subscribers. */
+  dispatch(events: readonly StoredEvent[]): void
+  /** Subscribers per requested topic. */
+  countByTopic(): Map<string, number>
+  /** Number of subscribers. */
+  readonly size: number
+}
+
+function frameOf(event: StoredEvent): Frame {
+  return createFrame({ id: event.id, event: event.type, data: event.data, retry: event.retry })
+}
+
+async function waitForRoom(session: Session, highWater: number): Promise<void> {
+  // The session exposes no drain event: poll, briefly, only while the socket is backed up.
+  while (session.bufferedBytes > highWater && !session.signal.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** Creates the fan-out. */
+export function createFanOut(options: FanOutOptions): FanOut {
+  const { store, metrics } = options
+  const subscribers = new Set<Subscriber>()
+  const byTopic = new Map<string, Set<Subscriber>>()
+  const wildcard = new Set<Subscriber>()
+
+  function add(sub: Subscriber): void {
+    subscribers.add(sub)
+    for (const topic of sub.topics) {
+      if (isTopicPattern(topic)) {
+        wildcard.add(sub)
+        continue
+      }
+      let set = byTopic.get(topic)
+      if (set === undefined) {
+        set = new Set()
+        byTopic.set(topic, set)
+      }
+      set.add(sub)
+    }
+  }
+
+  function remove(sub: Subscriber): void {
+    subscribers.delete(sub)
+    wildcard.delete(sub)
+    for (const topic of sub.topics) {
+      const set = byTopic.get(topic)
+      if (set === undefined) continue
+      set.delete(sub)
+      if (set.size === 0) byTopic.delete(topic)
+    }
+  }
+
+  function allowed(sub: Subscriber, event: StoredEvent): boolean {
+    return !event.private || canReceivePrivate(sub.principal, event.topic)
+  }
+
+  /** Writes `event` unless already written; returns `false` once the session is gone. */
+  function write(sub: Subscriber, event: StoredEvent, frame: Frame): boolean {
+    if (sub.lastId !== undefined && compareCursors(event.id, sub.lastId) <= 0) return true
+    sub.lastId = event.id
+    return sub.session.sendFrame(frame)
+  }
+
+  async function replay(sub: Subscriber, cursor: string): Promise<void> {
+    const { session } = sub
+    let at = cursor
+    for (;;) {
+      const started = performance.now()
+      const page = await store.readSince(at, { topics: sub.topics, limit: options.replayPageSize })
+      metrics.storeLatency.observe({ op: 'read' }, (performance.now() - started) / 1000)
+      if (session.signal.aborted) return
+      if (page.kind === 'reset') {
+        metrics.resets.inc({ reason: page.reason })
+        session.send({
+          event: RESET_EVENT,
+          id: page.latestId ?? '',
+          data: JSON.stringify({
+            reason: page.reason,
+            lastEventId: cursor,
+            oldestId: page.oldestId ?? null,
+            latestId: page.latestId ?? null,
+          }),
+        })
+        sub.lastId = page.latestId
+        return
+      }
+      let sent = 0
+      for (const event of page.events) {
+        if (!allowed(sub, event)) continue
+        if (!write(sub, event, frameOf(event))) return
+        sent++
+      }
+      metrics.replayed.inc(sent)
+      const last = page.events.at(-1)
+      if (!page.more || last === undefined) return
+      at = last.id
+      await waitForRoom(session, options.replayHighWaterBytes)
+    }
+  }
+
+  return {
+    get size() {
+      return subscribers.size
+    },
+
+    async attach(session, topics, principal) {
+      const sub: Subscriber = {
+        session,
+        topics,
+        matcher: createTopicMatcher(topics),
+        principal,
+        buffer: session.lastEventId === undefined ? undefined : [],
+        lastId: undefined,
+      }
+      add(sub)
+      session.signal.addEventListener('abort', () => remove(sub), { once: true })
+      if (session.signal.aborted) {
+        remove(sub)
+        return
+      }
+      const cursor = session.lastEventId
+      if (cursor === undefined) return
+      try {
+        await replay(sub, cursor)
+      } catch (error) {
+        session.close('error')
+        throw error
+      }
+      const buffered = sub.buffer ?? []
+      sub.buffer = undefined
+      for (const event of buffered) {
+        if (allowed(sub, event) && !write(sub, event, frameOf(event))) return
+      }
+    },
+
+    dispatch(events) {
+      for (const event of events) {
+        let frame: Frame | undefined
+        let delivered = 0
+        const deliver = (sub: Subscriber): void => {
+          if (!allowed(sub, event)) return
+          if (sub.buffer !== undefined) {
+            sub.buffer.push(event)
+            if (sub.buffer.length > options.maxReplayBuffer) sub.session.close('slow-consumer')
+            return
+          }
+          frame ??= frameOf(event)
+          if (write(sub, event, frame)) delivered++
+        }
+        const exact = byTopic.get(event.topic)
+        if (exact !== undefined) for (const sub of exact) deliver(sub)
+        for (const sub of wildcard) {
+          // A subscriber with both an exact topic and a pattern was served above; `write`
+          // skips ids it already wrote.
+          if (sub.matcher.matches(event.topic)) deliver(sub)
+        }
+        if (delivered > 0) metrics.delivered.inc(delivered)
+        const started = options.publishStartedAt.get(event.id)
+        if (started !== undefined) {
+          options.publishStartedAt.delete(event.id)
+          metrics.publishLatency.observe((performance.now() - started) / 1000)
+        }
+      }
+    },
+
+    countByTopic() {
+      const counts = new Map<string, number>()
+      for (const sub of subscribers) {
+        for (const topic of sub.topics) counts.set(topic, (counts.get(topic) ?? 0) + 1)
+      }
+      return counts
+    },
+  }
+}

@@ -1,0 +1,760 @@
+/**
+ * `createHub`: topics, publish, exact replay, auth and metrics over HTTP, on top of
+ * `@herald/server`. The hub is a library: mount `hub.handleNode` in `node:http`, Express
+ * or Fastify, or return `hub.fetch(request)` from Hono, Bun, Deno or a route handler.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { HeraldErrorCode } from '@herald/protocol'
+import { HeraldError, isHeraldError } from '@herald/protocol'
+import type {
+  CorsOptions,
+  DrainOptions,
+  Logger,
+  Session,
+  StreamServer,
+  StreamServerOptions,
+} from '@herald/server'
+import { createStreamServer } from '@herald/server'
+import { SpanStatusCode, trace } from '@opentelemetry/api'
+import type { Authenticator, AuthOptions, Principal } from './auth.js'
+import { canPublish, canSubscribe, createAuthenticator } from './auth.js'
+import type { AppendInput, Broker, EventStore, StoredEvent } from './event-store.js'
+import type { FanOut } from './fan-out.js'
+import { createFanOut } from './fan-out.js'
+import { createMemoryBroker } from './memory-broker.js'
+import type { HubMetrics } from './metrics.js'
+import { createHubMetrics } from './metrics.js'
+import type { PublishLimits } from './publish-request.js'
+import { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
+import type { RateLimiter, RateLimitOptions } from './rate-limit.js'
+import { createRateLimiter } from './rate-limit.js'
+import { assertValidTopicPattern } from './topic.js'
+
+/** Stream options passed through to `@herald/server` (the hub wires logger, metrics and hooks). */
+export type HubStreamOptions = Omit<
+  StreamServerOptions,
+  'logger' | 'metrics' | 'onOpen' | 'onClose' | 'cors'
+>
+
+/** Options of {@link createHub}. */
+export interface HubOptions {
+  /** The event log. */
+  store: EventStore
+  /** Fan-out across nodes. Default: in-process (a single node). */
+  broker?: Broker | undefined
+  /** JWT authentication. Default: off (anyone may publish and subscribe; development only). */
+  auth?: AuthOptions | undefined
+  /** Largest event `data`, in UTF-8 bytes (413 beyond). Default 1 MiB. */
+  maxPayloadBytes?: number | undefined
+  /** Largest publish request body, in bytes. Default 4 x `maxPayloadBytes`. */
+  maxBodyBytes?: number | undefined
+  /** Most events per publish request. Default 1000. */
+  maxBatch?: number | undefined
+  /** Publish requests per second per token (or IP without a token); `false` disables. Default 1000/s, burst 2000. */
+  publishRateLimit?: RateLimitOptions | false | undefined
+  /** Allowed browser origins, for streams and publish (CORS). Default: none (no CORS headers). */
+  cors?: CorsOptions | undefined
+  /** Event-stream options: heartbeat, retry hint, queue and connection limits. */
+  stream?: HubStreamOptions | undefined
+  /** Read the client IP from `X-Forwarded-For` (only behind a proxy you trust). Default `false`. */
+  trustProxy?: boolean | undefined
+  /** Pino-compatible logger. Default: silent. */
+  logger?: Logger | undefined
+  /** Add prom-client's process metrics to `/metrics`. Default `false`. */
+  processMetrics?: boolean | undefined
+  /** Events per replay read. Default 500. */
+  replayPageSize?: number | undefined
+}
+
+/** What `hub.publish` takes: the JSON shape of `POST /publish`. */
+export interface PublishInput {
+  /** Concrete topic. */
+  topic: string
+  /** Payload: a string as is, any other JSON value serialised. */
+  data: unknown
+  /** Event type. */
+  event?: string | undefined
+  /** Publisher's own id, kept as metadata (the hub assigns the cursor). */
+  id?: string | undefined
+  /** `retry:` hint. */
+  retry?: number | undefined
+  /** Deliver only to subscribers whose token grants the topic. */
+  private?: boolean | undefined
+}
+
+/** A running hub. */
+export interface Hub {
+  /**
+   * Node `(req, res)` handler for `node:http` / `node:http2` compat, Express and Fastify
+   * (raw request/response). With `next` (Express), unknown paths go to `next()` instead of a 404.
+   */
+  handleNode(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void
+  /** Fetch handler: Hono (`c.req.raw`), Bun, Deno, route handlers. */
+  fetch(request: Request, init?: { ip?: string }): Promise<Response>
+  /**
+   * Publishes events (trusted: no auth, no rate limit), atomically. Resolves to the stored
+   * events with their ids.
+   *
+   * @throws {HeraldError} validation codes as `POST /publish`, `HERALD_STORE_UNAVAILABLE`.
+   */
+  publish(events: PublishInput | readonly PublishInput[]): Promise<StoredEvent[]>
+  /** `true` when the store answers. */
+  ready(): Promise<boolean>
+  /** The metrics registry (prom-client), also served at `/metrics`. */
+  readonly metrics: HubMetrics
+  /** The underlying stream server. */
+  readonly streams: StreamServer
+  /** Open subscriptions on this node. */
+  readonly subscribers: number
+  /** Stops accepting streams (503) and closes the open ones in jittered waves. */
+  drain(options?: DrainOptions): Promise<void>
+  /** Closes every stream and the broker subscription. The store is left to its owner. */
+  close(): Promise<void>
+}
+
+const MiB = 1024 * 1024
+const JSON_TYPE = 'application/json; charset=utf-8'
+const tracer = trace.getTracer('@herald/hub')
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
+
+/** A request, whichever transport it came from. */
+interface HubRequest {
+  method: string
+  url: URL
+  ip: string
+  header(name: string): string | undefined
+  body(limit: number): Promise<Uint8Array>
+}
+
+/** A non-stream answer. */
+interface HubResponse {
+  status: number
+  headers: Record<string, string>
+  body: string
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `${name} must be a positive integer, got ${value}`,
+    )
+  }
+  return value
+}
+
+function json(status: number, value: unknown, headers: Record<string, string> = {}): HubResponse {
+  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) }
+}
+
+function errorResponse(error: HeraldError, headers: Record<string, string> = {}): HubResponse {
+  const status = error.status ?? 500
+  const extra: Record<string, string> = { ...headers }
+  if (status === 401) extra['www-authenticate'] = 'Bearer realm="herald"'
+  return json(status, { error: { code: error.code, message: error.message } }, extra)
+}
+
+function fail(code: HeraldErrorCode, status: number, message: string): HeraldError {
+  return new HeraldError(code, message, { status })
+}
+
+function originAllowed(cors: CorsOptions, origin: string): boolean {
+  for (const allowed of cors.origins) {
+    if (allowed === '*' || allowed === origin) return true
+    const star = allowed.indexOf('://*.')
+    if (star !== -1) {
+      const scheme = allowed.slice(0, star + 3)
+      const suffix = allowed.slice(star + 4)
+      if (
+        origin.startsWith(scheme) &&
+        origin.endsWith(suffix) &&
+        origin.length > scheme.length + suffix.length
+      ) {
+        return true
+      }
+    }
+  }
+  return false
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes)
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_UTF8', 'the request body is not valid UTF-8', {
+      status: 400,
+      cause: error,
+    })
+  }
+}
+
+/**
+ * Creates a hub over `options.store`.
+ *
+ * @throws {HeraldError} `HERALD_INVALID_CONFIG` for invalid options.
+ */
+export function createHub(options: HubOptions): Hub {
+  if (options === null || typeof options !== 'object' || options.store === undefined) {
+    throw new HeraldError('HERALD_INVALID_CONFIG', 'createHub: options.store is required')
+  }
+  const { store } = options
+  const broker = options.broker ?? createMemoryBroker()
+  const ownsBroker = options.broker === undefined
+  const logger = options.logger ?? silent
+  const maxPayloadBytes = positive('maxPayloadBytes', options.maxPayloadBytes, MiB)
+  const limits: PublishLimits = {
+    maxPayloadBytes,
+    maxBatch: positive('maxBatch', options.maxBatch, 1000),
+  }
+  const maxBodyBytes = positive(
+    'maxBodyBytes',
+    options.maxBodyBytes,
+    Math.max(4 * maxPayloadBytes, 64 * 1024),
+  )
+  const auth: Authenticator = createAuthenticator(options.auth)
+  let limiter: RateLimiter | undefined
+  try {
+    limiter =
+      options.publishRateLimit === false
+        ? undefined
+        : createRateLimiter(options.publishRateLimit ?? { rate: 1000, burst: 2000 })
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_CONFIG', `publishRateLimit: ${(error as Error).message}`)
+  }
+  if (!auth.enabled) {
+    logger.warn({}, 'no JWT key configured: anyone who can reach the hub may publish')
+  }
+  const cors = options.cors
+  const publishStartedAt = new Map<string, number>()
+  const expiryTimers = new Map<Session, ReturnType<typeof setTimeout>>()
+
+  // Late-bound: the stream server needs the metrics, the metrics read the stream server.
+  let streams: StreamServer | undefined
+  let fanOut: FanOut | undefined
+  const metrics = createHubMetrics(
+    {
+      connections: () => streams?.size ?? 0,
+      subscribersByTopic: () => fanOut?.countByTopic() ?? new Map(),
+    },
+    options.processMetrics === true,
+  )
+  const maxQueueBytes = options.stream?.maxQueueBytes ?? MiB
+  streams = createStreamServer({
+    ...options.stream,
+    ...(cors === undefined ? {} : { cors }),
+    logger,
+    metrics: metrics.server,
+    onClose(session) {
+      const timer = expiryTimers.get(session)
+      if (timer !== undefined) {
+        clearTimeout(timer)
+        expiryTimers.delete(session)
+      }
+    },
+  })
+  const streamServer = streams
+  fanOut = createFanOut({
+    store,
+    metrics,
+    replayPageSize: positive('replayPageSize', options.replayPageSize, 500),
+    maxReplayBuffer: 50_000,
+    replayHighWaterBytes: Math.floor(maxQueueBytes / 2),
+    publishStartedAt,
+  })
+  const fan = fanOut
+
+  // ONE broker subscription per node, whatever the number of subscribers.
+  const stopping = new AbortController()
+  const pump = (async () => {
+    for await (const batch of broker.subscribe(stopping.signal)) {
+      try {
+        fan.dispatch(batch)
+      } catch (error) {
+        logger.error({ err: error }, 'fan-out failed')
+      }
+    }
+  })().catch((error: unknown) => logger.error({ err: error }, 'broker subscription ended'))
+
+  async function timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    try {
+      return await fn()
+    } finally {
+      metrics.storeLatency.observe({ op }, (performance.now() - started) / 1000)
+    }
+  }
+
+  async function append(inputs: readonly AppendInput[], started: number): Promise<StoredEvent[]> {
+    let stored: StoredEvent[]
+    try {
+      stored = await timed('append', () => store.append(inputs))
+    } catch (error) {
+      if (isHeraldError(error)) throw error
+      throw new HeraldError(
+        'HERALD_STORE_UNAVAILABLE',
+        `event store failed: ${(error as Error).message}`,
+        {
+          status: 503,
+          cause: error,
+        },
+      )
+    }
+    metrics.published.inc(stored.length)
+    const first = stored[0]
+    if (first !== undefined) {
+      if (publishStartedAt.size > 10_000) publishStartedAt.clear()
+      publishStartedAt.set(first.id, started)
+    }
+    await broker.publish(stored)
+    return stored
+  }
+
+  function corsHeaders(req: HubRequest): Record<string, string> {
+    const origin = req.header('origin')
+    if (cors === undefined || origin === undefined || !originAllowed(cors, origin)) return {}
+    const headers: Record<string, string> = {
+      'access-control-allow-origin': origin,
+      vary: 'Origin',
+    }
+    if (cors.credentials === true) headers['access-control-allow-credentials'] = 'true'
+    return headers
+  }
+
+  async function authenticate(req: HubRequest): Promise<Principal> {
+    return auth.authenticate({ header: (name) => req.header(name), url: req.url })
+  }
+
+  /** Authorizes a subscription; answers the topics, or throws. */
+  async function authorizeSubscribe(
+    req: HubRequest,
+  ): Promise<{ topics: string[]; principal: Principal }> {
+    const topics = req.url.searchParams.getAll('topic')
+    if (topics.length === 0) {
+      throw fail('HERALD_INVALID_TOPIC', 400, 'name at least one topic: /events?topic=orders/*')
+    }
+    for (const topic of topics) assertValidTopicPattern(topic)
+    const principal = await authenticate(req)
+    if (auth.enabled && !principal.authenticated) {
+      if (!auth.anonymousSubscribe)
+        throw fail('HERALD_UNAUTHORIZED', 401, 'a token is required to subscribe')
+    }
+    if (principal.authenticated) {
+      for (const topic of topics) {
+        if (!canSubscribe(principal, topic)) {
+          throw fail(
+            'HERALD_FORBIDDEN',
+            403,
+            `the token does not grant subscribing to ${JSON.stringify(topic)}`,
+          )
+        }
+      }
+    }
+    return { topics: [...new Set(topics)], principal }
+  }
+
+  function watchExpiry(session: Session, principal: Principal): void {
+    if (principal.expiresAt === undefined) return
+    const ms = principal.expiresAt - Date.now()
+    if (ms <= 0) {
+      session.close('expired')
+      return
+    }
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer tokens outlive any session anyway.
+    const timer = setTimeout(() => session.close('expired'), Math.min(ms, 2 ** 31 - 1))
+    timer.unref?.()
+    expiryTimers.set(session, timer)
+  }
+
+  function startSubscription(session: Session, topics: string[], principal: Principal): void {
+    watchExpiry(session, principal)
+    const span = tracer.startSpan('herald.subscribe', {
+      attributes: {
+        'herald.topics': topics,
+        'herald.resume': session.lastEventId !== undefined,
+      },
+    })
+    fan.attach(session, topics, principal).then(
+      () => span.end(),
+      (error: unknown) => {
+        logger.error({ err: error, sessionId: session.id }, 'replay failed')
+        span.recordException(error as Error)
+        span.setStatus({ code: SpanStatusCode.ERROR })
+        span.end()
+      },
+    )
+  }
+
+  async function handlePublish(req: HubRequest, mercure: boolean): Promise<HubResponse> {
+    const started = performance.now()
+    const span = tracer.startSpan('herald.publish')
+    try {
+      const principal = await authenticate(req)
+      if (auth.enabled && !principal.authenticated) {
+        throw fail(
+          'HERALD_UNAUTHORIZED',
+          401,
+          'a token with a publish claim is required to publish',
+        )
+      }
+      if (limiter !== undefined) {
+        const wait = limiter.take(principal.token ?? `ip:${req.ip}`)
+        if (wait > 0) {
+          const error = fail(
+            'HERALD_PUBLISH_RATE_LIMITED',
+            429,
+            'too many publish requests; slow down',
+          )
+          metrics.publishErrors.inc({ code: error.code })
+          return errorResponse(error, { 'retry-after': String(Math.max(1, Math.ceil(wait))) })
+        }
+      }
+      const type = (req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+      const isJson = type === 'application/json' || type.endsWith('+json')
+      const isForm = type === 'application/x-www-form-urlencoded'
+      if (!isJson && !isForm) {
+        throw fail(
+          'HERALD_UNSUPPORTED_MEDIA_TYPE',
+          415,
+          'publish with Content-Type application/json (or application/x-www-form-urlencoded)',
+        )
+      }
+      const length = Number(req.header('content-length') ?? 0)
+      if (length > maxBodyBytes) {
+        throw fail(
+          'HERALD_PAYLOAD_TOO_LARGE',
+          413,
+          `request body larger than ${maxBodyBytes} bytes`,
+        )
+      }
+      const text = decodeUtf8(await req.body(maxBodyBytes))
+      let events: AppendInput[]
+      let batch = false
+      if (isJson) {
+        const parsed = parseJsonPublish(text, limits)
+        events = parsed.events
+        batch = parsed.batch
+      } else {
+        events = parseFormPublish(text, limits)
+      }
+      if (auth.enabled) {
+        for (const event of events) {
+          if (!canPublish(principal, event.topic)) {
+            throw fail(
+              'HERALD_FORBIDDEN',
+              403,
+              `the token does not grant publishing to ${JSON.stringify(event.topic)}`,
+            )
+          }
+        }
+      }
+      span.setAttribute('herald.events', events.length)
+      const stored = await append(events, started)
+      const ids = stored.map((e) => e.id)
+      if (mercure) {
+        return {
+          status: 200,
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          body: ids[0] ?? '',
+        }
+      }
+      return json(200, batch ? { ids } : { id: ids[0], ids })
+    } catch (error) {
+      const herald = isHeraldError(error)
+        ? error
+        : new HeraldError('HERALD_STORE_UNAVAILABLE', 'publish failed', {
+            status: 503,
+            cause: error,
+          })
+      if (!isHeraldError(error)) logger.error({ err: error }, 'publish failed')
+      metrics.publishErrors.inc({ code: herald.code })
+      span.recordException(herald)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: herald.code })
+      return errorResponse(herald)
+    } finally {
+      span.end()
+    }
+  }
+
+  async function ready(): Promise<boolean> {
+    if (streamServer.draining) return false
+    try {
+      await Promise.race([
+        timed('bounds', () => store.bounds()),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref?.()),
+      ])
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  function notAllowed(allow: string): HubResponse {
+    return errorResponse(fail('HERALD_METHOD_NOT_ALLOWED', 405, `use ${allow}`), { allow })
+  }
+
+  /** Answers every route except an accepted stream. `undefined`: not a hub path. */
+  async function route(req: HubRequest): Promise<HubResponse | undefined> {
+    const path = req.url.pathname
+    const method = req.method
+    if (method === 'OPTIONS' && (path === '/publish' || path === '/.well-known/mercure')) {
+      const headers = corsHeaders(req)
+      if (headers['access-control-allow-origin'] !== undefined) {
+        headers['access-control-allow-methods'] = 'POST, OPTIONS'
+        headers['access-control-allow-headers'] = 'Authorization, Content-Type'
+        headers['access-control-max-age'] = String(cors?.maxAgeSeconds ?? 600)
+      }
+      return { status: 204, headers, body: '' }
+    }
+    switch (path) {
+      case '/publish':
+      case '/.well-known/mercure':
+        if (method === 'GET' && path === '/.well-known/mercure') return undefined
+        if (method !== 'POST') return notAllowed('POST')
+        return handlePublish(req, path !== '/publish')
+      case '/healthz':
+        if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
+        return json(200, { status: 'ok' })
+      case '/readyz':
+        if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
+        return (await ready())
+          ? json(200, { status: 'ready' })
+          : errorResponse(
+              fail(
+                'HERALD_STORE_UNAVAILABLE',
+                503,
+                'the event store is not reachable or the hub is draining',
+              ),
+            )
+      case '/metrics':
+        if (method !== 'GET') return notAllowed('GET')
+        return {
+          status: 200,
+          headers: { 'content-type': metrics.registry.contentType },
+          body: await metrics.registry.metrics(),
+        }
+      case '/':
+        if (method !== 'GET') return notAllowed('GET')
+        return json(200, {
+          name: 'herald',
+          endpoints: [
+            'GET /events?topic=',
+            'POST /publish',
+            'POST /.well-known/mercure',
+            'GET /healthz',
+            'GET /readyz',
+            'GET /metrics',
+          ],
+        })
+      default:
+        return undefined
+    }
+  }
+
+  function isStreamPath(req: HubRequest): boolean {
+    const path = req.url.pathname
+    return (
+      path === '/events' ||
+      (path === '/.well-known/mercure' && req.method !== 'POST' && req.method !== 'OPTIONS')
+    )
+  }
+
+  function nodeRequest(req: IncomingMessage): HubRequest {
+    const host = req.headers.host ?? 'localhost'
+    let ip = req.socket.remoteAddress ?? ''
+    if (options.trustProxy === true) {
+      const forwarded = req.headers['x-forwarded-for']
+      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
+      if (first !== undefined && first !== '') ip = first
+    }
+    return {
+      method: req.method ?? 'GET',
+      url: new URL(req.url ?? '/', `http://${host}`),
+      ip,
+      header(name) {
+        const value = req.headers[name]
+        return Array.isArray(value) ? value.join(', ') : value
+      },
+      body: (limit) =>
+        new Promise<Uint8Array>((resolve, reject) => {
+          const chunks: Buffer[] = []
+          let size = 0
+          req.on('data', (chunk: Buffer) => {
+            size += chunk.length
+            if (size > limit) {
+              req.removeAllListeners('data')
+              req.resume()
+              reject(
+                fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`),
+              )
+              return
+            }
+            chunks.push(chunk)
+          })
+          req.on('end', () => resolve(Buffer.concat(chunks)))
+          req.on('error', reject)
+        }),
+    }
+  }
+
+  function writeNode(res: ServerResponse, answer: HubResponse, method: string): void {
+    if (res.headersSent) return
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      'content-length': Buffer.byteLength(answer.body),
+    })
+    res.end(method === 'HEAD' ? undefined : answer.body)
+  }
+
+  async function handleNodeAsync(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: ((error?: unknown) => void) | undefined,
+  ): Promise<void> {
+    const request = nodeRequest(req)
+    if (isStreamPath(request)) {
+      let subscription: { topics: string[]; principal: Principal }
+      try {
+        subscription = await authorizeSubscribe(request)
+      } catch (error) {
+        const herald = isHeraldError(error)
+          ? error
+          : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
+        writeNode(res, errorResponse(herald, corsHeaders(request)), request.method)
+        return
+      }
+      const session = streamServer.handleNode(req, res, { ip: request.ip })
+      if (session !== undefined)
+        startSubscription(session, subscription.topics, subscription.principal)
+      return
+    }
+    const answer = await route(request)
+    if (answer === undefined) {
+      if (next !== undefined) {
+        next()
+        return
+      }
+      writeNode(
+        res,
+        errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${request.url.pathname}`)),
+        request.method,
+      )
+      return
+    }
+    writeNode(
+      res,
+      { ...answer, headers: { ...corsHeaders(request), ...answer.headers } },
+      request.method,
+    )
+  }
+
+  function toResponse(answer: HubResponse, method: string): Response {
+    return new Response(method === 'HEAD' || answer.status === 204 ? null : answer.body, {
+      status: answer.status,
+      headers: answer.headers,
+    })
+  }
+
+  return {
+    get metrics() {
+      return metrics
+    },
+    get streams() {
+      return streamServer
+    },
+    get subscribers() {
+      return fan.size
+    },
+
+    handleNode(req, res, next) {
+      handleNodeAsync(req, res, next).catch((error: unknown) => {
+        logger.error({ err: error }, 'request failed')
+        if (!res.headersSent) {
+          writeNode(
+            res,
+            errorResponse(
+              new HeraldError('HERALD_STORE_UNAVAILABLE', 'internal error', { status: 500 }),
+            ),
+            'GET',
+          )
+        } else res.destroy()
+      })
+    },
+
+    async fetch(request, init) {
+      const url = new URL(request.url)
+      const hubRequest: HubRequest = {
+        method: request.method,
+        url,
+        ip: init?.ip ?? '',
+        header: (name) => request.headers.get(name) ?? undefined,
+        async body(limit) {
+          if (request.body === null) return new Uint8Array()
+          const chunks: Uint8Array[] = []
+          let size = 0
+          for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+            size += chunk.length
+            if (size > limit)
+              throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
+            chunks.push(chunk)
+          }
+          const out = new Uint8Array(size)
+          let at = 0
+          for (const chunk of chunks) {
+            out.set(chunk, at)
+            at += chunk.length
+          }
+          return out
+        },
+      }
+      if (isStreamPath(hubRequest)) {
+        let subscription: { topics: string[]; principal: Principal }
+        try {
+          subscription = await authorizeSubscribe(hubRequest)
+        } catch (error) {
+          const herald = isHeraldError(error)
+            ? error
+            : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
+          return toResponse(errorResponse(herald, corsHeaders(hubRequest)), request.method)
+        }
+        const { response, session } = streamServer.handleFetch(request, { ip: hubRequest.ip })
+        if (session !== undefined)
+          startSubscription(session, subscription.topics, subscription.principal)
+        return response
+      }
+      const answer =
+        (await route(hubRequest)) ??
+        errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${url.pathname}`))
+      return toResponse(
+        { ...answer, headers: { ...corsHeaders(hubRequest), ...answer.headers } },
+        request.method,
+      )
+    },
+
+    async publish(input) {
+      const list = Array.isArray(input) ? input : [input]
+      if (list.length === 0) return []
+      const events = list.map((e, i) =>
+        toAppendInput(e, limits, list.length > 1 ? `events[${i}]: ` : ''),
+      )
+      return append(events, performance.now())
+    },
+
+    ready,
+
+    async drain(drainOptions) {
+      await streamServer.drain(drainOptions)
+    },
+
+    async close() {
+      await streamServer.close()
+      stopping.abort()
+      if (ownsBroker) await broker.close()
+      await pump
+      for (const timer of expiryTimers.values()) clearTimeout(timer)
+      expiryTimers.clear()
+    },
+  }
+}

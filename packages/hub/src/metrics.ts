@@ -1,0 +1,187 @@
+/**
+ * The hub's Prometheus metrics (prom-client), in a registry of its own so that several
+ * hubs in one process never collide. Hot paths add totals once per batch, not once per
+ * subscriber.
+ */
+import type {
+  MetricLabels,
+  ServerCounterName,
+  ServerHistogramName,
+  ServerMetrics,
+} from '@herald/server'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+
+/** The hub's metric instruments. */
+export interface HubMetrics {
+  /** The registry to expose (`/metrics`). */
+  readonly registry: Registry
+  /** Events accepted by publish. */
+  readonly published: Counter
+  /** Live events written to subscribers (one per subscriber per event). */
+  readonly delivered: Counter
+  /** Events written during replay after a reconnect. */
+  readonly replayed: Counter
+  /** `herald.reset` events sent (cursor too old or unknown). */
+  readonly resets: Counter<'reason'>
+  /** Publish requests refused, by error code. */
+  readonly publishErrors: Counter<'code'>
+  /** Publish received -> frames queued to subscribers, in seconds. */
+  readonly publishLatency: Histogram
+  /** Store operation latency, in seconds. */
+  readonly storeLatency: Histogram<'op'>
+  /** The sink handed to `@herald/server`. */
+  readonly server: ServerMetrics
+}
+
+/** What the metrics read when scraped. */
+export interface MetricsSources {
+  /** Open event streams. */
+  connections(): number
+  /** Subscribers per requested topic (pattern). */
+  subscribersByTopic(): Map<string, number>
+}
+
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+]
+
+/** Creates the hub metrics. `defaults` adds prom-client's process metrics (`herald_process_*`). */
+export function createHubMetrics(sources: MetricsSources, defaults = false): HubMetrics {
+  const registry = new Registry()
+  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'herald_' })
+  const registers = [registry]
+  new Gauge({
+    name: 'herald_connections',
+    help: 'Open event-stream connections.',
+    registers,
+    collect() {
+      this.set(sources.connections())
+    },
+  })
+  new Gauge({
+    name: 'herald_subscribers',
+    help: 'Subscribers per requested topic or pattern.',
+    labelNames: ['topic'],
+    registers,
+    collect() {
+      this.reset()
+      for (const [topic, n] of sources.subscribersByTopic()) this.set({ topic }, n)
+    },
+  })
+  const counters = {
+    sessions_opened_total: new Counter({
+      name: 'herald_sessions_opened_total',
+      help: 'Event streams opened.',
+      registers,
+    }),
+    sessions_closed_total: new Counter({
+      name: 'herald_sessions_closed_total',
+      help: 'Event streams closed, by reason.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    requests_rejected_total: new Counter({
+      name: 'herald_stream_requests_rejected_total',
+      help: 'Event-stream requests refused by the server (406, 429, 503, CORS), by code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    slow_consumers_total: new Counter({
+      name: 'herald_slow_consumers_closed_total',
+      help: 'Subscribers closed because their queue passed its byte limit.',
+      registers,
+    }),
+    writes_total: new Counter({ name: 'herald_writes_total', help: 'Socket writes.', registers }),
+    frames_total: new Counter({ name: 'herald_frames_total', help: 'Frames written.', registers }),
+    bytes_total: new Counter({ name: 'herald_bytes_total', help: 'Bytes written.', registers }),
+    heartbeats_total: new Counter({
+      name: 'herald_heartbeats_total',
+      help: 'Heartbeat comments sent.',
+      registers,
+    }),
+  } satisfies Record<ServerCounterName, Counter<string>>
+  const histograms = {
+    session_duration_seconds: new Histogram({
+      name: 'herald_session_duration_seconds',
+      help: 'How long event streams lived, by close reason.',
+      labelNames: ['reason'],
+      buckets: [1, 10, 60, 300, 1800, 3600, 6 * 3600, 24 * 3600],
+      registers,
+    }),
+    flush_duration_seconds: new Histogram({
+      name: 'herald_flush_duration_seconds',
+      help: 'Time to write every pending stream in one event-loop turn.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    flush_sessions: new Histogram({
+      name: 'herald_flush_sessions',
+      help: 'Streams written in one event-loop turn.',
+      buckets: [1, 10, 100, 1000, 10_000, 100_000],
+      registers,
+    }),
+  } satisfies Record<ServerHistogramName, Histogram<string>>
+
+  return {
+    registry,
+    published: new Counter({
+      name: 'herald_events_published_total',
+      help: 'Events accepted by publish.',
+      registers,
+    }),
+    delivered: new Counter({
+      name: 'herald_events_delivered_total',
+      help: 'Live events queued to subscribers (one per subscriber per event).',
+      registers,
+    }),
+    replayed: new Counter({
+      name: 'herald_events_replayed_total',
+      help: 'Events written during replay after a reconnect.',
+      registers,
+    }),
+    resets: new Counter({
+      name: 'herald_resets_total',
+      help: 'herald.reset events sent, by reason (expired, unknown).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    publishErrors: new Counter({
+      name: 'herald_publish_errors_total',
+      help: 'Publish requests refused, by error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    publishLatency: new Histogram({
+      name: 'herald_publish_to_write_seconds',
+      help: 'From a publish request being received to its events being queued to subscribers.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    storeLatency: new Histogram({
+      name: 'herald_store_seconds',
+      help: 'Event store operation latency, by operation (append, read, bounds).',
+      labelNames: ['op'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    server: {
+      increment(name: ServerCounterName, value: number, labels?: MetricLabels) {
+        const counter = counters[name]
+        if (counter === undefined) return
+        // Metrics must never break the data path (an unexpected label would throw).
+        try {
+          if (labels === undefined) counter.inc(value)
+          else counter.inc(labels, value)
+        } catch {}
+      },
+      observe(name: ServerHistogramName, value: number, labels?: MetricLabels) {
+        const histogram = histograms[name]
+        if (histogram === undefined) return
+        try {
+          if (labels === undefined) histogram.observe(value)
+          else histogram.observe(labels, value)
+        } catch {}
+      },
+    },
+  }
+}
