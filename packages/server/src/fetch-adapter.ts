@@ -15,6 +15,7 @@ const OPEN_COMMENT = new TextEncoder().encode(':\n')
 class FetchSink implements Sink {
   controller: ReadableStreamDefaultController<Uint8Array> | undefined = undefined
   owner: SinkOwner | undefined = undefined
+  clientGone = false
 
   attach(owner: SinkOwner): void {
     this.owner = owner
@@ -46,13 +47,17 @@ class FetchSink implements Sink {
   destroy(): void {
     this.owner = undefined
     try {
-      this.controller?.error(new Error('event stream closed'))
+      // The client is gone: nobody reads, a plain close frees the queue without an error
+      // that hosts would log. Otherwise (slow consumer) error the body to drop its queue now.
+      if (this.clientGone) this.controller?.close()
+      else this.controller?.error(new Error('event stream closed'))
     } catch {
       // Already closed.
     }
   }
 
   gone(): void {
+    this.clientGone = true
     const owner = this.owner
     this.owner = undefined
     owner?.transportClosed('client')

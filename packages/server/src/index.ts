@@ -1,3 +1,16 @@
+export type { ExpressContext, ExpressLikeRequest } from './adapters/express.js'
+export { createExpressHandler } from './adapters/express.js'
+export type {
+  FastifyContext,
+  FastifyLikeReply,
+  FastifyLikeRequest,
+} from './adapters/fastify.js'
+export { createFastifyHandler } from './adapters/fastify.js'
+export type { FetchContext, HonoLikeContext } from './adapters/fetch.js'
+export { createFetchHandler, createHonoHandler } from './adapters/fetch.js'
+export type { KoaLikeContext } from './adapters/koa.js'
+export { createKoaMiddleware } from './adapters/koa.js'
+export type { SessionHandler } from './adapters/run-handler.js'
 export { createStreamServer } from './create-stream-server.js'
 export { createCommentFrame, createFrame, createRetryFrame, joinFrames } from './frame.js'
 export { MAX_LAST_EVENT_ID_LENGTH } from './last-event-id.js'

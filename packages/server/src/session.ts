@@ -223,3 +223,12 @@ export class StreamSession implements Session, SinkOwner {
     this.resolveClosed = undefined
   }
 }
+
+/**
+ * @internal Closes `session` with reason `error`, logging `error`: for adapters whose
+ * application handler threw. Sessions from elsewhere are closed plainly.
+ */
+export function failSession(session: Session, error: unknown): void {
+  if (session instanceof StreamSession) session.transportClosed('error', error)
+  else session.close('error')
+}
