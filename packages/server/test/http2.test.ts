@@ -119,7 +119,9 @@ function request(
   })
 }
 
-function expectH2StreamHeaders(headers: http2.IncomingHttpHeaders & { ':status'?: number }) {
+function expectH2StreamHeaders(
+  headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader,
+) {
   expect(headers[':status']).toBe(200)
   expect(headers['content-type']).toBe('text/event-stream; charset=utf-8')
   expect(headers['cache-control']).toBe('no-cache, no-store, no-transform')

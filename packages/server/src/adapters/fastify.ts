@@ -8,7 +8,7 @@ import { runHandler, type SessionHandler } from './run-handler.js'
 /** The parts of a Fastify request the adapter reads. */
 export interface FastifyLikeRequest {
   raw: NodeRequest
-  ip?: string
+  ip?: string | undefined
 }
 
 /** The parts of a Fastify reply the adapter uses. */

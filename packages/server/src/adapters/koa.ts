@@ -10,8 +10,8 @@ import { runHandler, type SessionHandler } from './run-handler.js'
 export interface KoaLikeContext {
   req: IncomingMessage
   res: ServerResponse
-  ip?: string
-  respond?: boolean
+  ip?: string | undefined
+  respond?: boolean | undefined
 }
 
 /**
