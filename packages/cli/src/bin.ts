@@ -4,10 +4,18 @@
  */
 import { readFileSync } from 'node:fs'
 import { runParse } from './commands/parse.js'
+import { runPublish } from './commands/publish.js'
+import { runServe } from './commands/serve.js'
+import { runSubscribe } from './commands/subscribe.js'
+import { runToken } from './commands/token.js'
 
 const usage = `Usage: herald <command> [options]
 
 Commands:
+  serve       run the hub (topics, publish API, replay, auth, metrics)
+  publish     publish one event to a hub
+  subscribe   stream a hub's events to stdout
+  token       mint an HS256 development token
   parse       read an event stream on stdin, print one JSON line per event
 
 Run 'herald <command> --help' for a command's options.`
@@ -24,6 +32,14 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'parse':
       return runParse(rest, process.stdin, process.stdout, process.stderr)
+    case 'serve':
+      return runServe(rest)
+    case 'publish':
+      return runPublish(rest, process)
+    case 'subscribe':
+      return runSubscribe(rest, process)
+    case 'token':
+      return runToken(rest, process)
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`)

@@ -1,0 +1,228 @@
+/**
+ * `herald serve`: runs the hub on node:http with the embedded SQLite log (or memory),
+ * prints `herald listening on http://HOST:PORT`, and drains on SIGTERM/SIGINT (exit 0).
+ */
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { EventStore, RetentionOptions } from '@herald/hub'
+import { createHub, createMemoryEventStore } from '@herald/hub'
+import { HeraldError, isHeraldError } from '@herald/protocol'
+import { createSqliteEventStore } from '@herald/store-sqlite'
+import pino from 'pino'
+import type { FlagValues, ServeConfig } from './serve-config.js'
+import { resolveServeConfig, SETTINGS } from './serve-config.js'
+
+export const serveUsage = `Usage: herald serve [options]
+
+Runs the Herald hub. Subscribe: GET /events?topic=T (repeatable; Last-Event-ID resumes).
+Publish: POST /publish {"topic","data"} or a Mercure form POST to /.well-known/mercure.
+
+Options (each also as a HERALD_* environment variable, or a key of the --config JSON file):
+${SETTINGS.map((s) => `  --${s.flag.padEnd(24)} ${s.help} [${s.env}]`).join('\n')}
+  --config PATH              JSON file with any of the settings above (camelCase keys) [HERALD_CONFIG]
+  -h, --help                 this help`
+
+/** Opens the store named by `--store`. */
+export function openStore(spec: string, retention: RetentionOptions): EventStore {
+  if (spec === 'memory') return createMemoryEventStore({ retention })
+  if (spec.startsWith('sqlite:')) {
+    const path = spec.slice('sqlite:'.length)
+    if (path === '')
+      throw new HeraldError(
+        'HERALD_INVALID_CONFIG',
+        '--store sqlite: needs a path, e.g. sqlite:./herald-data/herald.db',
+      )
+    return createSqliteEventStore({ path: path === ':memory:' ? path : resolve(path), retention })
+  }
+  if (/^(redis|rediss|nats|tls):\/\//.test(spec)) {
+    throw new HeraldError(
+      'HERALD_UNSUPPORTED_STORE',
+      `--store ${spec.split('://')[0]}://... is not available yet in this build: use memory or sqlite:PATH`,
+    )
+  }
+  throw new HeraldError(
+    'HERALD_UNSUPPORTED_STORE',
+    `--store ${spec}: expected memory or sqlite:PATH`,
+  )
+}
+
+function readKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const text = value.trim()
+  if (text.startsWith('-----BEGIN') || text.startsWith('{')) return text
+  try {
+    return readFileSync(text, 'utf8')
+  } catch (error) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `--jwt-public-key: neither a PEM/JWK key nor a readable file: ${(error as Error).message}`,
+    )
+  }
+}
+
+function createLogger(level: string): pino.Logger {
+  if (process.stderr.isTTY) {
+    return pino({ level, transport: { target: 'pino-pretty', options: { destination: 2 } } })
+  }
+  return pino({ level }, pino.destination(2))
+}
+
+/** Runs `herald serve`. Resolves to the exit code once the hub has shut down. */
+export async function runServe(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const options: Record<
+    string,
+    { type: 'string' | 'boolean'; multiple?: boolean; short?: string }
+  > = {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  }
+  for (const s of SETTINGS) {
+    options[s.flag] =
+      s.kind === 'bool'
+        ? { type: 'boolean' }
+        : s.kind === 'list'
+          ? { type: 'string', multiple: true }
+          : { type: 'string' }
+  }
+  let values: FlagValues
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+      .values as FlagValues
+  } catch (error) {
+    process.stderr.write(`herald serve: ${(error as Error).message}\n\n${serveUsage}\n`)
+    return 2
+  }
+  if (values.help === true) {
+    process.stdout.write(`${serveUsage}\n`)
+    return 0
+  }
+  let config: ServeConfig
+  let store: EventStore
+  try {
+    const configPath = (values.config as string | undefined) ?? env.HERALD_CONFIG
+    config = resolveServeConfig(values, env, configPath === '' ? undefined : configPath)
+    const retention: RetentionOptions = {
+      ...(config.retentionEvents === undefined ? {} : { maxEvents: config.retentionEvents }),
+      ...(config.retentionAge === undefined
+        ? {}
+        : { maxAgeMs: Math.round(config.retentionAge * 1000) }),
+    }
+    config.jwtPublicKey = readKey(config.jwtPublicKey)
+    store = openStore(config.store, retention)
+  } catch (error) {
+    process.stderr.write(
+      `herald serve: ${isHeraldError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
+    )
+    return 2
+  }
+  const logger = createLogger(config.logLevel)
+  let hub: ReturnType<typeof createHub>
+  try {
+    hub = createHub({
+      store,
+      auth: {
+        jwtSecret: config.jwtSecret,
+        jwtPublicKey: config.jwtPublicKey,
+        jwksUrl: config.jwksUrl,
+        audience: config.jwtAudience,
+        issuer: config.jwtIssuer,
+        anonymousSubscribe: !config.denyAnonymous,
+        queryToken: config.queryToken,
+      },
+      maxPayloadBytes: config.maxPayload,
+      publishRateLimit:
+        config.publishRate === 0 ? false : { rate: config.publishRate, burst: config.publishBurst },
+      ...(config.corsOrigin.length === 0
+        ? {}
+        : { cors: { origins: config.corsOrigin, credentials: !config.corsOrigin.includes('*') } }),
+      stream: {
+        heartbeatMs: Math.round(config.heartbeat * 1000),
+        ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+        ...(config.maxConnectionsPerIp === undefined
+          ? {}
+          : { maxConnectionsPerIp: config.maxConnectionsPerIp }),
+      },
+      trustProxy: config.trustProxy,
+      logger,
+      processMetrics: true,
+    })
+  } catch (error) {
+    await store.close()
+    process.stderr.write(
+      `herald serve: ${isHeraldError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
+    )
+    return 2
+  }
+
+  const server = createServer((req, res) => hub.handleNode(req, res))
+  // Streams are long-lived: no request timeout (the server's heartbeat keeps proxies awake).
+  server.requestTimeout = 0
+  server.headersTimeout = 30_000
+  try {
+    await new Promise<void>((resolveListen, reject) => {
+      server.once('error', reject)
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject)
+        resolveListen()
+      })
+    })
+  } catch (error) {
+    await hub.close()
+    await store.close()
+    process.stderr.write(
+      `herald serve: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}\n`,
+    )
+    return 1
+  }
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const url = `http://${host}:${address.port}`
+  logger.info(
+    {
+      url,
+      store: config.store,
+      auth:
+        config.jwtSecret !== undefined ||
+        config.jwtPublicKey !== undefined ||
+        config.jwksUrl !== undefined,
+    },
+    'hub listening',
+  )
+  // The one stdout line scripts and tests wait for.
+  process.stdout.write(`herald listening on ${url}\n`)
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      logger.info({ signal }, 'shutting down: draining streams')
+      server.close()
+      server.closeIdleConnections()
+      hub
+        .drain({ deadlineMs: Math.round(config.drainTimeout * 1000) })
+        .then(() => hub.close())
+        .then(() => store.close())
+        .then(
+          () => {
+            server.closeAllConnections()
+            logger.info({}, 'stopped')
+            logger.flush?.()
+            resolveExit(0)
+          },
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed')
+            resolveExit(1)
+          },
+        )
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}
