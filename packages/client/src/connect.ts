@@ -245,7 +245,8 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
     }
   }
 
-  void run()
+  // Not synchronously: listeners added right after the constructor must see every event.
+  void Promise.resolve().then(run)
   return {
     close,
     get lastEventId() {

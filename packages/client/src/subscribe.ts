@@ -70,9 +70,9 @@ interface Waiter {
 /**
  * Subscribes to an event stream. The returned async iterator connects at once, reconnects
  * on its own (network errors, stalls, 5xx, 408 and 429 with `Retry-After`) with
- * `Last-Event-ID`, yields each event ID once, and completes when `options.signal` aborts
- * or the loop breaks. A fatal failure (`204`, `401`, `403`, `404`, a wrong Content-Type,
- * `maxAttempts` exhausted) makes it throw a `HeraldError`. An event with bad data is
+ * `Last-Event-ID`, yields each event ID once, and completes when `options.signal` aborts,
+ * the loop breaks or the server answers `204`. A fatal failure (`401`, `403`, `404`, a
+ * wrong Content-Type, `maxAttempts` exhausted) makes it throw a `HeraldError`. An event with bad data is
  * skipped and reported to `onError`: it never ends the stream.
  *
  * @example
@@ -208,7 +208,9 @@ export function subscribe(
       },
       pause() {},
       end(error) {
-        finish(error.code === 'HERALD_CLIENT_ENDED' ? undefined : error)
+        // The end of a request that is not re-sent, and 204 ("no more events"), complete
+        // the iteration; every other reason to give up is thrown.
+        finish(error.code === 'HERALD_CLIENT_ENDED' || error.status === 204 ? undefined : error)
       },
     })
   signal?.addEventListener('abort', abort)
