@@ -60,6 +60,9 @@ function frameOf(event: StoredEvent): Frame {
 }
 
 async function waitForRoom(session: Session, highWater: number): Promise<void> {
+  // Yield to the event loop between pages: a long replay must not starve other clients
+  // (and live events do arrive meanwhile: the seam logic handles them).
+  await new Promise((resolve) => setImmediate(resolve))
   // The session exposes no drain event: poll, briefly, only while the socket is backed up.
   while (session.bufferedBytes > highWater && !session.signal.aborted) {
     await new Promise((resolve) => setTimeout(resolve, 5))

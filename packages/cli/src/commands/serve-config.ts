@@ -30,6 +30,7 @@ export interface ServeConfig {
   trustProxy: boolean
   drainTimeout: number
   logLevel: string
+  replayPageSize: number
 }
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'number'
@@ -209,6 +210,14 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'string',
     help: 'trace|debug|info|warn|error|silent. Default info',
   },
+  {
+    key: 'replayPageSize',
+    flag: 'replay-page-size',
+    env: 'HERALD_REPLAY_PAGE_SIZE',
+    kind: 'int',
+    min: 1,
+    help: 'events per replay read (the hub yields between reads). Default 500',
+  },
 ]
 
 const DEFAULTS: ServeConfig = {
@@ -234,6 +243,7 @@ const DEFAULTS: ServeConfig = {
   trustProxy: false,
   drainTimeout: 10,
   logLevel: 'info',
+  replayPageSize: 500,
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']

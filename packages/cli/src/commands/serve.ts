@@ -149,6 +149,7 @@ export async function runServe(
           : { maxConnectionsPerIp: config.maxConnectionsPerIp }),
       },
       trustProxy: config.trustProxy,
+      replayPageSize: config.replayPageSize,
       logger,
       processMetrics: true,
     })
