@@ -65,9 +65,9 @@ async function race(hub: HubProcess, seed: number): Promise<void> {
     })
     expect(response.status).toBe(200)
     const body = (await response.json()) as { id?: string; ids: string[] }
-    body.ids.forEach((id, i) =>
-      published.push({ id, ...(batch[i] as { topic: string; data: string }) }),
-    )
+    for (const [i, id] of body.ids.entries()) {
+      published.push({ id, ...(batch[i] as { topic: string; data: string }) })
+    }
   }
 
   function nextBatch(): { topic: string; data: string }[] {
