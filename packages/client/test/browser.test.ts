@@ -268,6 +268,59 @@ describe('@herald/client in Chromium', () => {
     expect(events.subscriptions()).toHaveLength(1)
   })
 
+  it('closes on pagehide (back/forward cache) and resumes on pageshow', async () => {
+    const events = await startEventServer()
+    const tab = await openPage(events.server.origin)
+    await tab.evaluate(() => {
+      const g = window as unknown as PageGlobals
+      g.source = new g.herald.EventSource('/events')
+      g.source.onmessage = (event) => g.got.push(`${event.lastEventId}:${event.data}`)
+    })
+    await streamsOpen(events, 1)
+    events.publish('before')
+    await tab.waitForFunction(() => (window as unknown as PageGlobals).got.length === 1)
+    const first = events.streams[0]
+    await tab.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide')))
+    await first?.closed
+    events.publish('in the cache')
+    await tab.evaluate(() =>
+      window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })),
+    )
+    await tab.waitForFunction(() => (window as unknown as PageGlobals).got.length === 2)
+    expect(await tab.evaluate(() => (window as unknown as PageGlobals).got)).toEqual([
+      '1:before',
+      '2:in the cache',
+    ])
+    expect(events.subscriptions().map((r) => r.headers['last-event-id'])).toEqual([undefined, '1'])
+  })
+
+  it('retries at once when the browser comes back online, instead of sitting out the backoff', async () => {
+    const events = await startEventServer()
+    const tab = await openPage(events.server.origin)
+    await tab.evaluate(() => {
+      const g = window as unknown as PageGlobals & { delays: number[] }
+      g.delays = []
+      // A backoff far longer than the test: only the online event can trigger the retry.
+      g.source = new g.herald.EventSource('/events', {
+        backoff: { initialMs: 600_000, maxMs: 600_000 },
+        // The first attempt fails as if the network were down.
+        fetch: (() => {
+          let calls = 0
+          return (input: RequestInfo | URL, init?: RequestInit) =>
+            ++calls === 1 ? Promise.reject(new TypeError('Failed to fetch')) : fetch(input, init)
+        })(),
+      })
+      g.source.onerror = (event) => g.delays.push(event.delayMs ?? -1)
+      g.source.onmessage = (event) => g.got.push(event.data)
+    })
+    await tab.waitForFunction(() => (window as unknown as { delays: number[] }).delays.length === 1)
+    expect(events.subscriptions()).toHaveLength(0)
+    events.publish('back')
+    await tab.evaluate(() => window.dispatchEvent(new Event('online')))
+    await tab.waitForFunction(() => (window as unknown as PageGlobals).got.length === 1)
+    expect(events.subscriptions()).toHaveLength(1)
+  })
+
   it('runs subscribe() in a module worker (no document, no window)', async () => {
     const events = await startEventServer()
     events.publish(JSON.stringify({ n: 1 }))
