@@ -183,9 +183,10 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
           lastByte = Date.now()
           if (chunk.value.length > 0) progressed = true
           parser.feed(chunk.value)
-          if (parser.lastEventId !== NO_ID) lastEventId = parser.lastEventId
           for (const [event, hasId] of events) {
             if (closed) return
+            // Kept in step with dispatch: a listener reading it sees its own event's ID.
+            lastEventId = event.lastEventId
             const pending = hooks.event(event, hasId)
             if (pending) {
               busy = true
@@ -195,6 +196,8 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
             }
           }
           events.length = 0
+          // An ID-only block sets the last event ID without dispatching anything.
+          if (parser.lastEventId !== NO_ID) lastEventId = parser.lastEventId
         }
         error = new HeraldError('HERALD_CLIENT_ENDED', `End of stream: ${url}`)
       } catch (thrown) {

@@ -157,6 +157,26 @@ describe('EventSource processing model', () => {
     expect(source.readyState).toBe(EventSource.OPEN)
   })
 
+  it('keeps the last event ID string as the spec says: empty id clears it, an ID-only block sets it', async () => {
+    const server = await serve(({ index, res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      if (index === 0) res.end('id: 1\ndata: a\n\nid\ndata: b\n\n')
+      else if (index === 1) res.end('id: 9\n\ndata: c\n\n')
+      else res.write('data: d\n\n')
+    })
+    const source = open(`${server.origin}/`, fast)
+    const seen: string[] = []
+    source.onmessage = (event) =>
+      seen.push(`${event.data}:${event.lastEventId}:${source.lastEventId}`)
+    await until(() => seen.length === 4)
+    expect(seen).toEqual(['a:1:1', 'b::', 'c:9:9', 'd:9:9'])
+    expect(server.requests.map((r) => r.headers['last-event-id'])).toEqual([
+      undefined,
+      undefined,
+      '9',
+    ])
+  })
+
   it('reconnects after a network error (connection reset mid-stream)', async () => {
     const server = await serve(({ index, res }) => {
       res.writeHead(200, SSE_HEADERS)
