@@ -63,7 +63,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   let closed = false
 
   function assertOpen(): void {
-    if (closed) throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed')
+    if (closed)
+      throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
   }
 
   /** Removes the holes at the head of the ring. Invariant after it: slots[0] is an event. */

@@ -1,0 +1,173 @@
+/**
+ * Library-level behaviour of createHub on a real node:http server: slow consumers, CORS,
+ * hub.publish, drain, readiness, store failures.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
+import type { EventStore, Hub, HubOptions } from '@herald/hub'
+import { createHub, createMemoryEventStore } from '@herald/hub'
+import { openEventStream } from '@herald/testkit'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function start(
+  options: Partial<HubOptions> = {},
+): Promise<{ hub: Hub; url: string; store: EventStore; server: Server }> {
+  const store = options.store ?? createMemoryEventStore()
+  const hub = createHub({ store, stream: { heartbeatMs: 0 }, ...options })
+  const server = createServer((req, res) => hub.handleNode(req, res))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(async () => {
+    await hub.close()
+    await store.close().catch(() => {})
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return { hub, store, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+}
+
+async function metric(hub: Hub, name: string): Promise<number> {
+  const text = await hub.metrics.registry.metrics()
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+  return line === undefined ? 0 : Number(line.split(' ')[1])
+}
+
+async function eventually(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
+
+describe('createHub', () => {
+  it('publishes from code (hub.publish) to HTTP subscribers', async () => {
+    const { hub, url } = await start()
+    const stream = await openEventStream(`${url}/events?topic=lib/*`)
+    await eventually(async () => hub.subscribers === 1, 'the subscriber')
+    const [event] = await hub.publish({ topic: 'lib/1', data: { ok: true }, event: 'note' })
+    expect((await stream.count(1))[0]).toEqual({
+      type: 'note',
+      data: '{"ok":true}',
+      lastEventId: event?.id,
+    })
+    const batch = await hub.publish([
+      { topic: 'lib/2', data: 'a' },
+      { topic: 'lib/3', data: 'b' },
+    ])
+    expect(batch.map((e) => e.topic)).toEqual(['lib/2', 'lib/3'])
+    await expect(hub.publish({ topic: 'lib/*', data: 'x' })).rejects.toMatchObject({
+      code: 'HERALD_INVALID_TOPIC',
+    })
+    stream.close()
+  })
+
+  it('closes a subscriber that does not read (slow consumer) and counts it', async () => {
+    const { hub, url } = await start({ stream: { heartbeatMs: 0, maxQueueBytes: 64 * 1024 } })
+    const { port } = new URL(url)
+    const socket = connect(Number(port), '127.0.0.1')
+    socket.write(
+      `GET /events?topic=slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`,
+    )
+    socket.pause() // never read: the kernel buffers fill, then the hub's queue
+    cleanups.push(async () => socket.destroy())
+    await eventually(async () => hub.subscribers === 1, 'the subscriber')
+    const chunk = 'x'.repeat(60 * 1024)
+    for (let i = 0; i < 400 && hub.subscribers > 0; i++) {
+      await hub.publish({ topic: 'slow', data: chunk })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await eventually(async () => hub.subscribers === 0, 'the slow consumer to be closed')
+    expect(await metric(hub, 'herald_slow_consumers_closed_total')).toBeGreaterThanOrEqual(1)
+  })
+
+  it('answers CORS preflights for publish and allows listed origins only', async () => {
+    const { url } = await start({
+      cors: { origins: ['https://app.example.com'], credentials: true },
+    })
+    const preflight = await fetch(`${url}/publish`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
+    expect(preflight.headers.get('access-control-allow-credentials')).toBe('true')
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization/)
+    const other = await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example.net', 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 't', data: 'x' }),
+    })
+    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    const stream = await openEventStream(`${url}/events?topic=t`, {
+      origin: 'https://app.example.com',
+    })
+    expect(stream.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
+    stream.close()
+  })
+
+  it('drains streams and then reports not ready', async () => {
+    const { hub, url } = await start()
+    const stream = await openEventStream(`${url}/events?topic=t`)
+    expect((await fetch(`${url}/readyz`)).status).toBe(200)
+    await hub.drain({ deadlineMs: 100 })
+    await stream.ended
+    const ready = await fetch(`${url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { error: { code: string } }).error.code).toBe(
+      'HERALD_STORE_UNAVAILABLE',
+    )
+  })
+
+  it('answers 503 to publishes when the store is gone, and /readyz follows', async () => {
+    const { url, store } = await start()
+    await store.close()
+    const response = await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 't', data: 'x' }),
+    })
+    expect(response.status).toBe(503)
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'HERALD_STORE_CLOSED',
+    )
+    expect((await fetch(`${url}/readyz`)).status).toBe(503)
+  })
+
+  it('serves the fetch handler directly (no framework)', async () => {
+    const store = createMemoryEventStore()
+    const hub = createHub({ store })
+    cleanups.push(async () => {
+      await hub.close()
+      await store.close()
+    })
+    const response = await hub.fetch(
+      new Request('http://hub.local/publish', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 't', data: 'x' }),
+      }),
+    )
+    expect(response.status).toBe(200)
+    const missing = await hub.fetch(new Request('http://hub.local/nope'))
+    expect(missing.status).toBe(404)
+    const forbidden = await hub.fetch(new Request('http://hub.local/events'))
+    expect(forbidden.status).toBe(400)
+  })
+
+  it('validates its options', () => {
+    const store = createMemoryEventStore()
+    expect(() => createHub({ store, maxPayloadBytes: 0 })).toThrow(/maxPayloadBytes/)
+    expect(() => createHub({ store, publishRateLimit: { rate: -1 } })).toThrow(/publishRateLimit/)
+    expect(() => createHub({} as HubOptions)).toThrow(/store/)
+  })
+})

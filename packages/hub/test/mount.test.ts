@@ -1,0 +1,121 @@
+/**
+ * The hub as a library, mounted in real frameworks on real sockets: node:http, Express
+ * (at a prefix, unknown paths falling through to the app), Fastify (raw request) and Hono
+ * (fetch handler on @hono/node-server).
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Hub } from '@herald/hub'
+import { createHub, createMemoryEventStore } from '@herald/hub'
+import { openEventStream } from '@herald/testkit'
+import { serve } from '@hono/node-server'
+import express from 'express'
+import Fastify from 'fastify'
+import { Hono } from 'hono'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+function newHub(): Hub {
+  const store = createMemoryEventStore()
+  const hub = createHub({ store, stream: { heartbeatMs: 0 } })
+  cleanups.push(async () => {
+    await hub.close()
+    await store.close()
+  })
+  return hub
+}
+
+/** Publishes, subscribes, resumes: the same checks for every mount. */
+async function exercise(base: string): Promise<void> {
+  const stream = await openEventStream(`${base}/events?topic=mount/*`)
+  expect(stream.status).toBe(200)
+  expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/)
+  const post = async (data: unknown) => {
+    const response = await fetch(`${base}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'mount/1', data }),
+    })
+    expect(response.status).toBe(200)
+    return ((await response.json()) as { id: string }).id
+  }
+  const first = await post({ hello: 'world' })
+  const second = await post('two')
+  expect((await stream.count(2)).map((e) => [e.lastEventId, e.data])).toEqual([
+    [first, '{"hello":"world"}'],
+    [second, 'two'],
+  ])
+  stream.close()
+  const resumed = await openEventStream(`${base}/events?topic=mount/*`, { 'last-event-id': first })
+  expect((await resumed.count(1))[0]?.data).toBe('two')
+  resumed.close()
+  const health = await fetch(`${base}/healthz`)
+  expect(await health.json()).toEqual({ status: 'ok' })
+}
+
+async function listen(server: import('node:http').Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(resolve)
+      }),
+  )
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+describe('mounting the hub', () => {
+  it('node:http', async () => {
+    const hub = newHub()
+    await exercise(await listen(createServer((req, res) => hub.handleNode(req, res))))
+  })
+
+  it('Express, at a prefix, with unknown paths falling through', async () => {
+    const hub = newHub()
+    const app = express()
+    app.use('/hub', (req, res, next) => hub.handleNode(req, res, next))
+    app.get('/hub/app-route', (_req, res) => {
+      res.json({ from: 'express' })
+    })
+    const base = await listen(createServer(app))
+    await exercise(`${base}/hub`)
+    expect(await (await fetch(`${base}/hub/app-route`)).json()).toEqual({ from: 'express' })
+  })
+
+  it('Fastify (raw request and response)', async () => {
+    const hub = newHub()
+    const app = Fastify({ forceCloseConnections: true })
+    // Leave request bodies unread: the hub reads and limits them itself.
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined))
+    app.all('/*', (req, reply) => {
+      reply.hijack()
+      hub.handleNode(req.raw, reply.raw)
+    })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    cleanups.push(() => app.close())
+    await exercise(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  })
+
+  it('Hono (fetch handler on @hono/node-server)', async () => {
+    const hub = newHub()
+    const app = new Hono()
+    app.all('*', (c) => hub.fetch(c.req.raw))
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+    })
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          ;(server as import('node:http').Server).closeAllConnections?.()
+          server.close(resolve)
+        }),
+    )
+    await exercise(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  })
+})
