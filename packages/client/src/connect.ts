@@ -159,18 +159,19 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
           })
         }
         hooks.open(response)
-        const events: [ServerSentEvent, boolean][] = []
+        // Events of the current chunk, and whether each carries an ID of its own. The
+        // parser's event objects are fresh per event: reused as they are.
+        const events: ServerSentEvent[] = []
+        const hasIds: boolean[] = []
         let previousId = NO_ID
         const parser = createParser({
           lastEventId: NO_ID,
           onEvent(event) {
             const id = event.lastEventId
-            const hasId = id !== NO_ID && id !== '' && id !== previousId
-            if (id !== NO_ID) previousId = id
-            events.push([
-              { type: event.type, data: event.data, lastEventId: id === NO_ID ? lastEventId : id },
-              hasId,
-            ])
+            hasIds.push(id !== NO_ID && id !== '' && id !== previousId)
+            if (id === NO_ID) event.lastEventId = lastEventId
+            else previousId = id
+            events.push(event)
           },
           onRetry(ms) {
             floor = ms
@@ -183,11 +184,12 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
           lastByte = Date.now()
           if (chunk.value.length > 0) progressed = true
           parser.feed(chunk.value)
-          for (const [event, hasId] of events) {
+          for (let i = 0; i < events.length; i++) {
             if (closed) return
+            const event = events[i] as ServerSentEvent
             // Kept in step with dispatch: a listener reading it sees its own event's ID.
             lastEventId = event.lastEventId
-            const pending = hooks.event(event, hasId)
+            const pending = hooks.event(event, hasIds[i] as boolean)
             if (pending) {
               busy = true
               await pending
@@ -196,6 +198,7 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
             }
           }
           events.length = 0
+          hasIds.length = 0
           // An ID-only block sets the last event ID without dispatching anything.
           if (parser.lastEventId !== NO_ID) lastEventId = parser.lastEventId
         }

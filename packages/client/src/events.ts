@@ -25,17 +25,13 @@ export class ConnectionErrorEvent extends Event {
 
 /** A minimal `MessageEvent` for runtimes that have `Event` but not `MessageEvent`. */
 class FallbackMessageEvent extends Event {
-  readonly data: unknown
-  readonly origin: string
-  readonly lastEventId: string
   readonly source = null
   readonly ports = []
 
-  constructor(type: string, init: MessageEventInit = {}) {
-    super(type, init)
-    this.data = init.data
-    this.origin = init.origin ?? ''
-    this.lastEventId = init.lastEventId ?? ''
+  constructor(type: string, init: MessageEventInit<string>) {
+    super(type)
+    // `data`, `origin` and `lastEventId`: all the client ever passes.
+    Object.assign(this, init)
   }
 }
 

@@ -106,8 +106,11 @@ export function subscribe(
   const resolved = resolveOptions(options, true)
   const href = new URL(url, globalThis.location?.href).href
 
-  // Set iteration follows insertion order: the first entry is the oldest ID.
+  // The last `windowSize` IDs: a Set to look up, a ring to evict the oldest in O(1)
+  // (taking a Set's first entry after many deletions walks over their holes).
   const seen = new Set<string>()
+  const ring: string[] = []
+  let ringIndex = 0
   const queue: SubscriptionEvent<unknown>[] = []
   const waiters: Waiter[] = []
   let finished = false
@@ -148,7 +151,8 @@ export function subscribe(
     let issues: unknown
     try {
       const result = await validator['~standard'].validate(data)
-      if (!result.issues) return push({ ...event, data: result.value })
+      if (!result.issues)
+        return push({ type: event.type, data: result.value, lastEventId: event.lastEventId })
       issues = result.issues
     } catch (thrown) {
       issues = thrown
@@ -188,9 +192,13 @@ export function subscribe(
       },
       event(event, hasId) {
         if (hasId && windowSize > 0) {
-          if (seen.has(event.lastEventId)) return undefined
-          seen.add(event.lastEventId)
-          if (seen.size > windowSize) seen.delete(seen.values().next().value as string)
+          const id = event.lastEventId
+          if (seen.has(id)) return undefined
+          seen.add(id)
+          const oldest = ring[ringIndex]
+          if (oldest !== undefined) seen.delete(oldest)
+          ring[ringIndex] = id
+          ringIndex = (ringIndex + 1) % windowSize
         }
         let data: unknown = event.data
         if (json) {
@@ -201,7 +209,8 @@ export function subscribe(
             return undefined
           }
         }
-        return schema ? validate(event, data, schema) : push({ ...event, data })
+        if (schema) return validate(event, data, schema)
+        return push(json ? { type: event.type, data, lastEventId: event.lastEventId } : event)
       },
       retry(error) {
         if (error.code !== 'HERALD_CLIENT_ENDED') report(error)
