@@ -149,9 +149,20 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     'INSERT INTO herald_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   const meta = (key: string): number => Number(readMeta.get(key)?.value ?? 0)
-  let lastSeq = meta('last_id')
+  const newestRow = db.prepare<[], { id: number; published_at: number }>(
+    'SELECT id, published_at FROM events_v1 ORDER BY id DESC LIMIT 1',
+  )
+  const oldestRow = db.prepare<[], { id: number; published_at: number }>(
+    'SELECT id, published_at FROM events_v1 ORDER BY id LIMIT 1',
+  )
+  // The id counter is the newest row, or the meta value written when retention deleted
+  // rows (the newest row may be gone then): never an id below one already issued.
+  const newest = newestRow.get()
+  let lastSeq = Math.max(meta('last_id'), newest?.id ?? 0)
+  let lastTime = Math.max(meta('last_time'), newest?.published_at ?? 0)
   let prunedThrough = meta('pruned_through')
-  let lastTime = meta('last_time')
+  // Lets every append check age retention without a query.
+  let oldestTime = oldestRow.get()?.published_at
 
   const insert = db.prepare(
     'INSERT INTO events_v1 (id, topic, type, data, client_id, retry, private, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -203,42 +214,57 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   let pending: Pending[] = []
   let flushScheduled = false
 
-  function pruneGlobal(t: number): void {
+  const ageRules = rules.some(({ rule }) => rule.maxAgeMs !== Number.POSITIVE_INFINITY)
+
+  function ageDue(t: number): boolean {
+    return (
+      ageRules ||
+      (policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
+        oldestTime !== undefined &&
+        oldestTime < t - policy.maxAgeMs)
+    )
+  }
+
+  /** Applies retention inside the caller's transaction. `seq`: the newest id issued. */
+  function pruneIn(t: number, seq: number): void {
     let through = 0
+    let deleted = 0
     if (rowCount > policy.maxEvents) {
       through = countDeleteHead.get(rowCount - policy.maxEvents - 1)?.id ?? 0
     }
-    if (policy.maxAgeMs !== Number.POSITIVE_INFINITY) {
+    if (
+      policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
+      oldestTime !== undefined &&
+      oldestTime < t - policy.maxAgeMs
+    ) {
       through = Math.max(through, lastBefore.get(t - policy.maxAgeMs)?.id ?? 0)
     }
     if (through > 0) {
-      rowCount -= deleteThrough.run(through).changes
+      deleted += deleteThrough.run(through).changes
       if (through > prunedThrough) {
         prunedThrough = through
         writeMeta.run('pruned_through', String(through))
       }
     }
     for (const { rule, params, select } of rules) {
-      if (
-        rule.maxEvents === Number.POSITIVE_INFINITY &&
-        rule.maxAgeMs === Number.POSITIVE_INFINITY
-      ) {
-        continue
-      }
       const cutoff = rule.maxAgeMs === Number.POSITIVE_INFINITY ? -1 : t - rule.maxAgeMs
-      const offset = rule.maxEvents === Number.POSITIVE_INFINITY ? -1 : rule.maxEvents
-      const victims =
-        offset < 0
-          ? select.all(...params, cutoff, ...params, Number.MAX_SAFE_INTEGER)
-          : select.all(...params, cutoff, ...params, offset)
-      for (const victim of victims) {
-        rowCount -= deleteOne.run(victim.id).changes
+      const offset =
+        rule.maxEvents === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : rule.maxEvents
+      for (const victim of select.all(...params, cutoff, ...params, offset)) {
+        deleted += deleteOne.run(victim.id).changes
         markTopicPruned.run(victim.topic, victim.id)
       }
     }
+    if (deleted > 0) {
+      rowCount -= deleted
+      // The newest rows may be among the deleted: keep the counter in the file.
+      writeMeta.run('last_id', String(seq))
+      writeMeta.run('last_time', String(t))
+      oldestTime = oldestRow.get()?.published_at
+    }
   }
 
-  const prune = db.transaction((t: number) => pruneGlobal(t))
+  const prune = db.transaction((t: number) => pruneIn(t, lastSeq))
 
   const writeBatch = db.transaction((batch: Pending[]): StoredEvent[][] => {
     const t = Math.max(now(), lastTime)
@@ -271,10 +297,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       }
       out.push(events)
     }
-    writeMeta.run('last_id', String(seq))
-    writeMeta.run('last_time', String(t))
     rowCount += seq - lastSeq
-    pruneGlobal(t)
+    oldestTime ??= t
+    pruneIn(t, seq)
     // Only after every statement succeeded: a rolled-back transaction must not burn ids
     // in memory that the file does not know about (they would be reissued, not reused).
     lastSeq = seq
@@ -301,6 +326,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       // The transaction rolled back: re-read what the file says.
       rowCount = count.get()?.n ?? 0
       prunedThrough = meta('pruned_through')
+      oldestTime = oldestRow.get()?.published_at
     }
   }
 
@@ -318,9 +344,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   }
 
   const timer =
-    pruneIntervalMs > 0 && policy.maxAgeMs !== Number.POSITIVE_INFINITY
+    pruneIntervalMs > 0 && (policy.maxAgeMs !== Number.POSITIVE_INFINITY || ageRules)
       ? setInterval(() => {
-          if (!closed) prune(now())
+          if (!closed && ageDue(now())) prune(now())
         }, pruneIntervalMs)
       : undefined
   timer?.unref()
@@ -345,7 +371,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
     async readSince(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
-      prune(Math.max(now(), lastTime))
+      const t = Math.max(now(), lastTime)
+      if (ageDue(t)) prune(t)
       const matcher = createTopicMatcher(filter.topics)
       let after = 0
       if (cursor !== undefined) {
