@@ -6,7 +6,7 @@ import type { ServerHttp2Stream } from 'node:http2'
 import type { RequestView } from './admission.js'
 import { compressSink } from './compression.js'
 import { LazySessionInfo } from './info.js'
-import { NodeSink, type NodeWritable } from './node-sink.js'
+import { Http1SocketSink, NodeSink, type NodeSocketLike, type NodeWritable } from './node-sink.js'
 import type { ServerCore } from './server.js'
 import type { StreamSession } from './session.js'
 import type {
@@ -71,15 +71,24 @@ export function handleNodeRequest(
     return undefined
   }
   try {
-    response.writeHead(200, responseHeaders)
     const initial = core.initialFrame
-    // The retry hint rides in the same packet as the headers; without one, flush them alone so
-    // the client sees `open` before the first event.
+    const socket = req.socket as unknown as NodeSocketLike | null
+    // HTTP/1.1 without compression: a close-delimited body written straight to the socket
+    // (see Http1SocketSink). The stream ends by closing the connection, which is what an
+    // event stream's end means anyway.
+    const direct = !http2 && decision.encoding === undefined && socket !== null
+    if (direct)
+      (res as unknown as { useChunkedEncodingByDefault: boolean }).useChunkedEncodingByDefault =
+        false
+    response.writeHead(200, responseHeaders)
+    // Headers go out now, so the client sees `open` before the first event.
+    response.flushHeaders?.()
     const writable: NodeWritable = http2
       ? ((res as unknown as { stream: ServerHttp2Stream }).stream as unknown as NodeWritable)
       : (res as unknown as NodeWritable)
-    if (http2 || initial === undefined || decision.encoding !== undefined) response.flushHeaders?.()
-    const sink = openSink(writable, decision.encoding)
+    const sink = direct
+      ? new Http1SocketSink(writable, socket)
+      : openSink(writable, decision.encoding)
     if (initial !== undefined) sink.write(initial.bytes)
     const host = headers.host ?? headers[':authority']
     const secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true

@@ -73,3 +73,33 @@ export class NodeSink implements Sink {
     this.writable.destroy()
   }
 }
+
+/** The socket under an HTTP/1.1 response, as far as a sink needs it. */
+export interface NodeSocketLike {
+  write(chunk: Uint8Array): boolean
+  readonly writableLength: number
+}
+
+/**
+ * @internal HTTP/1.1 fast path: once the headers are out, bytes go straight to the socket.
+ * The response is close-delimited (no chunked framing, like nchan), so a shared frame is
+ * written as is: no per-session copy, no chunk-size line, one `write` per flush instead of
+ * `ServerResponse.write`'s four corked writes and a `nextTick` per call. Ending and tearing
+ * down still go through the response, which closes the connection after the last byte.
+ */
+export class Http1SocketSink extends NodeSink {
+  private readonly socket: NodeSocketLike
+
+  constructor(response: NodeWritable, socket: NodeSocketLike) {
+    super(response)
+    this.socket = socket
+  }
+
+  override write(chunk: Uint8Array): void {
+    this.socket.write(chunk)
+  }
+
+  override get buffered(): number {
+    return this.socket.writableLength
+  }
+}

@@ -7,6 +7,7 @@
  * the `closed` promise, the URL) are created only when someone asks for them.
  */
 import { type EventInit, encodeComment, encodeEventBytes, toBytes } from '@herald/protocol'
+import { shared } from './frame.js'
 import type { Sink, SinkOwner } from './sink.js'
 import type { CloseReason, Frame, Session, SessionInfo } from './types.js'
 
@@ -36,7 +37,7 @@ const idPrefix = Math.floor(Math.random() * 0xffffffff).toString(36)
 let nextId = 0
 
 function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total)
+  const out = shared(new Uint8Array(total))
   out.set(head, 0)
   let offset = head.byteLength
   for (const chunk of more) {
@@ -120,7 +121,7 @@ export class StreamSession implements Session, SinkOwner {
 
   send(event: EventInit): boolean {
     if (this.reason !== undefined) return false
-    return this.enqueue(encodeEventBytes(event))
+    return this.enqueue(shared(encodeEventBytes(event)))
   }
 
   sendFrame(frame: Frame): boolean {

@@ -1,0 +1,67 @@
+/**
+ * Fan-out benchmark server (spawned by bench/fanout.ts, pinned to one core): `GET /sub` opens
+ * an event stream, `POST /pub` broadcasts its body to every open stream and answers 202.
+ *
+ *   tsx bench/fanout-server.ts herald|better-sse PORT
+ *
+ * Both servers send the same frame: `id: N` + `data: BODY`, a heartbeat only after 15 s idle.
+ */
+import http from 'node:http'
+import { createFrame, createStreamServer } from '@herald/server'
+import { createChannel, createSession } from 'better-sse'
+
+const [kind = 'herald', portArg = '0'] = process.argv.slice(2)
+const port = Number(portArg)
+let seq = 0
+
+function readBody(req: http.IncomingMessage, done: (body: string) => void): void {
+  const chunks: Buffer[] = []
+  req.on('data', (chunk: Buffer) => chunks.push(chunk))
+  req.on('end', () => done(Buffer.concat(chunks).toString('utf8')))
+}
+
+function answer(res: http.ServerResponse, status: number): void {
+  res.writeHead(status, { 'content-length': '0' })
+  res.end()
+}
+
+let handler: http.RequestListener
+if (kind === 'herald') {
+  const streams = createStreamServer({ heartbeatMs: 15_000 })
+  handler = (req, res) => {
+    if (req.url === '/sub') {
+      streams.handleNode(req, res)
+    } else if (req.method === 'POST' && req.url === '/pub') {
+      readBody(req, (body) => {
+        // Encoded once; every session gets the same bytes.
+        const frame = createFrame({ id: String(++seq), data: body })
+        for (const session of streams.sessions) session.sendFrame(frame)
+        answer(res, 202)
+      })
+    } else answer(res, 404)
+  }
+} else if (kind === 'better-sse') {
+  const channel = createChannel()
+  handler = (req, res) => {
+    if (req.url === '/sub') {
+      createSession(req, res, { keepAlive: 15_000, serializer: (data) => String(data) }).then(
+        (session) => channel.register(session),
+        () => {},
+      )
+    } else if (req.method === 'POST' && req.url === '/pub') {
+      readBody(req, (body) => {
+        channel.broadcast(body, 'message', { eventId: String(++seq) })
+        answer(res, 202)
+      })
+    } else answer(res, 404)
+  }
+} else {
+  throw new Error(`unknown server kind ${kind}`)
+}
+
+const server = http.createServer(handler)
+server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => {
+  const address = server.address()
+  process.stdout.write(`ready ${typeof address === 'object' && address ? address.port : port}\n`)
+})
+process.on('SIGTERM', () => process.exit(0))

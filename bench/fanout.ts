@@ -1,0 +1,531 @@
+/**
+ * `npm run bench:fanout`: one server on core 0 broadcasting to N subscribers held by load
+ * generators on core 1 (`taskset`), in one run for Herald (@herald/server on node:http),
+ * better-sse (npm) and nchan (nginx + libnginx-mod-nchan, one process). Same payload, same
+ * publish path (HTTP POST /pub), same event rates.
+ *
+ * Reports deliveries/s, server CPU microseconds per delivery (utime+stime from /proc), latency
+ * p50/p99 (publish timestamp in the payload, measured on ~200 probe connections), and server
+ * RSS per idle connection. Environment:
+ *   BENCH_SIZES=1000,5000,15000     subscriber counts
+ *   BENCH_LOADS=20000,100000,max    target deliveries/s (open loop); `max` = closed loop with
+ *                                   BENCH_CONCURRENCY (16) publishes in flight: saturation
+ *   BENCH_SERVERS=herald,better-sse,nchan
+ *   BENCH_SECONDS=4                 measured seconds per load
+ *   BENCH_PAYLOAD=128               payload bytes
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import { join } from 'node:path'
+import readline from 'node:readline'
+
+type Kind = 'herald' | 'better-sse' | 'nchan'
+
+const list = (name: string, fallback: string) =>
+  (process.env[name] ?? fallback)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+const sizes = list('BENCH_SIZES', '1000,5000,15000').map(Number)
+const loads = list('BENCH_LOADS', '20000,100000,max')
+const kinds = list('BENCH_SERVERS', 'herald,better-sse,nchan') as Kind[]
+const seconds = Number(process.env.BENCH_SECONDS ?? 4)
+const payloadBytes = Number(process.env.BENCH_PAYLOAD ?? 128)
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16)
+const PER_GENERATOR = 5000
+const CLK_TCK = 100
+const root = new URL('..', import.meta.url).pathname
+// CLOCK_MONOTONIC in ms: the load generators read the same clock.
+const now = () => Number(process.hrtime.bigint()) / 1e6
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+// The publisher and the generators share core 1; the server gets core 0 to itself.
+execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' })
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const match = /VmRSS:\s+(\d+) kB/.exec(status)
+  return Number(match?.[1] ?? 0) * 1024
+}
+
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.on('connect', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.on('error', () => resolve(false))
+    })
+    if (ok) return
+    await sleep(50)
+  }
+  throw new Error(`server on port ${port} did not start`)
+}
+
+interface RunningServer {
+  pid: number
+  port: number
+  stop(): Promise<void>
+}
+
+function nchanConfig(dir: string, port: number): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+events { worker_connections 19000; multi_accept on; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  nchan_shared_memory_size 256M;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location = /sub {
+      nchan_subscriber eventsource;
+      nchan_channel_id bench;
+      nchan_eventsource_ping_interval 15;
+    }
+    location = /pub {
+      nchan_publisher;
+      nchan_channel_id bench;
+      nchan_message_buffer_length 16;
+      nchan_message_timeout 30s;
+    }
+  }
+}
+`
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 3000).unref()
+  })
+}
+
+async function startServer(kind: Kind): Promise<RunningServer> {
+  const port = await freePort()
+  let child: ChildProcess
+  let dir: string | undefined
+  if (kind === 'nchan') {
+    dir = mkdtempSync(join(os.tmpdir(), 'herald-nchan-'))
+    for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub))
+    writeFileSync(join(dir, 'nginx.conf'), nchanConfig(dir, port))
+    child = spawn(
+      'taskset',
+      ['-c', '0', 'nginx', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],
+      { stdio: 'ignore' },
+    )
+  } else {
+    child = spawn(
+      'taskset',
+      [
+        '-c',
+        '0',
+        process.execPath,
+        '--import',
+        'tsx',
+        join(root, 'bench/fanout-server.ts'),
+        kind,
+        String(port),
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+    )
+  }
+  await waitForPort(port)
+  const pid = child.pid as number
+  return {
+    pid,
+    port,
+    async stop() {
+      await stopChild(child)
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+interface Generator {
+  child: ChildProcess
+  pid: number
+  /** Sends a command line; resolves with the answer line starting with `reply`. */
+  ask(command: string, reply: string): Promise<string[]>
+  opened: Promise<string[]>
+}
+
+const tmp = join(root, '.bench-tmp')
+mkdirSync(tmp, { recursive: true })
+const loadgenBinary = join(tmp, 'fanout-loadgen')
+let generatorKind: 'C' | 'JavaScript' = 'JavaScript'
+try {
+  execFileSync('cc', ['-O2', '-o', loadgenBinary, join(root, 'bench/fanout-loadgen.c')], {
+    stdio: 'ignore',
+  })
+  generatorKind = 'C'
+} catch {
+  process.stderr.write('no C compiler: using the JavaScript load generator (saturates earlier)\n')
+}
+
+function startGenerator(port: number, count: number, index: number, probeEvery: number): Generator {
+  const args = [String(port), '/sub', String(count), String(2 + index * 8), String(probeEvery)]
+  const command =
+    generatorKind === 'C' && existsSync(loadgenBinary)
+      ? ['-c', '1', loadgenBinary, ...args]
+      : [
+          '-c',
+          '1',
+          process.execPath,
+          '--import',
+          'tsx',
+          join(root, 'bench/fanout-client.ts'),
+          ...args,
+        ]
+  const child = spawn('taskset', command, { stdio: ['pipe', 'pipe', 'inherit'], cwd: root })
+  const waiting: { reply: string; resolve: (words: string[]) => void }[] = []
+  let resolveOpened: (words: string[]) => void = () => {}
+  const opened = new Promise<string[]>((resolve) => {
+    resolveOpened = resolve
+  })
+  readline.createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    const words = line.split(' ')
+    if (words[0] === 'open') return resolveOpened(words)
+    const index = waiting.findIndex((w) => w.reply === words[0])
+    if (index === -1) return
+    const [waiter] = waiting.splice(index, 1)
+    waiter?.resolve(words)
+  })
+  return {
+    child,
+    pid: child.pid as number,
+    opened,
+    ask(line, reply) {
+      return new Promise((resolve) => {
+        waiting.push({ reply, resolve })
+        child.stdin?.write(`${line}\n`)
+      })
+    },
+  }
+}
+
+interface Stats {
+  delivered: number
+  connected: number
+  failed: number
+  closedAfterOpen: number
+}
+
+async function totals(generators: Generator[]): Promise<Stats> {
+  const all = (await Promise.all(generators.map((g) => g.ask('stats', 'stats')))).map(
+    (w): Stats => ({
+      delivered: Number(w[1]),
+      connected: Number(w[2]),
+      failed: Number(w[3]),
+      closedAfterOpen: Number(w[4]),
+    }),
+  )
+  return all.reduce(
+    (sum, s) => ({
+      delivered: sum.delivered + s.delivered,
+      connected: sum.connected + s.connected,
+      failed: sum.failed + s.failed,
+      closedAfterOpen: sum.closedAfterOpen + s.closedAfterOpen,
+    }),
+    { delivered: 0, connected: 0, failed: 0, closedAfterOpen: 0 },
+  )
+}
+
+const padding = 'x'.repeat(Math.max(0, payloadBytes - 30))
+
+function publishRequest(): string {
+  const body = `{"t":${now().toFixed(3)},"p":"${padding}"}`
+  return `POST /pub HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+}
+
+/**
+ * A cheap publisher: raw keep-alive sockets, requests written as prebuilt strings, answers
+ * counted by their status lines. http.request costs ~100 us per call, which on the shared
+ * load-generator core would make the publisher, not the server, the bottleneck.
+ */
+interface PublishConnection {
+  socket: net.Socket
+  /** Answers still expected on this connection. */
+  pending: number
+  onAnswer: (() => void) | undefined
+}
+
+async function openPublishers(port: number, count: number): Promise<PublishConnection[]> {
+  return Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<PublishConnection>((resolve) => {
+          const socket = net.connect({ port, host: '127.0.0.1', noDelay: true })
+          const connection: PublishConnection = { socket, pending: 0, onAnswer: undefined }
+          let tail = ''
+          socket.setEncoding('latin1')
+          socket.on('data', (chunk: string) => {
+            const text = tail + chunk
+            let at = text.indexOf('HTTP/1.1 ')
+            while (at !== -1) {
+              connection.pending--
+              connection.onAnswer?.()
+              at = text.indexOf('HTTP/1.1 ', at + 9)
+            }
+            tail = text.slice(-8)
+          })
+          socket.on('error', () => {})
+          socket.on('connect', () => resolve(connection))
+        }),
+    ),
+  )
+}
+
+/** Publishes for `ms`; returns how many events were published. */
+async function runPublisher(
+  publishers: PublishConnection[],
+  load: string,
+  subscribers: number,
+  ms: number,
+): Promise<number> {
+  const start = performance.now()
+  let sent = 0
+  if (load === 'max') {
+    // Closed loop: every connection keeps one publish in flight.
+    await Promise.all(
+      publishers.map(
+        (connection) =>
+          new Promise<void>((resolve) => {
+            const next = () => {
+              if (performance.now() - start >= ms) {
+                connection.onAnswer = undefined
+                return resolve()
+              }
+              sent++
+              connection.pending++
+              connection.socket.write(publishRequest())
+            }
+            connection.onAnswer = next
+            next()
+          }),
+      ),
+    )
+    return sent
+  }
+  // Open loop at the target rate, round-robin over the connections (pipelined).
+  const rate = Number(load) / subscribers // events per second
+  let turn = 0
+  while (performance.now() - start < ms) {
+    const due = Math.floor(((performance.now() - start) / 1000) * rate)
+    while (sent < due) {
+      sent++
+      const connection = publishers[turn++ % publishers.length] as PublishConnection
+      connection.pending++
+      connection.socket.write(publishRequest())
+    }
+    await sleep(1)
+  }
+  const deadline = performance.now() + 10_000
+  while (publishers.some((c) => c.pending > 0) && performance.now() < deadline) await sleep(5)
+  return sent
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
+}
+
+interface Row {
+  kind: Kind
+  n: number
+  load: string
+  eventsPerSec: number
+  deliveriesPerSec: number
+  cpuUsPerDelivery: number
+  cpuPercent: number
+  loadCpuPercent: number
+  p50: number
+  p99: number
+  complete: number
+}
+
+interface MemoryRow {
+  kind: Kind
+  n: number
+  perConnection: number
+  connected: number
+}
+
+const rows: Row[] = []
+const memory: MemoryRow[] = []
+
+async function measure(kind: Kind, n: number): Promise<void> {
+  const server = await startServer(kind)
+  const generators: Generator[] = []
+  try {
+    // Warm the server's code paths with a few connections before taking the baseline.
+    await sleep(300)
+    const rss0 = rssBytes(server.pid)
+    const probeEvery = Math.max(1, Math.floor(n / 200))
+    for (let i = 0, left = n; left > 0; i++, left -= PER_GENERATOR) {
+      generators.push(startGenerator(server.port, Math.min(PER_GENERATOR, left), i, probeEvery))
+    }
+    const connected = (await Promise.all(generators.map((g) => g.opened))).reduce(
+      (sum, words) => sum + Number(words[1]),
+      0,
+    )
+    await sleep(1000)
+    const rss1 = rssBytes(server.pid)
+    memory.push({ kind, n, perConnection: (rss1 - rss0) / Math.max(1, connected), connected })
+    const publishers = await openPublishers(server.port, concurrency)
+    // Warm-up: one second at the first load, not measured.
+    await runPublisher(publishers, loads[0] ?? '20000', n, 1000)
+    await sleep(300)
+    for (const load of loads) {
+      await Promise.all(generators.map((g) => g.ask('reset', 'reset')))
+      const cpu0 = cpuTicks(server.pid)
+      const loadCpu0 = generators.reduce((sum, g) => sum + cpuTicks(g.pid), cpuTicks(process.pid))
+      const t0 = performance.now()
+      const sent = await runPublisher(publishers, load, n, seconds * 1000)
+      // Settle: wait until every delivery arrived or the count stops moving.
+      let last = -1
+      let lastChange = performance.now()
+      let stats = await totals(generators)
+      const expected = sent * connected
+      const settleDeadline = performance.now() + 5000
+      while (stats.delivered < expected && performance.now() < settleDeadline) {
+        if (stats.delivered !== last) {
+          last = stats.delivered
+          lastChange = performance.now()
+        } else if (performance.now() - lastChange > 500) break
+        await sleep(50)
+        stats = await totals(generators)
+      }
+      const cpu1 = cpuTicks(server.pid)
+      const loadCpu1 = generators.reduce((sum, g) => sum + cpuTicks(g.pid), cpuTicks(process.pid))
+      const elapsed = Math.max(seconds * 1000, lastChange - t0) / 1000
+      const samples: number[] = []
+      for (const [i, g] of generators.entries()) {
+        const file = join(tmp, `latencies-${i}.bin`)
+        await g.ask(`lat ${file}`, 'lat')
+        const bytes = readFileSync(file)
+        const values = new Float64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8)
+        for (const v of values) samples.push(v)
+        rmSync(file, { force: true })
+      }
+      const latencies = Float64Array.from(samples).sort()
+      const cpuUs = ((cpu1 - cpu0) * 1e6) / CLK_TCK
+      const row: Row = {
+        kind,
+        n,
+        load,
+        eventsPerSec: sent / seconds,
+        deliveriesPerSec: stats.delivered / elapsed,
+        cpuUsPerDelivery: cpuUs / Math.max(1, stats.delivered),
+        cpuPercent: (cpuUs / 1e6 / elapsed) * 100,
+        loadCpuPercent: ((loadCpu1 - loadCpu0) / CLK_TCK / elapsed) * 100,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        complete: expected === 0 ? 1 : stats.delivered / expected,
+      }
+      rows.push(row)
+      process.stderr.write(
+        `${kind} n=${n} load=${load}: ${row.eventsPerSec.toFixed(1)} ev/s, ${Math.round(row.deliveriesPerSec)} deliveries/s, ${row.cpuUsPerDelivery.toFixed(2)} us/delivery, cpu ${row.cpuPercent.toFixed(0)}% (load generator ${row.loadCpuPercent.toFixed(0)}%), p50 ${row.p50.toFixed(2)} ms, p99 ${row.p99.toFixed(2)} ms, ${(row.complete * 100).toFixed(1)}% delivered, ${stats.closedAfterOpen} dropped\n`,
+      )
+      await sleep(300)
+    }
+    for (const connection of publishers) connection.socket.destroy()
+  } finally {
+    await Promise.all(
+      generators.map(async (g) => {
+        g.child.stdin?.end('exit\n')
+        await stopChild(g.child)
+      }),
+    )
+    await server.stop()
+  }
+}
+
+for (const n of sizes) {
+  for (const kind of kinds) await measure(kind, n)
+}
+
+const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a')
+const out: string[] = []
+out.push(
+  `machine: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${execFileSync('nginx', ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim() || 'nginx'}`,
+)
+out.push(
+  `payload ${payloadBytes} B, ${seconds} s per load, closed-loop concurrency ${concurrency}, ${generatorKind} load generator`,
+)
+out.push('')
+out.push(
+  '| N | load (deliveries/s target) | server | events/s | deliveries/s | CPU us/delivery | server CPU | load-gen CPU | p50 ms | p99 ms | delivered |',
+)
+out.push('|---|---|---|---|---|---|---|---|---|---|---|')
+for (const r of rows) {
+  out.push(
+    `| ${r.n} | ${r.load} | ${r.kind} | ${fmt(r.eventsPerSec, 1)} | ${Math.round(r.deliveriesPerSec)} | ${fmt(r.cpuUsPerDelivery)} | ${fmt(r.cpuPercent, 0)}% | ${fmt(r.loadCpuPercent, 0)}% | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.complete * 100, 1)}% |`,
+  )
+}
+out.push('')
+out.push('| N | server | RSS per idle connection (bytes) | connected |')
+out.push('|---|---|---|---|')
+for (const m of memory) {
+  out.push(`| ${m.n} | ${m.kind} | ${Math.round(m.perConnection)} | ${m.connected} |`)
+}
+// Ratios against nchan, the reference peer.
+const ratioLines: string[] = []
+for (const r of rows.filter((x) => x.kind === 'herald')) {
+  const peer = rows.find((x) => x.kind === 'nchan' && x.n === r.n && x.load === r.load)
+  if (peer === undefined) continue
+  ratioLines.push(
+    `| ${r.n} | ${r.load} | ${fmt(r.cpuUsPerDelivery / peer.cpuUsPerDelivery)} | ${fmt(r.deliveriesPerSec / peer.deliveriesPerSec)} | ${fmt(r.p99 / peer.p99)} |`,
+  )
+}
+if (ratioLines.length > 0) {
+  out.push('')
+  out.push(
+    '| N | load | Herald/nchan CPU per delivery | Herald/nchan deliveries/s | Herald/nchan p99 |',
+  )
+  out.push('|---|---|---|---|---|')
+  out.push(...ratioLines)
+}
+const memoryRatios: string[] = []
+for (const m of memory.filter((x) => x.kind === 'herald')) {
+  const peer = memory.find((x) => x.kind === 'nchan' && x.n === m.n)
+  if (peer !== undefined)
+    memoryRatios.push(`N=${m.n}: ${fmt(m.perConnection / peer.perConnection)}`)
+}
+if (memoryRatios.length > 0) {
+  out.push('')
+  out.push(`Herald/nchan RSS per idle connection: ${memoryRatios.join(', ')}`)
+}
+process.stdout.write(`${out.join('\n')}\n`)
