@@ -252,6 +252,18 @@ describe('createParser: protection and robustness', () => {
     expect(out.events).toEqual([message('end')])
   })
 
+  it('stays linear on one huge line arriving in tiny chunks', () => {
+    // 2 MiB in 8-byte pieces: rescanning or copying the partial line per chunk would take
+    // hours; linear handling takes well under a second.
+    const { parser, out } = collect()
+    const piece = new TextEncoder().encode('abcdefgh')
+    parser.feed('data: ')
+    for (let i = 0; i < 256 * 1024; i++) parser.feed(piece)
+    parser.feed('\n\n')
+    expect(out.events).toHaveLength(1)
+    expect(out.events[0]?.data.length).toBe(2 * 1024 * 1024)
+  })
+
   it('validates its options with TypeErrors', () => {
     expect(() => createParser({} as ParserOptions)).toThrow(TypeError)
     expect(() => createParser({ onEvent() {}, maxEventBytes: 0 })).toThrow(TypeError)

@@ -97,11 +97,10 @@ export function createParser(options: ParserOptions): EventStreamParser {
   let decoder: TextDecoder | undefined
   let atStreamStart = true
 
-  // The incomplete last line of the previous chunks. Kept as fragments and joined once
-  // when its terminator arrives: concatenating per chunk is quadratic when one huge line
-  // arrives in many small chunks.
-  let fragments: string[] = []
-  let fragmentsLength = 0
+  // The incomplete last line of the previous chunks. Appending makes a V8 rope in O(1); it
+  // is flattened once, when its terminator arrives. (Only the new text is ever searched for
+  // line ends, so a huge line arriving in many small chunks stays linear.)
+  let partial = ''
   // The previous chunk ended with CR: an LF at the start of the next one completes a CRLF.
   let afterCR = false
   // The current line is being dropped (it outgrew maxEventBytes) until its terminator.
@@ -288,13 +287,11 @@ export function createParser(options: ParserOptions): EventStreamParser {
     processField(line.slice(0, colon), line.slice(valueStart))
   }
 
-  function keepPartial(partial: string): void {
-    fragments.push(partial)
-    fragmentsLength += partial.length
-    const buffered = fragmentsLength + data.length
+  function keepPartial(piece: string): void {
+    partial = partial.length === 0 ? piece : partial + piece
+    const buffered = partial.length + data.length
     if (buffered > maxEventBytes) {
-      fragments = []
-      fragmentsLength = 0
+      partial = ''
       skippingLine = true
       if (!skippingEvent) dropEvent(buffered)
     }
@@ -310,7 +307,7 @@ export function createParser(options: ParserOptions): EventStreamParser {
     }
 
     // Finish the line left incomplete by the previous chunk (or skip it, if oversized).
-    if (skippingLine || fragments.length > 0) {
+    if (skippingLine || partial.length > 0) {
       const lf = text.indexOf('\n', pos)
       const cr = text.indexOf('\r', pos)
       const end = cr !== -1 && (lf === -1 || cr < lf) ? cr : lf
@@ -321,10 +318,8 @@ export function createParser(options: ParserOptions): EventStreamParser {
       if (skippingLine) {
         skippingLine = false
       } else {
-        fragments.push(text.slice(pos, end))
-        const line = fragments.length === 1 ? (fragments[0] as string) : fragments.join('')
-        fragments = []
-        fragmentsLength = 0
+        const line = partial + text.slice(pos, end)
+        partial = ''
         processLine(line, 0, line.length)
       }
       pos = end + 1
@@ -404,8 +399,7 @@ export function createParser(options: ParserOptions): EventStreamParser {
     // Bytes of a truncated UTF-8 sequence belong to the incomplete line: discarded too.
     decoder = undefined
     atStreamStart = true
-    fragments = []
-    fragmentsLength = 0
+    partial = ''
     afterCR = false
     skippingLine = false
     skippingEvent = false
