@@ -78,6 +78,7 @@ export class NodeSink implements Sink {
 export interface NodeSocketLike {
   write(chunk: Uint8Array): boolean
   readonly writableLength: number
+  readonly destroyed: boolean
 }
 
 /**
@@ -96,7 +97,8 @@ export class Http1SocketSink extends NodeSink {
   }
 
   override write(chunk: Uint8Array): void {
-    this.socket.write(chunk)
+    // Between a peer reset and the response's 'close' event, writing would only raise errors.
+    if (!this.socket.destroyed) this.socket.write(chunk)
   }
 
   override get buffered(): number {
