@@ -41,6 +41,9 @@ export interface MetricsSources {
   subscribersByTopic(): Map<string, number>
 }
 
+/** Topics reported by name in `herald_subscribers`; the rest are summed as `_other`. */
+const MAX_TOPIC_LABELS = 100
+
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ]
@@ -60,12 +63,20 @@ export function createHubMetrics(sources: MetricsSources, defaults = false): Hub
   })
   new Gauge({
     name: 'herald_subscribers',
-    help: 'Subscribers per requested topic or pattern.',
+    help: 'Subscribers per requested topic or pattern (the 100 busiest; the rest as _other).',
     labelNames: ['topic'],
     registers,
     collect() {
       this.reset()
-      for (const [topic, n] of sources.subscribersByTopic()) this.set({ topic }, n)
+      // Bounded label cardinality: the busiest topics by name, the long tail summed.
+      const counts = [...sources.subscribersByTopic()].sort((a, b) => b[1] - a[1])
+      let other = 0
+      for (let i = 0; i < counts.length; i++) {
+        const [topic, n] = counts[i] as [string, number]
+        if (i < MAX_TOPIC_LABELS) this.set({ topic }, n)
+        else other += n
+      }
+      if (other > 0) this.set({ topic: '_other' }, other)
     },
   })
   const counters = {
