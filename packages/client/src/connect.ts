@@ -3,7 +3,7 @@
  * parse the body, watch for stalls, classify failures, back off and reconnect with
  * `Last-Event-ID`.
  */
-import { createParser, HeraldError, isHeraldError, type ServerSentEvent } from '@herald/protocol'
+import { createParser, HeraldError, type ServerSentEvent } from '@herald/protocol'
 import { backoffDelay, parseRetryAfter } from './backoff.js'
 import { watchLifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
@@ -205,13 +205,14 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
         error = new HeraldError('HERALD_CLIENT_ENDED', `End of stream: ${url}`)
       } catch (thrown) {
         if (closed) return
-        error = isHeraldError(thrown)
-          ? thrown
-          : reason === 'stall'
-            ? new HeraldError('HERALD_CLIENT_STALLED', `No data for ${timeout} ms: ${url}`)
-            : new HeraldError('HERALD_CLIENT_NETWORK', `Network error: ${url}`, {
-                cause: thrown,
-              })
+        error =
+          thrown instanceof HeraldError
+            ? thrown
+            : reason === 'stall'
+              ? new HeraldError('HERALD_CLIENT_STALLED', `No data for ${timeout} ms: ${url}`)
+              : new HeraldError('HERALD_CLIENT_NETWORK', `Network error: ${url}`, {
+                  cause: thrown,
+                })
       } finally {
         clearTimeout(timer)
         attempt = undefined

@@ -81,8 +81,11 @@ export interface ResolvedOptions extends ClientOptions {
   retryServerErrors: boolean
 }
 
-// Messages stay short (the bundle has a size budget) but name the offending option.
-function check(ok: boolean, name: string): void {
+/**
+ * Throws a `TypeError` naming the option unless `ok`. Messages stay short (the bundle has a
+ * size budget) but name the offending option.
+ */
+export function check(ok: boolean, name: string): void {
   if (!ok) throw new TypeError(`@herald/client: invalid option ${name}`)
 }
 

@@ -4,7 +4,7 @@
  */
 import { HeraldError, type HeraldErrorCode, type ServerSentEvent } from '@herald/protocol'
 import { type Connection, connect } from './connect.js'
-import { type ClientOptions, resolveOptions } from './options.js'
+import { type ClientOptions, check, resolveOptions } from './options.js'
 import type { StandardSchemaV1 } from './standard-schema.js'
 
 /** Options of {@link subscribe}. */
@@ -27,7 +27,8 @@ export interface SubscribeOptions extends ClientOptions {
   /**
    * Called with every non-fatal problem: a lost connection about to be retried
    * (`HERALD_CLIENT_NETWORK`, `HERALD_CLIENT_STALLED`, a retried `HERALD_CLIENT_HTTP_STATUS`,
-   * ...) and each skipped event (`HERALD_CLIENT_INVALID_JSON`, `HERALD_CLIENT_SCHEMA`).
+   * ...), each skipped event (`HERALD_CLIENT_INVALID_JSON`, `HERALD_CLIENT_SCHEMA`), and the
+   * hub's `herald.reset` event (`HERALD_CLIENT_RESET`: events were lost, reload your state).
    * A fatal error is not reported here: the iterator throws it. Errors this callback
    * throws are ignored.
    */
@@ -99,10 +100,8 @@ export function subscribe(
   const { signal, schema, onError, onOpen } = options
   const json = options.json ?? schema !== undefined
   const windowSize = options.dedupeWindow ?? 1024
-  if (schema !== undefined && typeof schema?.['~standard']?.validate !== 'function') {
-    throw new TypeError('@herald/client: schema must implement Standard Schema v1')
-  }
-  if (!(windowSize >= 0)) throw new TypeError('@herald/client: dedupeWindow must be >= 0')
+  check(schema === undefined || typeof schema?.['~standard']?.validate === 'function', 'schema')
+  check(windowSize >= 0, 'dedupeWindow')
   const resolved = resolveOptions(options, true)
   const href = new URL(url, globalThis.location?.href).href
 
@@ -201,6 +200,14 @@ export function subscribe(
           ringIndex = (ringIndex + 1) % windowSize
         }
         let data: unknown = event.data
+        if (event.type === 'herald.reset') {
+          // The hub could not resume: events were lost. Never meets the schema.
+          try {
+            data = JSON.parse(event.data)
+          } catch {}
+          report(new HeraldError('HERALD_CLIENT_RESET', 'Events were lost', { cause: data }))
+          return undefined
+        }
         if (json) {
           try {
             data = JSON.parse(event.data)

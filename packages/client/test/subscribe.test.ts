@@ -229,6 +229,26 @@ describe('subscribe', () => {
     expect(dated[0]?.data).toBeInstanceOf(Date)
   })
 
+  it('reports the hub herald.reset to onError (never to the schema) and goes on', async () => {
+    const reset = { reason: 'expired', lastEventId: '3', oldestId: '8', latestId: '10' }
+    const server = await serve(({ res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      res.write(`event: herald.reset\nid: 10\ndata: ${JSON.stringify(reset)}\n\n`)
+      res.write('id: 11\ndata: {"price":1}\n\n')
+    })
+    const errors: HeraldError[] = []
+    const events = await take(
+      subscribe(`${server.origin}/`, {
+        schema: z.object({ price: z.number() }),
+        initialLastEventId: '3',
+        onError: (error) => errors.push(error),
+      }),
+      1,
+    )
+    expect(events).toEqual([{ type: 'message', data: { price: 1 }, lastEventId: '11' }])
+    expect(errors.map((e) => [e.code, e.cause])).toEqual([['HERALD_CLIENT_RESET', reset]])
+  })
+
   it('keeps going when the onError callback throws', async () => {
     const server = await serve(({ res }) => {
       res.writeHead(200, SSE_HEADERS)
@@ -351,6 +371,6 @@ describe('subscribe', () => {
         schema: {} as StandardSchemaV1,
         signal: AbortSignal.abort(),
       }),
-    ).toThrow(/Standard Schema/)
+    ).toThrow(/schema/)
   })
 })
