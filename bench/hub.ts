@@ -11,7 +11,8 @@
  *    rows have no peer), then one subscriber replaying the whole backlog from the start.
  *
  * Environment: BENCH_EVENTS (store level, default 100000), BENCH_HTTP_EVENTS (default 20000),
- * BENCH_REPLAY_EVENTS (default 50000), BENCH_CONCURRENCY (default 32), BENCH_PAYLOAD (bytes,
+ * BENCH_REPLAY_EVENTS (default 50000), BENCH_CONCURRENCY (default 32), BENCH_ROUNDS (HTTP rounds,
+ * medians reported; default 3), BENCH_PAYLOAD (bytes,
  * default 128), BENCH_SERVERS (herald-memory,herald-sqlite,nchan,node-floor). `node-floor` is a
  * bare node:http server answering every POST with 200 and doing nothing: the ceiling for any
  * Node publish endpoint on this machine, so Herald's own cost shows against it.
@@ -32,6 +33,7 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000)
 const HTTP_EVENTS = Number(process.env.BENCH_HTTP_EVENTS ?? 20_000)
 const REPLAY_EVENTS = Number(process.env.BENCH_REPLAY_EVENTS ?? 50_000)
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const PAYLOAD = 'x'.repeat(Number(process.env.BENCH_PAYLOAD ?? 128))
 const SERVERS = (process.env.BENCH_SERVERS ?? 'herald-memory,herald-sqlite,nchan,node-floor').split(
   ',',
@@ -362,7 +364,7 @@ async function main(): Promise<void> {
     `Herald hub benchmark: ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}`,
   )
   console.log(
-    `payload ${PAYLOAD.length} B; store level ${fmt(EVENTS)} events; HTTP ${fmt(HTTP_EVENTS)} events, ${CONCURRENCY} in flight; replay ${fmt(REPLAY_EVENTS)} events\n`,
+    `payload ${PAYLOAD.length} B; store level ${fmt(EVENTS)} events; HTTP ${fmt(HTTP_EVENTS)} events, ${CONCURRENCY} in flight, median of ${ROUNDS} rounds; replay ${fmt(REPLAY_EVENTS)} events\n`,
   )
 
   const memory = await storeRows('memory', () =>
@@ -390,8 +392,24 @@ async function main(): Promise<void> {
     console.log(`| ${label} | ${fmt(m)} | ${fmt(s)} | ${(s / m).toFixed(2)}x |`)
   }
 
+  // Rounds interleave the servers, and each figure is the median of its rounds: the
+  // machine is shared, and a burst of noise then hits every server alike.
+  const runs: Record<string, HttpResult[]> = {}
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const kind of SERVERS) (runs[kind] ??= []).push(await httpRows(kind))
+  }
+  const median = (values: (number | undefined)[]): number | undefined => {
+    const defined = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
+    return defined[Math.floor(defined.length / 2)]
+  }
   const results: Record<string, HttpResult> = {}
-  for (const kind of SERVERS) results[kind] = await httpRows(kind)
+  for (const [kind, list] of Object.entries(runs)) {
+    results[kind] = {
+      single: median(list.map((r) => r.single)) ?? 0,
+      batched: median(list.map((r) => r.batched)),
+      replay: median(list.map((r) => r.replay)),
+    }
+  }
   const peer = results.nchan
   console.log(`\n| over HTTP (events/s) | ${SERVERS.join(' | ')} |`)
   console.log(`|---|${SERVERS.map(() => '---').join('|')}|`)
