@@ -129,10 +129,19 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
         }
         const headers = new Headers(init)
         headers.set('accept', 'text/event-stream')
-        if (lastEventId !== '') headers.set('last-event-id', lastEventId)
+        let target = url
+        if (lastEventId !== '') {
+          if (o.lastEventIdParam) {
+            const withId = new URL(url)
+            withId.searchParams.set(o.lastEventIdParam, lastEventId)
+            target = withId.href
+          } else {
+            headers.set('last-event-id', lastEventId)
+          }
+        }
         // Called detached: a native fetch called as a method of the options object throws.
         const fetchImpl = o.fetch ?? fetch
-        const response = await fetchImpl(url, {
+        const response = await fetchImpl(target, {
           method: o.method,
           headers,
           body: o.body ?? null,

@@ -40,6 +40,12 @@ export interface ClientOptions {
   /** `Last-Event-ID` to send on the first attempt, to resume a stream seen earlier. */
   initialLastEventId?: string
   /**
+   * Send the last event ID as this query parameter (the Herald hub reads `lastEventId`)
+   * instead of the `Last-Event-ID` header. A cross-origin request with that header needs a
+   * CORS preflight; with the parameter, a reconnection is a simple request. Default: the header.
+   */
+  lastEventIdParam?: string
+  /**
    * Milliseconds without a single byte after which the connection is presumed dead: it is
    * dropped and reopened. Set it to two or three server heartbeat intervals. Default: off.
    */

@@ -350,6 +350,24 @@ describe('EventSource options', () => {
     expect((await server.request(0)).headers['last-event-id']).toBe('41')
   })
 
+  it('can send the last event ID as a query parameter instead (no CORS preflight)', async () => {
+    const server = await serve(({ index, res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      if (index === 0) res.end('id: 8\ndata: x\n\n')
+      else res.write(': resumed\n\n')
+    })
+    open(`${server.origin}/events?topic=a&lastEventId=stale`, {
+      ...fast,
+      initialLastEventId: '5',
+      lastEventIdParam: 'lastEventId',
+    })
+    await server.request(1)
+    expect(server.requests.map((r) => [r.url, r.headers['last-event-id']])).toEqual([
+      ['/events?topic=a&lastEventId=5', undefined],
+      ['/events?topic=a&lastEventId=8', undefined],
+    ])
+  })
+
   it('detects a stalled connection and reconnects with Last-Event-ID', async () => {
     const server = await serve(({ index, res }) => {
       res.writeHead(200, SSE_HEADERS)

@@ -195,4 +195,46 @@ describe('@herald/client in Chromium against herald serve', () => {
       await closed.stop()
     }
   })
+
+  it('resumes a cookie-authenticated cross-origin stream across a restart with lastEventIdParam', async () => {
+    // Cookie auth, anonymous subscribers refused. A reconnection that sent the
+    // Last-Event-ID header would need a CORS preflight, which carries no cookie; the query
+    // parameter keeps every request simple.
+    const port = await freePort()
+    let guarded = await startHub(port, ['--deny-anonymous'])
+    try {
+      const token = await mintToken({ secret: SECRET, subscribe: ['news'], publish: ['news'] })
+      const page = await openPage()
+      await page
+        .context()
+        .addCookies([{ name: 'heraldAuthorization', value: token, domain: '127.0.0.1', path: '/' }])
+      await page.evaluate((url) => {
+        const g = window as unknown as PageGlobals
+        const source = new g.herald.EventSource(url, {
+          withCredentials: true,
+          lastEventIdParam: 'lastEventId',
+          backoff: { initialMs: 50, maxMs: 200 },
+        })
+        source.onopen = () => g.errors.push('open')
+        source.onerror = (event) => g.errors.push(event.error.code)
+        source.onmessage = (event) => g.got.push(event.data)
+      }, `http://127.0.0.1:${port}/events?topic=news`)
+      await page.waitForFunction(() => (window as unknown as PageGlobals).errors.includes('open'))
+      await publish(token, 'one', port)
+      await page.waitForFunction(() => (window as unknown as PageGlobals).got.length === 1)
+      await guarded.stop()
+      guarded = await startHub(port, ['--deny-anonymous'])
+      await publish(token, 'two', port)
+      await page.waitForFunction(() => (window as unknown as PageGlobals).got.length >= 2)
+      const { got, errors } = await page.evaluate(() => {
+        const { got, errors } = window as unknown as PageGlobals
+        return { got, errors }
+      })
+      expect(got).toEqual(['one', 'two'])
+      expect(errors.filter((e) => e === 'open')).toHaveLength(2)
+      await page.context().close()
+    } finally {
+      await guarded.stop()
+    }
+  })
 })
