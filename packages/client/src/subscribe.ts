@@ -180,7 +180,8 @@ export function subscribe(
 
   let connection: Connection | undefined
   if (signal?.aborted) finish()
-  else
+  else {
+    signal?.addEventListener('abort', abort)
     connection = connect(href, resolved, {
       open(response) {
         try {
@@ -229,7 +230,7 @@ export function subscribe(
         finish(error.code === 'HERALD_CLIENT_ENDED' || error.status === 204 ? undefined : error)
       },
     })
-  signal?.addEventListener('abort', abort)
+  }
 
   const subscription: Subscription<unknown> = {
     next() {
