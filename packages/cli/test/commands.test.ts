@@ -147,6 +147,12 @@ describe('herald serve configuration', () => {
       [['--jwt-public-key', join(dir, 'missing.pem')], {}, /--jwt-public-key/],
       [['--log-level', 'loud'], {}, /log level/],
       [['--bogus'], {}, /Unknown option '--bogus'/],
+      [['--retention-topic', 'metrics/**'], {}, /--retention-topic: expected PATTERN=EVENTS/],
+      [
+        ['--retention-topic', 'a/**/b=5'],
+        {},
+        /--retention-topic: .*'\*\*' is only allowed as the last segment/,
+      ],
     ]
     for (const [args, env, message] of cases) {
       const result = herald(['serve', '--store', 'memory', ...args], env)

@@ -307,6 +307,44 @@ describe('limits', () => {
     }
   })
 
+  it('applies per-topic retention (--retention-topic) and resets only the affected topics', async () => {
+    const ruled = await startHubProcess({ args: ['--retention-topic', 'noisy/**=2'] })
+    try {
+      const send = async (topic: string) => {
+        const response = await fetch(`${ruled.url}/publish`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ topic, data: topic }),
+        })
+        return ((await response.json()) as { id: string }).id
+      }
+      const start = await send('quiet/a')
+      const ids: string[] = []
+      for (const topic of ['noisy/1', 'noisy/2', 'noisy/3', 'noisy/4', 'quiet/b'])
+        ids.push(await send(topic))
+      const quiet = await openEventStream(`${ruled.url}/events?topic=quiet/*`, {
+        'last-event-id': start,
+      })
+      expect((await quiet.count(1)).map((e) => e.data)).toEqual(['quiet/b'])
+      quiet.close()
+      const noisy = await openEventStream(`${ruled.url}/events?topic=noisy/**`, {
+        'last-event-id': start,
+      })
+      const [reset] = await noisy.count(1)
+      expect(reset?.type).toBe('herald.reset')
+      expect(JSON.parse(reset?.data ?? '').reason).toBe('expired')
+      noisy.close()
+      // From the newest deleted noisy event, nothing was lost: the two kept ones replay.
+      const kept = await openEventStream(`${ruled.url}/events?topic=noisy/**`, {
+        'last-event-id': ids[1] as string,
+      })
+      expect((await kept.count(2)).map((e) => e.data)).toEqual(['noisy/3', 'noisy/4'])
+      kept.close()
+    } finally {
+      expect(await ruled.stop()).toBe(0)
+    }
+  })
+
   it('resets cursors older than retention (--retention-events)', async () => {
     const small = await startHubProcess({ args: ['--retention-events', '3'] })
     try {

@@ -8,6 +8,7 @@ import { connect } from 'node:net'
 import type { EventStore, Hub, HubOptions } from '@herald/hub'
 import { createHub, createMemoryEventStore } from '@herald/hub'
 import { openEventStream } from '@herald/testkit'
+import { INVALID_SPAN_CONTEXT, type Tracer, type TracerProvider, trace } from '@opentelemetry/api'
 import { afterEach, describe, expect, it } from 'vitest'
 
 const cleanups: (() => Promise<unknown>)[] = []
@@ -162,6 +163,30 @@ describe('createHub', () => {
     expect(missing.status).toBe(404)
     const forbidden = await hub.fetch(new Request('http://hub.local/events'))
     expect(forbidden.status).toBe(400)
+  })
+
+  it('records OpenTelemetry spans once the application registers a provider', async () => {
+    const spans: string[] = []
+    const tracer = {
+      startSpan(name: string) {
+        spans.push(name)
+        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+      },
+    } as unknown as Tracer
+    const provider: TracerProvider = { getTracer: () => tracer }
+    expect(trace.setGlobalTracerProvider(provider)).toBe(true)
+    cleanups.push(async () => trace.disable())
+    const { url } = await start()
+    await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 't', data: 'x' }),
+    })
+    const stream = await openEventStream(`${url}/events?topic=t&lastEventId=0`)
+    await stream.count(1)
+    stream.close()
+    expect(spans).toContain('herald.publish')
+    expect(spans).toContain('herald.subscribe')
   })
 
   it('validates its options', () => {

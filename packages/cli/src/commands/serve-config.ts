@@ -4,6 +4,8 @@
  * validated with a message naming the setting and where it came from.
  */
 import { readFileSync } from 'node:fs'
+import type { TopicRetentionRule } from '@herald/hub'
+import { assertValidTopicPattern } from '@herald/hub'
 import { HeraldError } from '@herald/protocol'
 
 /** The resolved `herald serve` configuration. */
@@ -25,6 +27,7 @@ export interface ServeConfig {
   publishBurst: number | undefined
   retentionEvents: number | undefined
   retentionAge: number | undefined
+  retentionTopic: TopicRetentionRule[]
   maxConnections: number | undefined
   maxConnectionsPerIp: number | undefined
   trustProxy: boolean
@@ -33,7 +36,7 @@ export interface ServeConfig {
   replayPageSize: number
 }
 
-type Kind = 'int' | 'string' | 'bool' | 'list' | 'number'
+type Kind = 'int' | 'string' | 'bool' | 'list' | 'number' | 'rules'
 
 interface Setting {
   key: keyof ServeConfig
@@ -173,6 +176,13 @@ export const SETTINGS: readonly Setting[] = [
     help: 'seconds events are kept. Default 7 days (sqlite), 1 day (memory)',
   },
   {
+    key: 'retentionTopic',
+    flag: 'retention-topic',
+    env: 'HERALD_RETENTION_TOPIC',
+    kind: 'rules',
+    help: "per-topic bound PATTERN=EVENTS[,SECONDS], e.g. 'metrics/**=1000' (repeatable; env: ';'-separated)",
+  },
+  {
     key: 'maxConnections',
     flag: 'max-connections',
     env: 'HERALD_MAX_CONNECTIONS',
@@ -238,6 +248,7 @@ const DEFAULTS: ServeConfig = {
   publishBurst: undefined,
   retentionEvents: undefined,
   retentionAge: undefined,
+  retentionTopic: [],
   maxConnections: undefined,
   maxConnectionsPerIp: undefined,
   trustProxy: false,
@@ -252,6 +263,33 @@ function bad(source: string, message: string): HeraldError {
   return new HeraldError('HERALD_INVALID_CONFIG', `${source}: ${message}`)
 }
 
+/** Parses `PATTERN=EVENTS[,SECONDS]` (either bound may be empty, not both). */
+function parseRule(text: string, source: string): TopicRetentionRule {
+  const eq = text.lastIndexOf('=')
+  const match = eq === -1 ? null : /^(\d*)(?:,(\d+(?:\.\d+)?))?$/.exec(text.slice(eq + 1))
+  if (match === null || (match[1] === '' && match[2] === undefined)) {
+    throw bad(
+      source,
+      `expected PATTERN=EVENTS[,SECONDS] (e.g. metrics/**=1000), got ${JSON.stringify(text)}`,
+    )
+  }
+  const pattern = text.slice(0, eq)
+  try {
+    assertValidTopicPattern(pattern)
+  } catch (error) {
+    throw bad(source, (error as Error).message)
+  }
+  const events = match[1] === '' ? undefined : Number(match[1])
+  const seconds = match[2] === undefined ? undefined : Number(match[2])
+  if (events === 0 || seconds === 0)
+    throw bad(source, `bounds must be positive in ${JSON.stringify(text)}`)
+  return {
+    pattern,
+    ...(events === undefined ? {} : { maxEvents: events }),
+    ...(seconds === undefined ? {} : { maxAgeMs: Math.round(seconds * 1000) }),
+  }
+}
+
 function coerce(setting: Setting, raw: unknown, source: string): unknown {
   switch (setting.kind) {
     case 'string':
@@ -262,6 +300,15 @@ function coerce(setting: Setting, raw: unknown, source: string): unknown {
       if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw)) return true
       if (typeof raw === 'string' && /^(0|false|no|off|)$/i.test(raw)) return false
       throw bad(source, `expected true or false, got ${JSON.stringify(raw)}`)
+    case 'rules': {
+      const list = typeof raw === 'string' ? raw.split(';') : raw
+      if (!Array.isArray(list) || !list.every((v) => typeof v === 'string')) {
+        throw bad(source, 'expected a list of PATTERN=EVENTS[,SECONDS] strings')
+      }
+      return list
+        .filter((v: string) => v.trim() !== '')
+        .map((v: string) => parseRule(v.trim(), source))
+    }
     case 'list': {
       const list = typeof raw === 'string' ? raw.split(',') : raw
       if (!Array.isArray(list) || !list.every((v) => typeof v === 'string')) {
@@ -330,8 +377,7 @@ export function resolveServeConfig(
   for (const setting of SETTINGS) {
     const raw = flags[setting.flag]
     if (raw === undefined) continue
-    if (setting.kind === 'list') config[setting.key] = coerce(setting, raw, `--${setting.flag}`)
-    else config[setting.key] = coerce(setting, raw, `--${setting.flag}`)
+    config[setting.key] = coerce(setting, raw, `--${setting.flag}`)
   }
   const resolved = config as unknown as ServeConfig
   if (!LOG_LEVELS.includes(resolved.logLevel)) {

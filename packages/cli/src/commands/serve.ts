@@ -86,7 +86,7 @@ export async function runServe(
     options[s.flag] =
       s.kind === 'bool'
         ? { type: 'boolean' }
-        : s.kind === 'list'
+        : s.kind === 'list' || s.kind === 'rules'
           ? { type: 'string', multiple: true }
           : { type: 'string' }
   }
@@ -112,6 +112,7 @@ export async function runServe(
       ...(config.retentionAge === undefined
         ? {}
         : { maxAgeMs: Math.round(config.retentionAge * 1000) }),
+      topics: config.retentionTopic,
     }
     config.jwtPublicKey = readKey(config.jwtPublicKey)
     store = openStore(config.store, retention)
