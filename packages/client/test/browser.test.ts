@@ -252,6 +252,25 @@ describe('@herald/client in Chromium', () => {
     expect(events.subscriptions().map((r) => r.headers['last-event-id'])).toEqual([undefined, '1'])
   })
 
+  it('never pauses (or re-sends) a POST stream when the page is hidden', async () => {
+    const events = await startEventServer()
+    const tab = await openPage(events.server.origin)
+    await tab.evaluate(() => {
+      const g = window as unknown as PageGlobals
+      g.source = new g.herald.EventSource('/events', { method: 'POST', body: 'prompt' })
+      g.source.onmessage = (event) => g.got.push(event.data)
+    })
+    await streamsOpen(events, 1)
+    await tab.evaluate(() => {
+      Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' })
+      document.dispatchEvent(new Event('visibilitychange'))
+    })
+    events.publish('answer')
+    await tab.waitForFunction(() => (window as unknown as PageGlobals).got.length === 1)
+    expect(events.subscriptions().map((r) => [r.method, r.body])).toEqual([['POST', 'prompt']])
+    expect(events.streams).toHaveLength(1)
+  })
+
   it('keeps streaming while hidden with pauseWhenHidden: false', async () => {
     const events = await startEventServer()
     const tab = await openPage(events.server.origin)

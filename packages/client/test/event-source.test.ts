@@ -417,6 +417,31 @@ describe('EventSource options', () => {
     expect(server.requests).toHaveLength(3)
   })
 
+  it('counts consecutive failures only: an attempt that receives bytes resets the count', async () => {
+    const server = await serve(({ index, req, res }) => {
+      if (index % 2 === 0) req.socket.destroy()
+      else res.writeHead(200, SSE_HEADERS).end(`id: ${index}\ndata: ${index}\n\n`)
+    })
+    const source = open(`${server.origin}/`, { ...fast, maxAttempts: 2 })
+    await server.request(7)
+    expect(source.readyState).not.toBe(EventSource.CLOSED)
+  })
+
+  it('grows the backoff window exponentially up to maxMs', async () => {
+    const server = await serve(({ req }) => req.socket.destroy())
+    const source = open(`${server.origin}/`, { backoff: { initialMs: 2, maxMs: 16 } })
+    const delays: number[] = []
+    source.onerror = (event) => {
+      delays.push(event.delayMs ?? -1)
+      if (delays.length === 8) source.close()
+    }
+    await until(() => delays.length === 8)
+    delays.forEach((delay, n) => {
+      expect(delay).toBeGreaterThanOrEqual(0)
+      expect(delay).toBeLessThan(Math.min(16, 2 * 2 ** n))
+    })
+  })
+
   it('does not re-send a POST, unless retryNonIdempotent', async () => {
     const server = await serve(({ res }) => res.writeHead(200, SSE_HEADERS).end('data: done\n\n'))
     const post = open(`${server.origin}/`, { ...fast, method: 'POST', body: '{"q":1}' })
