@@ -85,7 +85,7 @@ function patternClause(pattern: string, params: unknown[]): string {
   const glob = segments.map((s) => (s === '*' || s === '**' ? '*' : globLiteral(s))).join('/')
   params.push(glob, segments.length - 1)
   const slashes = "(length(topic) - length(replace(topic, '/', '')))"
-  return `(topic GLOB ? AND ${slashes} ${deep ? '>=' : '='} ?)`
+  return `(+topic GLOB ? AND ${slashes} ${deep ? '>=' : '='} ?)`
 }
 
 function openError(path: string, error: unknown): HeraldError {
@@ -390,8 +390,14 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       const params: unknown[] = [after]
       const clauses: string[] = []
       const exact = filter.topics.filter((t) => !isTopicPattern(t))
+      const single = filter.topics.length === 1 && exact.length === 1
+      // One exact topic: walk the (topic, id) index, already in id order. Anything else:
+      // walk the rowid from the cursor and filter (`+topic` keeps the planner off the topic
+      // index, which would collect and sort EVERY matching row after the cursor for each
+      // page: quadratic over a long replay). Each page then costs the rows it passes over.
+      const column = single ? 'topic' : '+topic'
       if (exact.length > 0) {
-        clauses.push(`topic IN (${exact.map(() => '?').join(', ')})`)
+        clauses.push(`${column} IN (${exact.map(() => '?').join(', ')})`)
         params.push(...exact)
       }
       for (const pattern of filter.topics) {
