@@ -595,6 +595,11 @@ export function createHub(options: HubOptions): Hub {
           })
           req.on('end', () => resolve(Buffer.concat(chunks)))
           req.on('error', reject)
+          // A client that goes away mid-body never sends 'end': do not wait forever.
+          req.on('close', () => {
+            if (!req.complete)
+              reject(fail('HERALD_INVALID_PUBLISH', 400, 'the request body was cut short'))
+          })
         }),
     }
   }
