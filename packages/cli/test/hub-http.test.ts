@@ -180,6 +180,17 @@ describe('publish and subscribe', () => {
       lastEventId: id,
     })
     stream.close()
+    // Mercure clients resume with ?lastEventID= (capital ID).
+    const next = await fetch(`${hub.url}/.well-known/mercure`, {
+      method: 'POST',
+      body: new URLSearchParams({ topic, data: 'second' }),
+    })
+    const nextId = await next.text()
+    const resumed = await openEventStream(
+      `${hub.url}/.well-known/mercure?topic=${encodeURIComponent(topic)}&lastEventID=${id}`,
+    )
+    expect((await resumed.count(1))[0]).toMatchObject({ data: 'second', lastEventId: nextId })
+    resumed.close()
   })
 
   it('keeps private events from anonymous subscribers', async () => {

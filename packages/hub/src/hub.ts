@@ -178,6 +178,18 @@ function originAllowed(cors: CorsOptions, origin: string): boolean {
   return false
 }
 
+/**
+ * Mercure clients resume with `?lastEventID=` (capital ID); the stream server reads
+ * `lastEventId`. Returns the URL to hand over when it needs the alias, else `undefined`.
+ */
+function mercureCursorUrl(url: URL): URL | undefined {
+  const alias = url.searchParams.get('lastEventID')
+  if (alias === null || url.searchParams.has('lastEventId')) return undefined
+  const out = new URL(url)
+  out.searchParams.set('lastEventId', alias)
+  return out
+}
+
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 function decodeUtf8(bytes: Uint8Array): string {
@@ -630,6 +642,8 @@ export function createHub(options: HubOptions): Hub {
         writeNode(res, errorResponse(herald, corsHeaders(request)), request.method)
         return
       }
+      const mercureUrl = mercureCursorUrl(request.url)
+      if (mercureUrl !== undefined) req.url = `${mercureUrl.pathname}${mercureUrl.search}`
       const session = streamServer.handleNode(req, res, { ip: request.ip })
       if (session !== undefined)
         startSubscription(session, subscription.topics, subscription.principal)
@@ -724,7 +738,9 @@ export function createHub(options: HubOptions): Hub {
             : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
           return toResponse(errorResponse(herald, corsHeaders(hubRequest)), request.method)
         }
-        const { response, session } = streamServer.handleFetch(request, { ip: hubRequest.ip })
+        const mercureUrl = mercureCursorUrl(url)
+        const streamRequest = mercureUrl === undefined ? request : new Request(mercureUrl, request)
+        const { response, session } = streamServer.handleFetch(streamRequest, { ip: hubRequest.ip })
         if (session !== undefined)
           startSubscription(session, subscription.topics, subscription.principal)
         return response
