@@ -22,6 +22,11 @@ import { createTopicMatcher } from './topic.js'
 export interface MemoryEventStoreOptions {
   /** Retention; defaults to 100 000 events and 24 hours. */
   retention?: RetentionOptions | undefined
+  /**
+   * Memory bound, in bytes (estimated as two bytes per character plus 64 per event): the
+   * oldest events go first past it, like `maxEvents`. Default 256 MiB.
+   */
+  maxBytes?: number | undefined
   /** Clock, for tests. Defaults to `Date.now`. */
   now?: (() => number) | undefined
 }
@@ -42,6 +47,11 @@ interface TopicRule {
 export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): EventStore {
   const policy = resolveRetention(options.retention, MEMORY_STORE_DEFAULT_RETENTION)
   const now = options.now ?? Date.now
+  const maxBytes = options.maxBytes ?? 256 * 1024 * 1024
+  if (!(maxBytes > 0)) throw new TypeError('createMemoryEventStore: maxBytes must be > 0')
+  let bytes = 0
+  const sizeOf = (e: StoredEvent): number =>
+    64 + 2 * (e.data.length + e.topic.length + (e.type?.length ?? 0) + (e.clientId?.length ?? 0))
   const rules: TopicRule[] = policy.topics.map((rule) => ({
     matcher: createTopicMatcher([rule.pattern]),
     maxEvents: rule.maxEvents,
@@ -79,6 +89,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
 
   /** Deletes the oldest event under the hub-wide bounds. */
   function dropHead(): void {
+    const event = slots[0]
+    if (event !== undefined) bytes -= sizeOf(event)
     slots[0] = undefined
     prunedThrough = base
     compact()
@@ -87,7 +99,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   function prune(): void {
     const t = now()
     // Hub-wide: count (in slots, holes included, so memory stays bounded) then age.
-    while (slots.length > policy.maxEvents) dropHead()
+    while (slots.length > policy.maxEvents || (bytes > maxBytes && slots.length > 0)) dropHead()
     if (policy.maxAgeMs !== Number.POSITIVE_INFINITY) {
       const cutoff = t - policy.maxAgeMs
       while (slots.length > 0 && (slots[0] as StoredEvent).publishedAt < cutoff) dropHead()
@@ -107,6 +119,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         const event = slots[seq - base] as StoredEvent
         if (live <= rule.maxEvents && event.publishedAt >= cutoff) break
         slots[seq - base] = undefined
+        bytes -= sizeOf(event)
         topicPrunedThrough.set(event.topic, seq)
         rule.head++
         if (seq === base) compact()
@@ -152,6 +165,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
           publishedAt: t,
         }
         slots.push(event)
+        bytes += sizeOf(event)
         for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)
         out.push(event)
       }
@@ -196,6 +210,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     async close() {
       closed = true
       slots = []
+      bytes = 0
     },
   }
 }

@@ -8,7 +8,7 @@ export const publishUsage = `Usage: herald publish TOPIC DATA [options]
 Publishes one event and prints the id the hub assigned. DATA '-' reads stdin.
 
 Options:
-  --url URL        hub URL (default http://127.0.0.1:8080) [HERALD_URL]
+  --url URL        hub base URL, may include a path (default http://127.0.0.1:8080) [HERALD_URL]
   --token TOKEN    bearer token [HERALD_TOKEN]
   --event TYPE     event type
   --id ID          your own id, kept as metadata
@@ -87,7 +87,7 @@ export async function runPublish(
   if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`
   let response: Response
   try {
-    response = await fetch(new URL('/publish', base), {
+    response = await fetch(new URL('publish', base.endsWith('/') ? base : `${base}/`), {
       method: 'POST',
       headers,
       body: JSON.stringify(body),

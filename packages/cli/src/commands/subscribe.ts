@@ -66,7 +66,7 @@ export async function runSubscribe(
     return 2
   }
   const base = values.url ?? env.HERALD_URL ?? 'http://127.0.0.1:8080'
-  const url = new URL('/events', base)
+  const url = new URL('events', base.endsWith('/') ? base : `${base}/`)
   for (const topic of positionals) url.searchParams.append('topic', topic)
   const token = values.token ?? env.HERALD_TOKEN
   let lastEventId = values['last-event-id']
