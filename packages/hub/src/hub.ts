@@ -3,13 +3,14 @@
  * `@herald/server`. The hub is a library: mount `hub.handleNode` in `node:http`, Express
  * or Fastify, or return `hub.fetch(request)` from Hono, Bun, Deno or a route handler.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { HeraldErrorCode } from '@herald/protocol'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type {
   CorsOptions,
   DrainOptions,
   Logger,
+  NodeRequest,
+  NodeResponse,
   Session,
   StreamServer,
   StreamServerOptions,
@@ -88,7 +89,7 @@ export interface Hub {
    * Node `(req, res)` handler for `node:http` / `node:http2` compat, Express and Fastify
    * (raw request/response). With `next` (Express), unknown paths go to `next()` instead of a 404.
    */
-  handleNode(req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): void
+  handleNode(req: NodeRequest, res: NodeResponse, next?: (error?: unknown) => void): void
   /** Fetch handler: Hono (`c.req.raw`), Bun, Deno, route handlers. */
   fetch(request: Request, init?: { ip?: string }): Promise<Response>
   /**
@@ -573,8 +574,9 @@ export function createHub(options: HubOptions): Hub {
     )
   }
 
-  function nodeRequest(req: IncomingMessage): HubRequest {
-    const host = req.headers.host ?? 'localhost'
+  function nodeRequest(req: NodeRequest): HubRequest {
+    const authority = req.headers[':authority']
+    const host = req.headers.host ?? (typeof authority === 'string' ? authority : 'localhost')
     let ip = req.socket.remoteAddress ?? ''
     if (options.trustProxy === true) {
       const forwarded = req.headers['x-forwarded-for']
@@ -616,18 +618,19 @@ export function createHub(options: HubOptions): Hub {
     }
   }
 
-  function writeNode(res: ServerResponse, answer: HubResponse, method: string): void {
+  function writeNode(res: NodeResponse, answer: HubResponse, method: string): void {
     if (res.headersSent) return
     res.writeHead(answer.status, {
       ...answer.headers,
       'content-length': Buffer.byteLength(answer.body),
     })
-    res.end(method === 'HEAD' ? undefined : answer.body)
+    if (method === 'HEAD') res.end()
+    else res.end(answer.body)
   }
 
   async function handleNodeAsync(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: NodeRequest,
+    res: NodeResponse,
     next: ((error?: unknown) => void) | undefined,
   ): Promise<void> {
     const request = nodeRequest(req)
@@ -698,7 +701,7 @@ export function createHub(options: HubOptions): Hub {
             ),
             'GET',
           )
-        } else res.destroy()
+        } else req.destroy()
       })
     },
 

@@ -4,9 +4,11 @@
  * (fetch handler on @hono/node-server).
  */
 import { createServer } from 'node:http'
+import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Hub } from '@herald/hub'
 import { createHub, createMemoryEventStore } from '@herald/hub'
+import { createParser } from '@herald/protocol'
 import { openEventStream } from '@herald/testkit'
 import { serve } from '@hono/node-server'
 import express from 'express'
@@ -73,6 +75,48 @@ describe('mounting the hub', () => {
   it('node:http', async () => {
     const hub = newHub()
     await exercise(await listen(createServer((req, res) => hub.handleNode(req, res))))
+  })
+
+  it('node:http2 (compat API, h2c): streams and publishes multiplexed on one connection', async () => {
+    const hub = newHub()
+    const server = http2.createServer((req, res) => hub.handleNode(req, res))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    cleanups.push(
+      () =>
+        new Promise((resolve) => {
+          client.destroy()
+          server.close(resolve)
+        }),
+    )
+    const events: string[] = []
+    const stream = client.request({ ':path': '/events?topic=h2/*', accept: 'text/event-stream' })
+    const parser = createParser({ onEvent: (e) => events.push(`${e.lastEventId}:${e.data}`) })
+    const status = await new Promise<number>((resolve) =>
+      stream.on('response', (headers) => resolve(Number(headers[':status']))),
+    )
+    expect(status).toBe(200)
+    const got = new Promise<void>((resolve) =>
+      stream.on('data', (chunk: Buffer) => {
+        parser.feed(chunk)
+        if (events.length === 1) resolve()
+      }),
+    )
+    const publish = client.request({
+      ':method': 'POST',
+      ':path': '/publish',
+      'content-type': 'application/json',
+    })
+    publish.end(JSON.stringify({ topic: 'h2/1', data: 'over h2' }))
+    let answer = ''
+    publish.setEncoding('utf8').on('data', (chunk: string) => {
+      answer += chunk
+    })
+    await new Promise((resolve) => publish.on('end', resolve))
+    const { id } = JSON.parse(answer) as { id: string }
+    await got
+    expect(events).toEqual([`${id}:over h2`])
+    stream.close()
   })
 
   it('Express, at a prefix, with unknown paths falling through', async () => {
