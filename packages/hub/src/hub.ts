@@ -3,7 +3,6 @@
  * `@herald/server`. The hub is a library: mount `hub.handleNode` in `node:http`, Express
  * or Fastify, or return `hub.fetch(request)` from Hono, Bun, Deno or a route handler.
  */
-import type { HeraldErrorCode } from '@herald/protocol'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type {
   CorsOptions,
@@ -22,6 +21,19 @@ import { canPublish, canSubscribe, createAuthenticator } from './auth.js'
 import type { AppendInput, Broker, EventStore, StoredEvent } from './event-store.js'
 import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
+import type { HubRequest, HubResponse } from './http-io.js'
+import {
+  decodeUtf8,
+  errorResponse,
+  fail,
+  fromFetch,
+  fromNode,
+  json,
+  mercureCursorUrl,
+  originAllowed,
+  toResponse,
+  writeNode,
+} from './http-io.js'
 import { createMemoryBroker } from './memory-broker.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
@@ -114,25 +126,8 @@ export interface Hub {
 }
 
 const MiB = 1024 * 1024
-const JSON_TYPE = 'application/json; charset=utf-8'
 const tracer = trace.getTracer('@herald/hub')
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
-
-/** A request, whichever transport it came from. */
-interface HubRequest {
-  method: string
-  url: URL
-  ip: string
-  header(name: string): string | undefined
-  body(limit: number): Promise<Uint8Array>
-}
-
-/** A non-stream answer. */
-interface HubResponse {
-  status: number
-  headers: Record<string, string>
-  body: string
-}
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -143,65 +138,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     )
   }
   return value
-}
-
-function json(status: number, value: unknown, headers: Record<string, string> = {}): HubResponse {
-  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) }
-}
-
-function errorResponse(error: HeraldError, headers: Record<string, string> = {}): HubResponse {
-  const status = error.status ?? 500
-  const extra: Record<string, string> = { ...headers }
-  if (status === 401) extra['www-authenticate'] = 'Bearer realm="herald"'
-  return json(status, { error: { code: error.code, message: error.message } }, extra)
-}
-
-function fail(code: HeraldErrorCode, status: number, message: string): HeraldError {
-  return new HeraldError(code, message, { status })
-}
-
-function originAllowed(cors: CorsOptions, origin: string): boolean {
-  for (const allowed of cors.origins) {
-    if (allowed === '*' || allowed === origin) return true
-    const star = allowed.indexOf('://*.')
-    if (star !== -1) {
-      const scheme = allowed.slice(0, star + 3)
-      const suffix = allowed.slice(star + 4)
-      if (
-        origin.startsWith(scheme) &&
-        origin.endsWith(suffix) &&
-        origin.length > scheme.length + suffix.length
-      ) {
-        return true
-      }
-    }
-  }
-  return false
-}
-
-/**
- * Mercure clients resume with `?lastEventID=` (capital ID); the stream server reads
- * `lastEventId`. Returns the URL to hand over when it needs the alias, else `undefined`.
- */
-function mercureCursorUrl(url: URL): URL | undefined {
-  const alias = url.searchParams.get('lastEventID')
-  if (alias === null || url.searchParams.has('lastEventId')) return undefined
-  const out = new URL(url)
-  out.searchParams.set('lastEventId', alias)
-  return out
-}
-
-const decoder = new TextDecoder('utf-8', { fatal: true })
-
-function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return decoder.decode(bytes)
-  } catch (error) {
-    throw new HeraldError('HERALD_INVALID_UTF8', 'the request body is not valid UTF-8', {
-      status: 400,
-      cause: error,
-    })
-  }
 }
 
 /**
@@ -574,66 +510,12 @@ export function createHub(options: HubOptions): Hub {
     )
   }
 
-  function nodeRequest(req: NodeRequest): HubRequest {
-    const authority = req.headers[':authority']
-    const host = req.headers.host ?? (typeof authority === 'string' ? authority : 'localhost')
-    let ip = req.socket.remoteAddress ?? ''
-    if (options.trustProxy === true) {
-      const forwarded = req.headers['x-forwarded-for']
-      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
-      if (first !== undefined && first !== '') ip = first
-    }
-    return {
-      method: req.method ?? 'GET',
-      url: new URL(req.url ?? '/', `http://${host}`),
-      ip,
-      header(name) {
-        const value = req.headers[name]
-        return Array.isArray(value) ? value.join(', ') : value
-      },
-      body: (limit) =>
-        new Promise<Uint8Array>((resolve, reject) => {
-          const chunks: Buffer[] = []
-          let size = 0
-          req.on('data', (chunk: Buffer) => {
-            size += chunk.length
-            if (size > limit) {
-              req.removeAllListeners('data')
-              req.resume()
-              reject(
-                fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`),
-              )
-              return
-            }
-            chunks.push(chunk)
-          })
-          req.on('end', () => resolve(Buffer.concat(chunks)))
-          req.on('error', reject)
-          // A client that goes away mid-body never sends 'end': do not wait forever.
-          req.on('close', () => {
-            if (!req.complete)
-              reject(fail('HERALD_INVALID_PUBLISH', 400, 'the request body was cut short'))
-          })
-        }),
-    }
-  }
-
-  function writeNode(res: NodeResponse, answer: HubResponse, method: string): void {
-    if (res.headersSent) return
-    res.writeHead(answer.status, {
-      ...answer.headers,
-      'content-length': Buffer.byteLength(answer.body),
-    })
-    if (method === 'HEAD') res.end()
-    else res.end(answer.body)
-  }
-
   async function handleNodeAsync(
     req: NodeRequest,
     res: NodeResponse,
     next: ((error?: unknown) => void) | undefined,
   ): Promise<void> {
-    const request = nodeRequest(req)
+    const request = fromNode(req, options.trustProxy === true)
     if (isStreamPath(request)) {
       let subscription: { topics: string[]; principal: Principal }
       try {
@@ -672,13 +554,6 @@ export function createHub(options: HubOptions): Hub {
     )
   }
 
-  function toResponse(answer: HubResponse, method: string): Response {
-    return new Response(method === 'HEAD' || answer.status === 204 ? null : answer.body, {
-      status: answer.status,
-      headers: answer.headers,
-    })
-  }
-
   return {
     get metrics() {
       return metrics
@@ -706,31 +581,7 @@ export function createHub(options: HubOptions): Hub {
     },
 
     async fetch(request, init) {
-      const url = new URL(request.url)
-      const hubRequest: HubRequest = {
-        method: request.method,
-        url,
-        ip: init?.ip ?? '',
-        header: (name) => request.headers.get(name) ?? undefined,
-        async body(limit) {
-          if (request.body === null) return new Uint8Array()
-          const chunks: Uint8Array[] = []
-          let size = 0
-          for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-            size += chunk.length
-            if (size > limit)
-              throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
-            chunks.push(chunk)
-          }
-          const out = new Uint8Array(size)
-          let at = 0
-          for (const chunk of chunks) {
-            out.set(chunk, at)
-            at += chunk.length
-          }
-          return out
-        },
-      }
+      const hubRequest = fromFetch(request, init?.ip ?? '')
       if (isStreamPath(hubRequest)) {
         let subscription: { topics: string[]; principal: Principal }
         try {
@@ -741,7 +592,7 @@ export function createHub(options: HubOptions): Hub {
             : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
           return toResponse(errorResponse(herald, corsHeaders(hubRequest)), request.method)
         }
-        const mercureUrl = mercureCursorUrl(url)
+        const mercureUrl = mercureCursorUrl(hubRequest.url)
         const streamRequest = mercureUrl === undefined ? request : new Request(mercureUrl, request)
         const { response, session } = streamServer.handleFetch(streamRequest, { ip: hubRequest.ip })
         if (session !== undefined)
@@ -750,7 +601,7 @@ export function createHub(options: HubOptions): Hub {
       }
       const answer =
         (await route(hubRequest)) ??
-        errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${url.pathname}`))
+        errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${hubRequest.url.pathname}`))
       return toResponse(
         { ...answer, headers: { ...corsHeaders(hubRequest), ...answer.headers } },
         request.method,

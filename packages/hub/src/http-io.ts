@@ -1,0 +1,196 @@
+/**
+ * The hub's HTTP plumbing, transport by transport: Node (`node:http`, `node:http2` compat)
+ * and Fetch requests read into one shape, answers written back, JSON errors, CORS origin
+ * matching, body decoding.
+ */
+import type { HeraldErrorCode } from '@herald/protocol'
+import { HeraldError } from '@herald/protocol'
+import type { CorsOptions, NodeRequest, NodeResponse } from '@herald/server'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** A request, whichever transport it came from. */
+export interface HubRequest {
+  /** HTTP method. */
+  method: string
+  /** Absolute request URL. */
+  url: URL
+  /** Client IP (`''` when unknown). */
+  ip: string
+  /** A request header by lower-case name. */
+  header(name: string): string | undefined
+  /** Reads the whole body; rejects with 413 past `limit` bytes. */
+  body(limit: number): Promise<Uint8Array>
+}
+
+/** A non-stream answer. */
+export interface HubResponse {
+  /** HTTP status. */
+  status: number
+  /** Response headers. */
+  headers: Record<string, string>
+  /** Body text. */
+  body: string
+}
+
+/** A JSON answer. */
+export function json(
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): HubResponse {
+  return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) }
+}
+
+/** The JSON error answer `{ error: { code, message } }` (401s get `WWW-Authenticate`). */
+export function errorResponse(
+  error: HeraldError,
+  headers: Record<string, string> = {},
+): HubResponse {
+  const status = error.status ?? 500
+  const extra: Record<string, string> = { ...headers }
+  if (status === 401) extra['www-authenticate'] = 'Bearer realm="herald"'
+  return json(status, { error: { code: error.code, message: error.message } }, extra)
+}
+
+/** A `HeraldError` with an HTTP status. */
+export function fail(code: HeraldErrorCode, status: number, message: string): HeraldError {
+  return new HeraldError(code, message, { status })
+}
+
+/** `true` when `origin` is in the CORS list (exact, `*`, or `https://*.example.com`). */
+export function originAllowed(cors: CorsOptions, origin: string): boolean {
+  for (const allowed of cors.origins) {
+    if (allowed === '*' || allowed === origin) return true
+    const star = allowed.indexOf('://*.')
+    if (star !== -1) {
+      const scheme = allowed.slice(0, star + 3)
+      const suffix = allowed.slice(star + 4)
+      if (
+        origin.startsWith(scheme) &&
+        origin.endsWith(suffix) &&
+        origin.length > scheme.length + suffix.length
+      ) {
+        return true
+      }
+    }
+  }
+  return false
+}
+
+/**
+ * Mercure clients resume with `?lastEventID=` (capital ID); the stream server reads
+ * `lastEventId`. Returns the URL to hand over when it needs the alias, else `undefined`.
+ */
+export function mercureCursorUrl(url: URL): URL | undefined {
+  const alias = url.searchParams.get('lastEventID')
+  if (alias === null || url.searchParams.has('lastEventId')) return undefined
+  const out = new URL(url)
+  out.searchParams.set('lastEventId', alias)
+  return out
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Decodes a body as strict UTF-8. @throws {HeraldError} `HERALD_INVALID_UTF8` (400). */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes)
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_UTF8', 'the request body is not valid UTF-8', {
+      status: 400,
+      cause: error,
+    })
+  }
+}
+
+/** Reads a Node request (`node:http` or `node:http2` compat). */
+export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
+  const authority = req.headers[':authority']
+  const host = req.headers.host ?? (typeof authority === 'string' ? authority : 'localhost')
+  let ip = req.socket.remoteAddress ?? ''
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for']
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
+    if (first !== undefined && first !== '') ip = first
+  }
+  return {
+    method: req.method ?? 'GET',
+    url: new URL(req.url ?? '/', `http://${host}`),
+    ip,
+    header(name) {
+      const value = req.headers[name]
+      return Array.isArray(value) ? value.join(', ') : value
+    },
+    body: (limit) =>
+      new Promise<Uint8Array>((resolve, reject) => {
+        const chunks: Buffer[] = []
+        let size = 0
+        req.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size > limit) {
+            req.removeAllListeners('data')
+            req.resume()
+            reject(fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`))
+            return
+          }
+          chunks.push(chunk)
+        })
+        req.on('end', () => resolve(Buffer.concat(chunks)))
+        req.on('error', reject)
+        // A client that goes away mid-body never sends 'end': do not wait forever.
+        req.on('close', () => {
+          if (!req.complete)
+            reject(fail('HERALD_INVALID_PUBLISH', 400, 'the request body was cut short'))
+        })
+      }),
+  }
+}
+
+/** Writes a non-stream answer to a Node response. */
+export function writeNode(res: NodeResponse, answer: HubResponse, method: string): void {
+  if (res.headersSent) return
+  res.writeHead(answer.status, {
+    ...answer.headers,
+    'content-length': Buffer.byteLength(answer.body),
+  })
+  if (method === 'HEAD') res.end()
+  else res.end(answer.body)
+}
+
+/** Reads a Fetch request. */
+export function fromFetch(request: Request, ip: string): HubRequest {
+  return {
+    method: request.method,
+    url: new URL(request.url),
+    ip,
+    header: (name) => request.headers.get(name) ?? undefined,
+    async body(limit) {
+      if (request.body === null) return new Uint8Array()
+      const chunks: Uint8Array[] = []
+      let size = 0
+      for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+        size += chunk.length
+        if (size > limit) {
+          throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
+        }
+        chunks.push(chunk)
+      }
+      const out = new Uint8Array(size)
+      let at = 0
+      for (const chunk of chunks) {
+        out.set(chunk, at)
+        at += chunk.length
+      }
+      return out
+    },
+  }
+}
+
+/** Turns a non-stream answer into a Fetch `Response`. */
+export function toResponse(answer: HubResponse, method: string): Response {
+  return new Response(method === 'HEAD' || answer.status === 204 ? null : answer.body, {
+    status: answer.status,
+    headers: answer.headers,
+  })
+}
