@@ -117,6 +117,26 @@ describe('EventSource interface', () => {
     expect(seen).toEqual(['listener:a', 'handler:a'])
   })
 
+  it('close() in onopen prevents every message; listener objects and once work', async () => {
+    const server = await serve(({ res }) => {
+      res.writeHead(200, SSE_HEADERS).write('data: 1\n\ndata: 2\n\n')
+    })
+    const closing = open(`${server.origin}/`)
+    const never = collect(closing)
+    closing.onopen = () => closing.close()
+    await (await server.request(0)).closed
+    const source = open(`${server.origin}/`)
+    const seen: string[] = []
+    source.addEventListener('message', {
+      handleEvent: (e: MessageEvent<string>) => seen.push(`obj:${e.data}`),
+    })
+    source.addEventListener('message', (e) => seen.push(`once:${e.data}`), { once: true })
+    await until(() => seen.length === 3)
+    expect(never).toEqual([])
+    expect(closing.readyState).toBe(EventSource.CLOSED)
+    expect(seen).toEqual(['obj:1', 'once:1', 'obj:2'])
+  })
+
   it('close() stops delivery at once, even between two events of one chunk', async () => {
     const server = await serve(({ res }) => {
       res.writeHead(200, SSE_HEADERS)
