@@ -126,6 +126,7 @@ export interface Hub {
 }
 
 const MiB = 1024 * 1024
+const BROKER_RETRY_MS = 1000
 const tracer = trace.getTracer('@herald/hub')
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
@@ -218,14 +219,32 @@ export function createHub(options: HubOptions): Hub {
   // ONE broker subscription per node, whatever the number of subscribers.
   const stopping = new AbortController()
   const pump = (async () => {
-    for await (const batch of broker.subscribe(stopping.signal)) {
+    while (!stopping.signal.aborted) {
       try {
-        fan.dispatch(batch)
+        for await (const batch of broker.subscribe(stopping.signal)) {
+          try {
+            fan.dispatch(batch)
+          } catch (error) {
+            logger.error({ err: error }, 'fan-out failed')
+          }
+        }
       } catch (error) {
-        logger.error({ err: error }, 'fan-out failed')
+        logger.error({ err: error }, 'broker subscription failed')
       }
+      if (stopping.signal.aborted) break
+      // Live events may have been missed while the subscription was down: close every
+      // stream so its client reconnects and replays the gap from the log, then resubscribe.
+      logger.error({ streams: streamServer.size }, 'broker subscription ended: resubscribing')
+      for (const session of [...streamServer.sessions]) session.close('error')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, BROKER_RETRY_MS)
+        stopping.signal.addEventListener('abort', () => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
     }
-  })().catch((error: unknown) => logger.error({ err: error }, 'broker subscription ended'))
+  })()
 
   async function timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now()

@@ -5,8 +5,8 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
-import type { EventStore, Hub, HubOptions } from '@herald/hub'
-import { createHub, createMemoryEventStore } from '@herald/hub'
+import type { Broker, EventStore, Hub, HubOptions } from '@herald/hub'
+import { createHub, createMemoryBroker, createMemoryEventStore } from '@herald/hub'
 import { openEventStream } from '@herald/testkit'
 import { INVALID_SPAN_CONTEXT, type Tracer, type TracerProvider, trace } from '@opentelemetry/api'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -194,5 +194,39 @@ describe('createHub', () => {
     expect(() => createHub({ store, maxPayloadBytes: 0 })).toThrow(/maxPayloadBytes/)
     expect(() => createHub({ store, publishRateLimit: { rate: -1 } })).toThrow(/publishRateLimit/)
     expect(() => createHub({} as HubOptions)).toThrow(/store/)
+  })
+})
+
+describe('broker failures', () => {
+  it('closes streams when the broker subscription ends (clients replay), then resubscribes', async () => {
+    const inner = createMemoryBroker()
+    let subscriptions = 0
+    let endCurrent: (() => void) | undefined
+    const broker: Broker = {
+      publish: (events) => inner.publish(events),
+      close: () => inner.close(),
+      subscribe(signal) {
+        subscriptions++
+        const local = new AbortController()
+        signal.addEventListener('abort', () => local.abort(), { once: true })
+        endCurrent = () => local.abort()
+        return inner.subscribe(local.signal)
+      },
+    }
+    const { hub, url } = await start({ broker })
+    cleanups.push(() => broker.close())
+    const stream = await openEventStream(`${url}/events?topic=b`)
+    await eventually(async () => hub.subscribers === 1, 'the subscriber')
+    const first = await hub.publish({ topic: 'b', data: 'one' })
+    await stream.count(1)
+    endCurrent?.()
+    await stream.ended
+    await eventually(async () => subscriptions === 2, 'the resubscription')
+    const resumed = await openEventStream(`${url}/events?topic=b`, {
+      'last-event-id': first[0]?.id as string,
+    })
+    await hub.publish({ topic: 'b', data: 'two' })
+    expect((await resumed.count(1)).map((e) => e.data)).toEqual(['two'])
+    resumed.close()
   })
 })
