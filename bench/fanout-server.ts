@@ -60,6 +60,8 @@ if (kind === 'herald') {
 }
 
 const server = http.createServer(handler)
+// Publish connections may sit idle between loads; nginx keeps them 75 s, so do the same.
+server.keepAliveTimeout = 75_000
 server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => {
   const address = server.address()
   process.stdout.write(`ready ${typeof address === 'object' && address ? address.port : port}\n`)
