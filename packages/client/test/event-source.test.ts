@@ -413,11 +413,11 @@ describe('EventSource options', () => {
       await closed
       clearInterval(timer)
     })
-    const source = open(`${server.origin}/`, { ...fast, inactivityTimeoutMs: 400 })
+    const source = open(`${server.origin}/`, { ...fast, inactivityTimeoutMs: 1000 })
     const errors = collect(source, 'error')
     await once(source, 'open')
-    // 15 heartbeats span 1.5 timeouts: a watchdog that ignored bytes would have fired.
-    await until(() => beats >= 15)
+    // 30 heartbeats span 1.2 timeouts: a watchdog that ignored bytes would have fired.
+    await until(() => beats >= 30)
     expect(errors).toEqual([])
     expect(server.requests).toHaveLength(1)
   })
