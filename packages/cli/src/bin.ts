@@ -4,10 +4,6 @@
  */
 import { readFileSync } from 'node:fs'
 import { runParse } from './commands/parse.js'
-import { runPublish } from './commands/publish.js'
-import { runServe } from './commands/serve.js'
-import { runSubscribe } from './commands/subscribe.js'
-import { runToken } from './commands/token.js'
 
 const usage = `Usage: herald <command> [options]
 
@@ -32,14 +28,16 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'parse':
       return runParse(rest, process.stdin, process.stdout, process.stderr)
+    // Loaded on demand: the hub pulls in SQLite, jose and prom-client, which other
+    // commands do not need to pay for at startup.
     case 'serve':
-      return runServe(rest)
+      return (await import('./commands/serve.js')).runServe(rest)
     case 'publish':
-      return runPublish(rest, process)
+      return (await import('./commands/publish.js')).runPublish(rest, process)
     case 'subscribe':
-      return runSubscribe(rest, process)
+      return (await import('./commands/subscribe.js')).runSubscribe(rest, process)
     case 'token':
-      return runToken(rest, process)
+      return (await import('./commands/token.js')).runToken(rest, process)
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`)

@@ -356,6 +356,27 @@ describe('limits', () => {
     }
   })
 
+  it('sends heartbeat comments on idle streams (--heartbeat)', async () => {
+    const beating = await startHubProcess({ args: ['--heartbeat', '0.2'] })
+    try {
+      const response = await fetch(`${beating.url}/events?topic=hb`, {
+        headers: { accept: 'text/event-stream' },
+      })
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+      const decoder = new TextDecoder()
+      let text = ''
+      // Ends on the first comment line; vitest's timeout bounds it if none ever comes.
+      while (!/^:/m.test(text)) {
+        const { value, done } = await reader.read()
+        if (done) throw new Error(`stream ended without a heartbeat: ${text}`)
+        text += decoder.decode(value, { stream: true })
+      }
+      await reader.cancel()
+    } finally {
+      expect(await beating.stop()).toBe(0)
+    }
+  })
+
   it('resets cursors older than retention (--retention-events)', async () => {
     const small = await startHubProcess({ args: ['--retention-events', '3'] })
     try {

@@ -75,6 +75,16 @@ export async function runServe(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
+  // Listen for signals from the start: a SIGTERM that lands while the store opens still
+  // ends in a clean shutdown (exit 0), right after startup completes.
+  let pendingSignal: string | undefined
+  let onStop: ((signal: string) => void) | undefined
+  const onSignal = (signal: string): void => {
+    if (onStop === undefined) pendingSignal ??= signal
+    else onStop(signal)
+  }
+  process.once('SIGTERM', () => onSignal('SIGTERM'))
+  process.once('SIGINT', () => onSignal('SIGINT'))
   const options: Record<
     string,
     { type: 'string' | 'boolean'; multiple?: boolean; short?: string }
@@ -224,7 +234,7 @@ export async function runServe(
           },
         )
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    onStop = stop
+    if (pendingSignal !== undefined) stop(pendingSignal)
   })
 }
