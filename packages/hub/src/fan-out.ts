@@ -21,7 +21,6 @@ export const RESET_EVENT = 'herald.reset'
 interface Subscriber {
   readonly session: Session
   readonly topics: readonly string[]
-  readonly matcher: TopicMatcher
   readonly principal: Principal
   /** Live events received while replaying; `undefined` once live. */
   buffer: StoredEvent[] | undefined
@@ -74,13 +73,20 @@ export function createFanOut(options: FanOutOptions): FanOut {
   const { store, metrics } = options
   const subscribers = new Set<Subscriber>()
   const byTopic = new Map<string, Set<Subscriber>>()
-  const wildcard = new Set<Subscriber>()
+  // Grouped by pattern: subscribers mostly share a few patterns (`orders/*`), so each event
+  // is matched once per distinct pattern, not once per subscriber.
+  const byPattern = new Map<string, { matcher: TopicMatcher; subs: Set<Subscriber> }>()
 
   function add(sub: Subscriber): void {
     subscribers.add(sub)
     for (const topic of sub.topics) {
       if (isTopicPattern(topic)) {
-        wildcard.add(sub)
+        let group = byPattern.get(topic)
+        if (group === undefined) {
+          group = { matcher: createTopicMatcher([topic]), subs: new Set() }
+          byPattern.set(topic, group)
+        }
+        group.subs.add(sub)
         continue
       }
       let set = byTopic.get(topic)
@@ -94,8 +100,13 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   function remove(sub: Subscriber): void {
     subscribers.delete(sub)
-    wildcard.delete(sub)
     for (const topic of sub.topics) {
+      const group = byPattern.get(topic)
+      if (group !== undefined) {
+        group.subs.delete(sub)
+        if (group.subs.size === 0) byPattern.delete(topic)
+        continue
+      }
       const set = byTopic.get(topic)
       if (set === undefined) continue
       set.delete(sub)
@@ -160,7 +171,6 @@ export function createFanOut(options: FanOutOptions): FanOut {
       const sub: Subscriber = {
         session,
         topics,
-        matcher: createTopicMatcher(topics),
         principal,
         buffer: session.lastEventId === undefined ? undefined : [],
         lastId: undefined,
@@ -202,10 +212,10 @@ export function createFanOut(options: FanOutOptions): FanOut {
         }
         const exact = byTopic.get(event.topic)
         if (exact !== undefined) for (const sub of exact) deliver(sub)
-        for (const sub of wildcard) {
-          // A subscriber with both an exact topic and a pattern was served above; `write`
-          // skips ids it already wrote.
-          if (sub.matcher.matches(event.topic)) deliver(sub)
+        // A subscriber reached through several of its topics gets the event once: `write`
+        // skips ids it already wrote (and the replay seam drops buffered repeats).
+        for (const group of byPattern.values()) {
+          if (group.matcher.matches(event.topic)) for (const sub of group.subs) deliver(sub)
         }
         if (delivered > 0) metrics.delivered.inc(delivered)
         const started = options.publishStartedAt.get(event.id)
