@@ -138,6 +138,17 @@ describe('publish and subscribe', () => {
     byQuery.close()
   })
 
+  it('replays everything retained for the cursor earliest (Mercure), without a reset', async () => {
+    const topic = fresh('earliest')
+    await publish({ topic, data: 'first' })
+    await publish({ topic, data: 'second' })
+    const stream = await openEventStream(`${hub.url}/events?topic=${topic}`, {
+      'last-event-id': 'earliest',
+    })
+    expect((await stream.count(2)).map((e) => e.data)).toEqual(['first', 'second'])
+    stream.close()
+  })
+
   it('sends herald.reset for an unknown cursor, then live events', async () => {
     const topic = fresh('reset')
     await publish({ topic, data: 'before' })

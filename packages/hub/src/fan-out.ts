@@ -18,6 +18,9 @@ import { createTopicMatcher, isTopicPattern } from './topic.js'
 /** Event type of the in-band reset notice. */
 export const RESET_EVENT = 'herald.reset'
 
+/** The cursor meaning "from the oldest retained event" (Mercure's `earliest`). */
+export const EARLIEST = 'earliest'
+
 interface Subscriber {
   readonly session: Session
   readonly topics: readonly string[]
@@ -127,7 +130,8 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   async function replay(sub: Subscriber, cursor: string): Promise<void> {
     const { session } = sub
-    let at = cursor
+    // `earliest` (as in Mercure): everything the log still holds, without a reset.
+    let at: string | undefined = cursor === EARLIEST ? undefined : cursor
     for (;;) {
       const started = performance.now()
       const page = await store.readSince(at, { topics: sub.topics, limit: options.replayPageSize })

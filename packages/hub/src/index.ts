@@ -31,7 +31,7 @@ export {
   parseSequenceCursor,
   SEQUENCE_CURSOR_WIDTH,
 } from './event-store.js'
-export { RESET_EVENT } from './fan-out.js'
+export { EARLIEST, RESET_EVENT } from './fan-out.js'
 export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'
 export { createHub } from './hub.js'
 export { createMemoryBroker } from './memory-broker.js'
