@@ -396,7 +396,11 @@ async function main(): Promise<void> {
   // machine is shared, and a burst of noise then hits every server alike.
   const runs: Record<string, HttpResult[]> = {}
   for (let round = 0; round < ROUNDS; round++) {
-    for (const kind of SERVERS) (runs[kind] ??= []).push(await httpRows(kind))
+    for (const kind of SERVERS) {
+      const list = runs[kind] ?? []
+      list.push(await httpRows(kind))
+      runs[kind] = list
+    }
   }
   const median = (values: (number | undefined)[]): number | undefined => {
     const defined = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
