@@ -41,6 +41,8 @@ import type { PublishLimits } from './publish-request.js'
 import { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
 import type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 import { createRateLimiter } from './rate-limit.js'
+import type { TopicSchema } from './schema.js'
+import { createSchemaCheck } from './schema.js'
 import { assertValidTopicPattern } from './topic.js'
 
 /** Stream options passed through to `@herald/server` (the hub wires logger, metrics and hooks). */
@@ -77,6 +79,8 @@ export interface HubOptions {
   processMetrics?: boolean | undefined
   /** Events per replay read. Default 500. */
   replayPageSize?: number | undefined
+  /** Data schemas per topic pattern (Standard Schema: zod, valibot, ...); 400 on mismatch. */
+  schemas?: readonly TopicSchema[] | undefined
 }
 
 /** What `hub.publish` takes: the JSON shape of `POST /publish`. */
@@ -165,6 +169,7 @@ export function createHub(options: HubOptions): Hub {
     Math.max(4 * maxPayloadBytes, 64 * 1024),
   )
   const auth: Authenticator = createAuthenticator(options.auth)
+  const checkSchemas = createSchemaCheck(options.schemas ?? [])
   let limiter: RateLimiter | undefined
   try {
     limiter =
@@ -418,6 +423,7 @@ export function createHub(options: HubOptions): Hub {
           }
         }
       }
+      await checkSchemas(events)
       span.setAttribute('herald.events', events.length)
       const stored = await append(events, started)
       const ids = stored.map((e) => e.id)
@@ -633,6 +639,7 @@ export function createHub(options: HubOptions): Hub {
       const events = list.map((e, i) =>
         toAppendInput(e, limits, list.length > 1 ? `events[${i}]: ` : ''),
       )
+      await checkSchemas(events)
       return append(events, performance.now())
     },
 

@@ -49,6 +49,8 @@ export type {
   TopicRetentionRule,
 } from './retention.js'
 export { resolveRetention } from './retention.js'
+export type { SchemaCheck, StandardResult, StandardSchemaV1, TopicSchema } from './schema.js'
+export { createSchemaCheck } from './schema.js'
 export type { TopicMatcher } from './topic.js'
 export {
   assertValidTopic,
