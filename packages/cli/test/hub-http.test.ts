@@ -204,6 +204,33 @@ describe('publish and subscribe', () => {
     resumed.close()
   })
 
+  it('publishes once per Idempotency-Key: retries get the first answer', async () => {
+    const topic = fresh('idem')
+    const key = `key-${topic}`
+    const body = { topic, data: 'once' }
+    const [first, concurrent] = await Promise.all([
+      publish(body, { 'idempotency-key': key }),
+      publish(body, { 'idempotency-key': key }),
+    ])
+    expect(first.status).toBe(200)
+    expect(concurrent.body.id).toBe(first.body.id)
+    const retry = await publish(body, { 'idempotency-key': key })
+    expect(retry.body.id).toBe(first.body.id)
+    expect(retry.headers.get('idempotent-replayed')).toBe('true')
+    const reused = await publish({ topic, data: 'other' }, { 'idempotency-key': key })
+    expect(reused.status).toBe(422)
+    expect((reused.body.error as { code: string }).code).toBe('HERALD_IDEMPOTENCY_KEY_REUSED')
+    // A failed request is not remembered: the corrected one goes through with the same key.
+    const failed = await publish({ topic: 'a b', data: 'x' }, { 'idempotency-key': `${key}-2` })
+    expect(failed.status).toBe(400)
+    expect((await publish(body, { 'idempotency-key': `${key}-2` })).status).toBe(200)
+    const replay = await openEventStream(`${hub.url}/events?topic=${topic}&lastEventId=0`)
+    const marker = await publish({ topic, data: 'marker' })
+    const events = await replay.until((e) => e.some((x) => x.lastEventId === marker.body.id))
+    expect(events.map((e) => e.data)).toEqual(['once', 'once', 'marker'])
+    replay.close()
+  })
+
   it('keeps private events from anonymous subscribers', async () => {
     const topic = fresh('private')
     const stream = await openEventStream(`${hub.url}/events?topic=${topic}`)

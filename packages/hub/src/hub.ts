@@ -15,7 +15,7 @@ import type {
   StreamServerOptions,
 } from '@herald/server'
 import { createStreamServer } from '@herald/server'
-import { SpanStatusCode, trace } from '@opentelemetry/api'
+import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Authenticator, AuthOptions, Principal } from './auth.js'
 import { canPublish, canSubscribe, createAuthenticator } from './auth.js'
 import type { AppendInput, Broker, EventStore, StoredEvent } from './event-store.js'
@@ -34,6 +34,8 @@ import {
   toResponse,
   writeNode,
 } from './http-io.js'
+import type { IdempotencyOptions } from './idempotency.js'
+import { createIdempotencyCache } from './idempotency.js'
 import { createMemoryBroker } from './memory-broker.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
@@ -81,6 +83,8 @@ export interface HubOptions {
   replayPageSize?: number | undefined
   /** Data schemas per topic pattern (Standard Schema: zod, valibot, ...); 400 on mismatch. */
   schemas?: readonly TopicSchema[] | undefined
+  /** How long and how many `Idempotency-Key`s of publish requests are remembered. */
+  idempotency?: IdempotencyOptions | undefined
 }
 
 /** What `hub.publish` takes: the JSON shape of `POST /publish`. */
@@ -170,6 +174,7 @@ export function createHub(options: HubOptions): Hub {
   )
   const auth: Authenticator = createAuthenticator(options.auth)
   const checkSchemas = createSchemaCheck(options.schemas ?? [])
+  const idempotency = createIdempotencyCache<HubResponse>(options.idempotency)
   let limiter: RateLimiter | undefined
   try {
     limiter =
@@ -360,6 +365,49 @@ export function createHub(options: HubOptions): Hub {
     )
   }
 
+  /** Parses, authorizes, validates and appends a publish body. Throws `HeraldError`s. */
+  async function accept(
+    text: string,
+    isJson: boolean,
+    principal: Principal,
+    mercure: boolean,
+    started: number,
+    span: Span,
+  ): Promise<HubResponse> {
+    let events: AppendInput[]
+    let batch = false
+    if (isJson) {
+      const parsed = parseJsonPublish(text, limits)
+      events = parsed.events
+      batch = parsed.batch
+    } else {
+      events = parseFormPublish(text, limits)
+    }
+    if (auth.enabled) {
+      for (const event of events) {
+        if (!canPublish(principal, event.topic)) {
+          throw fail(
+            'HERALD_FORBIDDEN',
+            403,
+            `the token does not grant publishing to ${JSON.stringify(event.topic)}`,
+          )
+        }
+      }
+    }
+    await checkSchemas(events)
+    span.setAttribute('herald.events', events.length)
+    const stored = await append(events, started)
+    const ids = stored.map((e) => e.id)
+    if (mercure) {
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: ids[0] ?? '',
+      }
+    }
+    return json(200, batch ? { ids } : { id: ids[0], ids })
+  }
+
   async function handlePublish(req: HubRequest, mercure: boolean): Promise<HubResponse> {
     const started = performance.now()
     const span = tracer.startSpan('herald.publish')
@@ -403,38 +451,22 @@ export function createHub(options: HubOptions): Hub {
         )
       }
       const text = decodeUtf8(await req.body(maxBodyBytes))
-      let events: AppendInput[]
-      let batch = false
-      if (isJson) {
-        const parsed = parseJsonPublish(text, limits)
-        events = parsed.events
-        batch = parsed.batch
-      } else {
-        events = parseFormPublish(text, limits)
+      const key = req.header('idempotency-key')
+      if (key === undefined) return await accept(text, isJson, principal, mercure, started, span)
+      if (key.length === 0 || key.length > 255) {
+        throw fail('HERALD_INVALID_PUBLISH', 400, 'Idempotency-Key must be 1 to 255 characters')
       }
-      if (auth.enabled) {
-        for (const event of events) {
-          if (!canPublish(principal, event.topic)) {
-            throw fail(
-              'HERALD_FORBIDDEN',
-              403,
-              `the token does not grant publishing to ${JSON.stringify(event.topic)}`,
-            )
-          }
-        }
-      }
-      await checkSchemas(events)
-      span.setAttribute('herald.events', events.length)
-      const stored = await append(events, started)
-      const ids = stored.map((e) => e.id)
-      if (mercure) {
-        return {
-          status: 200,
-          headers: { 'content-type': 'text/plain; charset=utf-8' },
-          body: ids[0] ?? '',
-        }
-      }
-      return json(200, batch ? { ids } : { id: ids[0], ids })
+      // Keys are scoped to the caller: another publisher's key never collides with yours.
+      const scope = principal.subject ?? principal.token ?? `ip:${req.ip}`
+      const { answer, replayed } = await idempotency.run(
+        `${scope}\u0000${mercure ? 'form' : 'json'}\u0000${key}`,
+        text,
+        () => accept(text, isJson, principal, mercure, started, span),
+      )
+      span.setAttribute('herald.idempotent_replay', replayed)
+      return replayed
+        ? { ...answer, headers: { ...answer.headers, 'idempotent-replayed': 'true' } }
+        : answer
     } catch (error) {
       const herald = isHeraldError(error)
         ? error

@@ -34,6 +34,8 @@ export {
 export { EARLIEST, RESET_EVENT } from './fan-out.js'
 export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'
 export { createHub } from './hub.js'
+export type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
+export { createIdempotencyCache } from './idempotency.js'
 export { createMemoryBroker } from './memory-broker.js'
 export type { MemoryEventStoreOptions } from './memory-store.js'
 export { createMemoryEventStore, MEMORY_STORE_DEFAULT_RETENTION } from './memory-store.js'
