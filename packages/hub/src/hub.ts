@@ -509,7 +509,7 @@ export function createHub(options: HubOptions): Hub {
       const headers = corsHeaders(req)
       if (headers['access-control-allow-origin'] !== undefined) {
         headers['access-control-allow-methods'] = 'POST, OPTIONS'
-        headers['access-control-allow-headers'] = 'Authorization, Content-Type'
+        headers['access-control-allow-headers'] = 'Authorization, Content-Type, Idempotency-Key'
         headers['access-control-max-age'] = String(cors?.maxAgeSeconds ?? 600)
       }
       return { status: 204, headers, body: '' }
