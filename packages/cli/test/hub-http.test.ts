@@ -325,7 +325,8 @@ describe('validation', () => {
       body: 'hello',
     })
     expect(response.status).toBe(415)
-    for (const query of ['', '?topic=', '?topic=a%20b', '?topic=a/**/b']) {
+    const tooMany = `?${Array.from({ length: 101 }, (_, i) => `topic=t${i}`).join('&')}`
+    for (const query of ['', '?topic=', '?topic=a%20b', '?topic=a/**/b', tooMany]) {
       const stream = await openEventStream(`${hub.url}/events${query}`)
       expect(stream.status, query).toBe(400)
       expect(JSON.parse(stream.text).error.code).toBe('HERALD_INVALID_TOPIC')

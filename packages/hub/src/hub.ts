@@ -81,6 +81,8 @@ export interface HubOptions {
   processMetrics?: boolean | undefined
   /** Events per replay read. Default 500. */
   replayPageSize?: number | undefined
+  /** Most `topic` parameters in one subscription. Default 100. */
+  maxTopicsPerSubscription?: number | undefined
   /** Data schemas per topic pattern (Standard Schema: zod, valibot, ...); 400 on mismatch. */
   schemas?: readonly TopicSchema[] | undefined
   /** How long and how many `Idempotency-Key`s of publish requests are remembered. */
@@ -174,6 +176,7 @@ export function createHub(options: HubOptions): Hub {
   )
   const auth: Authenticator = createAuthenticator(options.auth)
   const checkSchemas = createSchemaCheck(options.schemas ?? [])
+  const maxTopics = positive('maxTopicsPerSubscription', options.maxTopicsPerSubscription, 100)
   const idempotency = createIdempotencyCache<HubResponse>(options.idempotency)
   let limiter: RateLimiter | undefined
   try {
@@ -312,6 +315,9 @@ export function createHub(options: HubOptions): Hub {
     const topics = req.url.searchParams.getAll('topic')
     if (topics.length === 0) {
       throw fail('HERALD_INVALID_TOPIC', 400, 'name at least one topic: /events?topic=orders/*')
+    }
+    if (topics.length > maxTopics) {
+      throw fail('HERALD_INVALID_TOPIC', 400, `at most ${maxTopics} topics per subscription`)
     }
     for (const topic of topics) assertValidTopicPattern(topic)
     const principal = await authenticate(req)
