@@ -395,6 +395,33 @@ describe('limits', () => {
     }
   })
 
+  it('answers allowed browser origins only (--cors-origin)', async () => {
+    const cors = await startHubProcess({
+      args: ['--cors-origin', 'https://app.example.com', '--cors-origin', 'https://*.example.org'],
+    })
+    try {
+      const preflight = await fetch(`${cors.url}/publish`, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
+      const stream = await openEventStream(`${cors.url}/events?topic=c`, {
+        origin: 'https://a.example.org',
+      })
+      expect(stream.status).toBe(200)
+      expect(stream.headers.get('access-control-allow-origin')).toBe('https://a.example.org')
+      stream.close()
+      const other = await openEventStream(`${cors.url}/events?topic=c`, {
+        origin: 'https://evil.example.net',
+      })
+      expect(other.headers.get('access-control-allow-origin')).toBeNull()
+      other.close()
+    } finally {
+      expect(await cors.stop()).toBe(0)
+    }
+  })
+
   it('sends heartbeat comments on idle streams (--heartbeat)', async () => {
     const beating = await startHubProcess({ args: ['--heartbeat', '0.2'] })
     try {
