@@ -230,3 +230,27 @@ describe('broker failures', () => {
     resumed.close()
   })
 })
+
+describe('two nodes sharing a store and a broker', () => {
+  it('delivers across nodes and resumes on either with one cursor', async () => {
+    const store = createMemoryEventStore()
+    const broker = createMemoryBroker()
+    const a = await start({ store, broker })
+    const b = await start({ store, broker })
+    cleanups.push(() => broker.close())
+    const onB = await openEventStream(`${b.url}/events?topic=n/*`)
+    await eventually(async () => b.hub.subscribers === 1, 'the subscriber on b')
+    const published = await a.hub.publish([
+      { topic: 'n/1', data: 'one' },
+      { topic: 'n/2', data: 'two' },
+    ])
+    expect((await onB.count(2)).map((e) => e.data)).toEqual(['one', 'two'])
+    onB.close()
+    // The cursor b handed out resumes on a.
+    const onA = await openEventStream(`${a.url}/events?topic=n/*`, {
+      'last-event-id': published[0]?.id as string,
+    })
+    expect((await onA.count(1)).map((e) => e.data)).toEqual(['two'])
+    onA.close()
+  })
+})
