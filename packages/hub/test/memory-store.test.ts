@@ -1,5 +1,5 @@
-import { createMemoryEventStore } from '@herald/hub'
-import { runEventStoreContract } from '@herald/testkit'
+import { createMemoryBroker, createMemoryEventStore } from '@herald/hub'
+import { runBrokerContract, runEventStoreContract } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
 
 runEventStoreContract('memory', {
@@ -20,3 +20,5 @@ describe('memory store specifics', () => {
     await store.close()
   })
 })
+
+runBrokerContract('memory', { create: () => createMemoryBroker() })

@@ -1,3 +1,5 @@
+export type { BrokerContractOptions } from './broker-contract.js'
+export { runBrokerContract } from './broker-contract.js'
 export type {
   EventStoreContractOptions,
   EventStoreFactoryOptions,
