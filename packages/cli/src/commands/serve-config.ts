@@ -34,6 +34,8 @@ export interface ServeConfig {
   drainTimeout: number
   logLevel: string
   replayPageSize: number
+  tlsCert: string | undefined
+  tlsKey: string | undefined
 }
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'number' | 'rules'
@@ -228,6 +230,20 @@ export const SETTINGS: readonly Setting[] = [
     min: 1,
     help: 'events per replay read (the hub yields between reads). Default 500',
   },
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    env: 'HERALD_TLS_CERT',
+    kind: 'string',
+    help: 'PEM certificate file: serve HTTPS with HTTP/2 (with --tls-key)',
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    env: 'HERALD_TLS_KEY',
+    kind: 'string',
+    help: 'PEM private key file for --tls-cert',
+  },
 ]
 
 const DEFAULTS: ServeConfig = {
@@ -255,6 +271,8 @@ const DEFAULTS: ServeConfig = {
   drainTimeout: 10,
   logLevel: 'info',
   replayPageSize: 500,
+  tlsCert: undefined,
+  tlsKey: undefined,
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']

@@ -3,7 +3,6 @@
  * prints `herald listening on http://HOST:PORT`, and drains on SIGTERM/SIGINT (exit 0).
  */
 import { readFileSync } from 'node:fs'
-import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -14,6 +13,8 @@ import { createSqliteEventStore } from '@herald/store-sqlite'
 import pino from 'pino'
 import type { FlagValues, ServeConfig } from './serve-config.js'
 import { resolveServeConfig, SETTINGS } from './serve-config.js'
+import type { Listener } from './serve-listener.js'
+import { createListener } from './serve-listener.js'
 
 export const serveUsage = `Usage: herald serve [options]
 
@@ -172,18 +173,27 @@ export async function runServe(
     return 2
   }
 
-  const server = createServer((req, res) => hub.handleNode(req, res))
-  // Streams are long-lived: no request timeout (the server's heartbeat keeps proxies awake).
-  server.requestTimeout = 0
-  server.headersTimeout = 30_000
+  let listener: Listener
+  let address: AddressInfo
   try {
-    await new Promise<void>((resolveListen, reject) => {
-      server.once('error', reject)
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject)
-        resolveListen()
-      })
-    })
+    const tls =
+      config.tlsCert === undefined && config.tlsKey === undefined
+        ? undefined
+        : { certPath: config.tlsCert ?? '', keyPath: config.tlsKey ?? '' }
+    if (tls !== undefined && (tls.certPath === '' || tls.keyPath === '')) {
+      throw new HeraldError('HERALD_INVALID_CONFIG', '--tls-cert and --tls-key go together')
+    }
+    listener = createListener((req, res) => hub.handleNode(req, res), tls)
+  } catch (error) {
+    await hub.close()
+    await store.close()
+    process.stderr.write(
+      `herald serve: ${isHeraldError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
+    )
+    return 2
+  }
+  try {
+    address = await listener.listen(config.port, config.host)
   } catch (error) {
     await hub.close()
     await store.close()
@@ -192,9 +202,8 @@ export async function runServe(
     )
     return 1
   }
-  const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `http://${host}:${address.port}`
+  const url = `${listener.scheme}://${host}:${address.port}`
   logger.info(
     {
       url,
@@ -215,15 +224,14 @@ export async function runServe(
       if (stopping) return
       stopping = true
       logger.info({ signal }, 'shutting down: draining streams')
-      server.close()
-      server.closeIdleConnections()
+      listener.stopAccepting()
       hub
         .drain({ deadlineMs: Math.round(config.drainTimeout * 1000) })
         .then(() => hub.close())
         .then(() => store.close())
         .then(
           () => {
-            server.closeAllConnections()
+            listener.destroy()
             logger.info({}, 'stopped')
             logger.flush?.()
             resolveExit(0)

@@ -1,0 +1,114 @@
+/**
+ * The socket side of `herald serve`: plain HTTP/1.1 (`node:http`), or with a certificate
+ * HTTPS with HTTP/2 (HTTP/1.1 still accepted). Browsers allow six HTTP/1.1 connections per
+ * origin, and every `EventSource` holds one; HTTP/2 multiplexes them all on one.
+ */
+import { readFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createSecureServer,
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+} from 'node:http2'
+import type { AddressInfo, Server, Socket } from 'node:net'
+import { HeraldError } from '@herald/protocol'
+
+/** A request handler for either transport. */
+export type Handler = (
+  req: IncomingMessage | Http2ServerRequest,
+  res: ServerResponse | Http2ServerResponse,
+) => void
+
+/** A listening server. */
+export interface Listener {
+  /** `http` or `https`. */
+  readonly scheme: 'http' | 'https'
+  /** Listens; resolves with the bound address. */
+  listen(port: number, host: string): Promise<AddressInfo>
+  /** Stops accepting; lets open requests and streams finish. */
+  stopAccepting(): void
+  /** Closes whatever is still open. */
+  destroy(): void
+}
+
+/**
+ * Creates the listener: HTTPS + HTTP/2 when `tls` is given, plain HTTP/1.1 otherwise.
+ *
+ * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read.
+ */
+export function createListener(
+  handler: Handler,
+  tls: { certPath: string; keyPath: string } | undefined,
+): Listener {
+  if (tls === undefined) {
+    const server = createServer(handler)
+    // Streams are long-lived: no request timeout (heartbeats keep proxies awake).
+    server.requestTimeout = 0
+    server.headersTimeout = 30_000
+    return {
+      scheme: 'http',
+      listen: (port, host) => listenOn(server, port, host),
+      stopAccepting() {
+        server.close()
+        server.closeIdleConnections()
+      },
+      destroy() {
+        server.closeAllConnections()
+      },
+    }
+  }
+  let cert: Buffer
+  let key: Buffer
+  try {
+    cert = readFileSync(tls.certPath)
+    key = readFileSync(tls.keyPath)
+  } catch (error) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `--tls-cert/--tls-key: ${(error as Error).message}`,
+    )
+  }
+  let server: ReturnType<typeof createSecureServer>
+  try {
+    server = createSecureServer({ cert, key, allowHTTP1: true }, handler)
+  } catch (error) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `--tls-cert/--tls-key: ${(error as Error).message}`,
+    )
+  }
+  const sockets = new Set<Socket>()
+  const sessions = new Set<Http2Session>()
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session)
+    session.once('close', () => sessions.delete(session))
+  })
+  return {
+    scheme: 'https',
+    listen: (port, host) => listenOn(server, port, host),
+    stopAccepting() {
+      server.close()
+      // GOAWAY: clients open new streams elsewhere; the open ones may finish.
+      for (const session of sessions) session.close()
+    },
+    destroy() {
+      for (const session of sessions) session.destroy()
+      for (const socket of sockets) socket.destroy()
+    },
+  }
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server.address() as AddressInfo)
+    })
+  })
+}
