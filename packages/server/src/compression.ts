@@ -9,8 +9,24 @@
  * BREACH pattern.
  */
 import type { Transform } from 'node:stream'
-import { constants, createBrotliCompress, createGzip } from 'node:zlib'
+import type * as Zlib from 'node:zlib'
 import { NodeSink, type NodeWritable } from './node-sink.js'
+
+// node:zlib is loaded on first use, not imported: the package's module graph then has no
+// runtime `node:` import, so `handleFetch` loads on any runtime with Web Streams.
+let zlib: typeof Zlib | undefined
+
+function loadZlib(): typeof Zlib {
+  if (zlib !== undefined) return zlib
+  const getBuiltinModule = (
+    globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+  ).process?.getBuiltinModule
+  if (getBuiltinModule === undefined) {
+    throw new TypeError('compression needs node:zlib (Node >= 20.16, Bun or Deno)')
+  }
+  zlib = getBuiltinModule('node:zlib') as typeof Zlib
+  return zlib
+}
 
 class CompressedSink extends NodeSink {
   private readonly compressor: Transform
@@ -18,6 +34,7 @@ class CompressedSink extends NodeSink {
 
   constructor(writable: NodeWritable, encoding: 'br' | 'gzip') {
     super(writable)
+    const { constants, createBrotliCompress, createGzip } = loadZlib()
     if (encoding === 'br') {
       // Quality 11 (the default) costs far too much CPU per event; 5 keeps most of the gain.
       this.compressor = createBrotliCompress({
@@ -64,4 +81,9 @@ class CompressedSink extends NodeSink {
 /** @internal A sink that compresses with `encoding` before writing to `writable`. */
 export function compressSink(writable: NodeWritable, encoding: 'br' | 'gzip'): NodeSink {
   return new CompressedSink(writable, encoding)
+}
+
+/** @internal Throws a `TypeError` when node:zlib cannot be loaded on this runtime. */
+export function assertCompressionAvailable(): void {
+  loadZlib()
 }

@@ -5,6 +5,7 @@
  */
 import type { HeraldErrorCode } from '@herald/protocol'
 import { type AdmissionPolicy, admit, type Decision, type RequestView } from './admission.js'
+import { assertCompressionAvailable } from './compression.js'
 import { createCorsPolicy } from './cors.js'
 import { createCommentFrame, createRetryFrame } from './frame.js'
 import { type SessionHost, StreamSession } from './session.js'
@@ -124,6 +125,8 @@ export function createServerCore(options: StreamServerOptions = {}): {
     options.compression === undefined || options.compression === false
       ? false
       : { encodings: options.compression.encodings ?? (['br', 'gzip'] as const) }
+  // Fail at construction, not on the first compressed request.
+  if (compression !== false) assertCompressionAvailable()
   const initialFrame = options.retryMs === undefined ? undefined : createRetryFrame(options.retryMs)
   const heartbeatFrame = createCommentFrame('heartbeat')
   const { onOpen, onClose } = options
