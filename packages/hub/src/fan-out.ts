@@ -121,11 +121,15 @@ export function createFanOut(options: FanOutOptions): FanOut {
     return !event.private || canReceivePrivate(sub.principal, event.topic)
   }
 
-  /** Writes `event` unless already written; returns `false` once the session is gone. */
-  function write(sub: Subscriber, event: StoredEvent, frame: Frame): boolean {
-    if (sub.lastId !== undefined && compareCursors(event.id, sub.lastId) <= 0) return true
+  /** Writes `event` unless already written: `skipped`, `written`, or `closed` (session gone). */
+  function write(
+    sub: Subscriber,
+    event: StoredEvent,
+    frame: Frame,
+  ): 'skipped' | 'written' | 'closed' {
+    if (sub.lastId !== undefined && compareCursors(event.id, sub.lastId) <= 0) return 'skipped'
     sub.lastId = event.id
-    return sub.session.sendFrame(frame)
+    return sub.session.sendFrame(frame) ? 'written' : 'closed'
   }
 
   async function replay(sub: Subscriber, cursor: string): Promise<void> {
@@ -155,8 +159,9 @@ export function createFanOut(options: FanOutOptions): FanOut {
       let sent = 0
       for (const event of page.events) {
         if (!allowed(sub, event)) continue
-        if (!write(sub, event, frameOf(event))) return
-        sent++
+        const outcome = write(sub, event, frameOf(event))
+        if (outcome === 'closed') return
+        if (outcome === 'written') sent++
       }
       metrics.replayed.inc(sent)
       const last = page.events.at(-1)
@@ -196,7 +201,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
       const buffered = sub.buffer ?? []
       sub.buffer = undefined
       for (const event of buffered) {
-        if (allowed(sub, event) && !write(sub, event, frameOf(event))) return
+        if (allowed(sub, event) && write(sub, event, frameOf(event)) === 'closed') return
       }
     },
 
@@ -212,7 +217,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
             return
           }
           frame ??= frameOf(event)
-          if (write(sub, event, frame)) delivered++
+          if (write(sub, event, frame) === 'written') delivered++
         }
         const exact = byTopic.get(event.topic)
         if (exact !== undefined) for (const sub of exact) deliver(sub)
