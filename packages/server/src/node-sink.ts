@@ -18,6 +18,8 @@ export interface NodeWritable {
 }
 
 const kOwner = Symbol('herald.session')
+/** RST_STREAM code CANCEL (RFC 9113, section 7). */
+const NGHTTP2_CANCEL = 8
 
 type Owned = NodeWritable & { [kOwner]?: SinkOwner | undefined }
 
@@ -70,7 +72,12 @@ export class NodeSink implements Sink {
 
   destroy(): void {
     this.detach()
-    this.writable.destroy()
+    const writable = this.writable as Owned & { close?: unknown; rstCode?: unknown }
+    // An HTTP/2 stream is reset with CANCEL (so the peer drops it even with unread data);
+    // an HTTP/1.1 response tears down its socket.
+    if ('rstCode' in writable && typeof writable.close === 'function') {
+      ;(writable.close as (code: number) => void)(NGHTTP2_CANCEL)
+    } else writable.destroy()
   }
 }
 

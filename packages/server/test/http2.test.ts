@@ -184,6 +184,35 @@ describe('node:http2', () => {
     expect(refused).toBe(406)
   })
 
+  it('closes an HTTP/2 stream whose reader never reads as a slow consumer', async () => {
+    streams = createStreamServer({ maxQueueBytes: 128 * 1024, heartbeatMs: 0 })
+    const s = streams
+    let session: Session | undefined
+    const h2 = http2.createServer()
+    h2.on('stream', (stream, headers) => {
+      session = s.handleHttp2Stream(stream, headers)
+    })
+    const port = await listenOn(h2)
+    client = http2.connect(`http://127.0.0.1:${port}`)
+    const stalled = client.request({ ':path': '/', accept: 'text/event-stream' })
+    stalled.on('error', () => {})
+    // Never read: flow control stops the server once the window (64 KiB) is used up.
+    stalled.pause()
+    await new Promise((resolve) => stalled.once('response', resolve))
+    const open = session
+    if (open === undefined) throw new Error('no session')
+    const frame = { data: 'w'.repeat(8 * 1024) }
+    let maxBuffered = 0
+    for (let turn = 0; turn < 2000 && open.closeReason === undefined; turn++) {
+      open.send(frame)
+      maxBuffered = Math.max(maxBuffered, open.bufferedBytes)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(await open.closed).toBe('slow-consumer')
+    expect(maxBuffered).toBeLessThanOrEqual(128 * 1024 + 8 * 1024 + 16)
+    expect(s.size).toBe(0)
+  })
+
   it('serves HTTP/2 over TLS with a self-signed certificate', async () => {
     streams = createStreamServer()
     const s = streams
