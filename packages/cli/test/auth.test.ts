@@ -201,6 +201,44 @@ describe('anonymous subscribers refused, query token enabled', () => {
   })
 })
 
+describe('CORS preflight with anonymous subscribers refused', () => {
+  it('answers the credential-less preflight before checking auth, then 401s the anonymous GET', async () => {
+    const origin = 'https://app.example.com'
+    const hub = await startHubProcess({
+      args: ['--jwt-secret', SECRET, '--deny-anonymous', '--cors-origin', origin],
+    })
+    try {
+      // A reconnecting browser sends Last-Event-ID (and Authorization): both need a preflight,
+      // which by the Fetch standard never carries credentials.
+      const preflight = await fetch(`${hub.url}/events?topic=news`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization, last-event-id',
+        },
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get('access-control-allow-origin')).toBe(origin)
+      const allowed = (preflight.headers.get('access-control-allow-headers') ?? '').toLowerCase()
+      expect(allowed).toContain('authorization')
+      expect(allowed).toContain('last-event-id')
+      const anonymous = await openEventStream(`${hub.url}/events?topic=news`, { origin })
+      expect(anonymous.status).toBe(401)
+      const token = await mintToken({ secret: SECRET, subscribe: ['*'] })
+      const authorized = await openEventStream(`${hub.url}/events?topic=news`, {
+        origin,
+        authorization: `Bearer ${token}`,
+        'last-event-id': 'earliest',
+      })
+      expect(authorized.status).toBe(200)
+      authorized.close()
+    } finally {
+      expect(await hub.stop()).toBe(0)
+    }
+  })
+})
+
 describe('asymmetric keys', () => {
   let jwks: Server
   afterAll(async () => {

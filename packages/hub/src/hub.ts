@@ -579,6 +579,12 @@ export function createHub(options: HubOptions): Hub {
     next: ((error?: unknown) => void) | undefined,
   ): Promise<void> {
     const request = fromNode(req, options.trustProxy === true)
+    if (isStreamPath(request) && request.method === 'OPTIONS') {
+      // A CORS preflight never carries credentials: answer it before any auth check, or
+      // every cross-origin reconnect (Last-Event-ID forces a preflight) would fail.
+      streamServer.handleNode(req, res, { ip: request.ip })
+      return
+    }
     if (isStreamPath(request)) {
       let subscription: { topics: string[]; principal: Principal }
       try {
@@ -645,6 +651,10 @@ export function createHub(options: HubOptions): Hub {
 
     async fetch(request, init) {
       const hubRequest = fromFetch(request, init?.ip ?? '')
+      if (isStreamPath(hubRequest) && hubRequest.method === 'OPTIONS') {
+        // Preflights carry no credentials: see handleNodeAsync.
+        return streamServer.handleFetch(request, { ip: hubRequest.ip }).response
+      }
       if (isStreamPath(hubRequest)) {
         let subscription: { topics: string[]; principal: Principal }
         try {
