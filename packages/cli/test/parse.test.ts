@@ -68,10 +68,11 @@ describe('herald parse', () => {
     ])
   })
 
-  it('rejects an unknown option with a clear message and exit code 1', async () => {
+  it('rejects an unknown option with a clear message and exit code 2', async () => {
     const { code, stderr } = await run(['parse', '--nope'], [])
-    expect(code).toBe(1)
-    expect(stderr).toMatch(/herald: .*--nope/)
+    expect(code).toBe(2)
+    expect(stderr).toMatch(/herald parse: .*--nope/)
+    expect(stderr).toContain('Usage: herald parse')
   })
 
   it('prints usage for an unknown command with exit code 2', async () => {

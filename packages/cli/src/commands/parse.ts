@@ -18,15 +18,24 @@ export async function runParse(
   output: NodeJS.WritableStream,
   errors: NodeJS.WritableStream,
 ): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      comments: { type: 'boolean', default: false },
-      'last-event-id': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  })
+  let values: { comments: boolean; 'last-event-id'?: string | undefined; help: boolean }
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        comments: { type: 'boolean', default: false },
+        'last-event-id': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values
+  } catch (error) {
+    // A usage error: exit code 2, like every other command.
+    errors.write(
+      `herald parse: ${error instanceof Error ? error.message : String(error)}\n\n${parseUsage}\n`,
+    )
+    return 2
+  }
   if (values.help) {
     output.write(`${parseUsage}\n`)
     return 0
