@@ -1,6 +1,7 @@
 /**
  * The public factory: the server core plus its Node and Fetch transports.
  */
+import { createConnectionHandler } from './connection-handler.js'
 import { handleFetchRequest } from './fetch-adapter.js'
 import { handleHttp2Stream, handleNodeRequest } from './node-adapter.js'
 import { createServerCore } from './server.js'
@@ -18,6 +19,7 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
     handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
     handleHttp2Stream: (stream, headers, init) => handleHttp2Stream(core, stream, headers, init),
     handleFetch: (request, init) => handleFetchRequest(core, request, init),
+    createConnectionHandler: (handlerOptions) => createConnectionHandler(core, handlerOptions),
     sessions: sessions as ReadonlySet<Session>,
     get size() {
       return sessions.size

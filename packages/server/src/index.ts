@@ -18,6 +18,7 @@ export { acceptsEventStream, pickEncoding } from './negotiate.js'
 export type {
   CloseReason,
   CompressionOptions,
+  ConnectionHandlerOptions,
   CorsOptions,
   DrainOptions,
   FetchHandleInit,
@@ -35,6 +36,8 @@ export type {
   ServerMetrics,
   Session,
   SessionInfo,
+  StreamRefusal,
+  StreamRequest,
   StreamServer,
   StreamServerOptions,
 } from './types.js'

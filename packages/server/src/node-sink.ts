@@ -29,10 +29,15 @@ function onClose(this: Owned): void {
   owner?.transportClosed('client')
 }
 
+// A peer that vanishes mid-write surfaces as one of these: the client left, nothing failed.
+const PEER_GONE: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED'])
+
 function onError(this: Owned, error: Error): void {
   const owner = this[kOwner]
   this[kOwner] = undefined
-  owner?.transportClosed('error', error)
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && PEER_GONE.has(code)) owner?.transportClosed('client')
+  else owner?.transportClosed('error', error)
 }
 
 /** @internal */

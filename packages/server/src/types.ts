@@ -9,6 +9,7 @@ import type {
   Http2ServerResponse,
   ServerHttp2Stream,
 } from 'node:http2'
+import type { Socket } from 'node:net'
 import type { EventInit } from '@herald/protocol'
 
 /**
@@ -263,6 +264,56 @@ export type NodeResponse = ServerResponse | Http2ServerResponse
 /** Headers of a `node:http2` core-API stream. */
 export type Http2StreamHeaders = Http2IncomingHttpHeaders
 
+/** A stream request as the lean connection path parsed it. */
+export interface StreamRequest {
+  /** `GET` or `HEAD`. */
+  readonly method: string
+  /** Request URL (absolute; the host comes from `Host`). */
+  readonly url: URL
+  /** Request headers, lower-case names; repeated headers joined with `, `. */
+  readonly headers: RequestHeaders
+  /** The socket's peer address. */
+  readonly ip: string
+}
+
+/** An answer that refuses a stream request (for example 401 from an authorization hook). */
+export interface StreamRefusal {
+  /** HTTP status, 400 to 599. */
+  status: number
+  /** Body, sent as is. Default: empty. */
+  body?: string
+  /** Extra response headers (for example `content-type`, `www-authenticate`). */
+  headers?: Readonly<Record<string, string>>
+}
+
+/** Options of {@link StreamServer.createConnectionHandler}. */
+export interface ConnectionHandlerOptions {
+  /**
+   * The `node:http` (or https) server that gets every connection the lean path does not take,
+   * with the bytes already read put back: `http.createServer(app)`, never listening itself.
+   */
+  fallback: { emit(event: 'connection', socket: Socket): boolean }
+  /**
+   * Which requests take the lean path. Default: `GET` or `HEAD` whose `Accept` names
+   * `text/event-stream`. Everything else (and anything unusual: a body, pipelining, an
+   * oversized or malformed head) goes to `fallback` untouched.
+   */
+  match?(request: StreamRequest): boolean
+  /**
+   * Runs before admission, may be async (authentication): return `undefined` to go on, or a
+   * refusal to answer with. A throw answers 500 (logged).
+   */
+  authorize?(request: StreamRequest): StreamRefusal | undefined | Promise<StreamRefusal | undefined>
+  /** Called with each opened session; a throw or rejection closes that session (`error`). */
+  onSession?(session: Session, request: StreamRequest): void | Promise<void>
+  /** Time allowed for the request head to arrive, ms. Default 10 000. */
+  headersTimeoutMs?: number
+  /** Largest request head the lean path parses, bytes; bigger ones go to `fallback`. Default 16 KiB. */
+  maxHeaderBytes?: number
+  /** Extra response headers for every lean stream. */
+  headers?: Readonly<Record<string, string>>
+}
+
 /** Turns requests into event-stream sessions, and tracks them. */
 export interface StreamServer {
   /**
@@ -282,6 +333,13 @@ export interface StreamServer {
    * built-ins. The response body streams; the session is `undefined` when refused.
    */
   handleFetch(request: Request, init?: FetchHandleInit): FetchHandleResult
+  /**
+   * The lean HTTP/1.1 path: a `net.Server` connection listener that parses stream requests
+   * itself and serves them on the bare socket (about a third of the memory per idle
+   * connection of a `node:http` response), handing every other connection to `fallback`:
+   * `net.createServer(streams.createConnectionHandler({ fallback: http.createServer(app) }))`.
+   */
+  createConnectionHandler(options: ConnectionHandlerOptions): (socket: Socket) => void
   /** Open sessions. */
   readonly sessions: ReadonlySet<Session>
   /** Number of open sessions. */

@@ -1,0 +1,307 @@
+/**
+ * The lean HTTP/1.1 path: a `net` connection listener that reads the request head itself and,
+ * for a stream request, serves the stream on the bare socket. `node:http` keeps a parser, an
+ * IncomingMessage and a ServerResponse alive for every open stream (about 10 KiB of RSS per
+ * idle connection on Node 20); here an idle stream is the socket plus Herald's session, about a
+ * third of that. Anything that is not a plain stream request (another path, a body,
+ * pipelining, an upgrade, a malformed or oversized head) goes to the `fallback` HTTP server
+ * with its bytes put back, so the app behind it sees an ordinary connection.
+ */
+import type { Socket } from 'node:net'
+import { runHandler } from './adapters/run-handler.js'
+import type { RequestView } from './admission.js'
+import { LazySessionInfo } from './info.js'
+import { NodeSink, type NodeWritable } from './node-sink.js'
+import type { ServerCore } from './server.js'
+import type {
+  ConnectionHandlerOptions,
+  RequestHeaders,
+  StreamRefusal,
+  StreamRequest,
+} from './types.js'
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+// Control characters other than horizontal tab are never valid in a field value. Built from
+// a string so the pattern can name them without control characters in a regex literal.
+const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/
+const REQUEST_LINE = /^(GET|HEAD|OPTIONS) (\/[!-~]*) HTTP\/1\.([01])$/
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK',
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+interface ParsedHead {
+  method: string
+  target: string
+  headers: Record<string, string>
+}
+
+/** Parses a request head (without its final CRLFCRLF), or `undefined` when anything is off. */
+export function parseRequestHead(text: string): ParsedHead | undefined {
+  const lines = text.split('\r\n')
+  const line = REQUEST_LINE.exec(lines[0] ?? '')
+  if (line === null) return undefined
+  const headers: Record<string, string> = {}
+  for (let i = 1; i < lines.length; i++) {
+    const field = lines[i] as string
+    const colon = field.indexOf(':')
+    if (colon <= 0) return undefined
+    const name = field.slice(0, colon)
+    if (!TOKEN.test(name)) return undefined
+    const value = field.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')
+    if (BAD_VALUE.test(value)) return undefined
+    const lower = name.toLowerCase()
+    // A body, an upgrade or an expectation: not a stream request, let node:http deal with it.
+    if (lower === 'transfer-encoding' || lower === 'upgrade' || lower === 'expect') return undefined
+    if (lower === 'content-length' && value !== '0') return undefined
+    const previous = headers[lower]
+    if (previous !== undefined) {
+      if (lower === 'host') return undefined
+      headers[lower] = `${previous}, ${value}`
+    } else headers[lower] = value
+  }
+  if (line[3] === '1' && headers.host === undefined) return undefined
+  return { method: line[1] as string, target: line[2] as string, headers }
+}
+
+let dateText = ''
+let dateAt = 0
+function httpDate(): string {
+  const now = Date.now()
+  if (now - dateAt >= 1000) {
+    dateText = new Date(now).toUTCString()
+    dateAt = now
+  }
+  return dateText
+}
+
+function headerBlock(status: number, headers: Readonly<Record<string, string>>): string {
+  let text = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n`
+  for (const name in headers) {
+    // Values come from Herald or the app; a line break would split the response.
+    text += `${name}: ${String(headers[name]).replace(/[\r\n]/g, '')}\r\n`
+  }
+  return `${text}date: ${httpDate()}\r\n`
+}
+
+function answer(
+  socket: Socket,
+  status: number,
+  headers: Readonly<Record<string, string>>,
+  body: string,
+  head: boolean,
+): void {
+  const length = Buffer.byteLength(body)
+  const text = `${headerBlock(status, headers)}content-length: ${length}\r\nconnection: close\r\n\r\n`
+  socket.end(head || length === 0 ? text : text + body)
+}
+
+/** Shared no-op 'error' listener (one function for all sockets, not a closure each). */
+function swallow(): void {}
+
+function defaultMatch(request: StreamRequest): boolean {
+  const accept = request.headers.accept
+  return (
+    request.method !== 'OPTIONS' &&
+    typeof accept === 'string' &&
+    accept.toLowerCase().includes('text/event-stream')
+  )
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer, got ${String(value)}`)
+  }
+  return value
+}
+
+/** @internal Builds the connection listener for {@link StreamServer.createConnectionHandler}. */
+export function createConnectionHandler(
+  core: ServerCore,
+  options: ConnectionHandlerOptions,
+): (socket: Socket) => void {
+  if (
+    options === null ||
+    typeof options !== 'object' ||
+    typeof options.fallback?.emit !== 'function'
+  ) {
+    throw new TypeError('createConnectionHandler: options.fallback must be an http.Server')
+  }
+  for (const hook of ['match', 'authorize', 'onSession'] as const) {
+    if (options[hook] !== undefined && typeof options[hook] !== 'function') {
+      throw new TypeError(`createConnectionHandler: ${hook} must be a function`)
+    }
+  }
+  const headersTimeoutMs = positive('headersTimeoutMs', options.headersTimeoutMs, 10_000)
+  const maxHeaderBytes = positive('maxHeaderBytes', options.maxHeaderBytes, 16 * 1024)
+  const { fallback, authorize, onSession } = options
+  const match = options.match ?? defaultMatch
+  const extraHeaders = options.headers
+
+  function handOff(socket: Socket, bytes: Buffer): void {
+    // The httpolyglot move: put the bytes back and let node:http take the connection as if it
+    // had accepted it itself.
+    socket.pause()
+    if (bytes.length > 0) socket.unshift(bytes)
+    fallback.emit('connection', socket)
+    process.nextTick(() => socket.resume())
+  }
+
+  function refuse(socket: Socket, refusal: StreamRefusal, head: boolean): void {
+    const status =
+      Number.isSafeInteger(refusal.status) && refusal.status >= 400 && refusal.status <= 599
+        ? refusal.status
+        : 500
+    answer(socket, status, refusal.headers ?? {}, refusal.body ?? '', head)
+  }
+
+  async function serve(socket: Socket, parsed: ParsedHead, request: StreamRequest) {
+    const head = parsed.method === 'HEAD'
+    if (authorize !== undefined) {
+      let refusal: StreamRefusal | undefined
+      try {
+        refusal = await authorize(request)
+      } catch (error) {
+        core.logger.error({ ip: request.ip, err: error }, 'authorize hook threw')
+        refusal = { status: 500 }
+      }
+      if (socket.destroyed) return
+      if (refusal !== undefined) {
+        refuse(socket, refusal, head)
+        return
+      }
+    }
+    const headers = parsed.headers
+    const q = parsed.target.indexOf('?')
+    const view: RequestView = {
+      method: parsed.method,
+      header: (name) => headers[name],
+      search: q === -1 ? '' : parsed.target.slice(q),
+      ip: request.ip,
+    }
+    const decision = core.decide(view, extraHeaders)
+    if (decision.kind === 'refuse') {
+      core.refused(decision.code, request.ip)
+      answer(socket, decision.status, decision.headers, decision.body, head)
+      return
+    }
+    if (decision.kind === 'preflight') {
+      answer(socket, 204, decision.headers, '', true)
+      return
+    }
+    const responseHeaders = decision.headers
+    // The lean path never compresses (no per-session zlib state here: that is its point).
+    if (responseHeaders['content-encoding'] !== undefined)
+      delete responseHeaders['content-encoding']
+    // Close-delimited body: the stream ends when the connection closes.
+    const block = `${headerBlock(200, responseHeaders)}connection: keep-alive\r\n\r\n`
+    if (decision.head) {
+      socket.end(block)
+      return
+    }
+    try {
+      socket.cork()
+      socket.write(block)
+      if (core.initialFrame !== undefined) socket.write(core.initialFrame.bytes)
+      socket.uncork()
+      const sink = new NodeSink(socket as unknown as NodeWritable)
+      const secure = (socket as { encrypted?: boolean }).encrypted === true
+      const info = new LazySessionInfo(
+        request.ip,
+        headers,
+        '1.1',
+        `${secure ? 'https' : 'http'}://${headers.host ?? 'localhost'}`,
+        parsed.target,
+      )
+      const session = core.open(info, decision.lastEventId, sink)
+      if (session !== undefined) runHandler(onSession, session, request)
+    } catch (error) {
+      core.unreserve(request.ip)
+      core.logger.warn({ ip: request.ip, err: error }, 'could not open stream')
+      socket.destroy()
+    }
+  }
+
+  return (socket) => {
+    let chunks: Buffer[] = []
+    let size = 0
+    const ip = socket.remoteAddress ?? ''
+    const onTimeout = () => socket.destroy()
+    const onError = () => socket.destroy()
+    const detach = () => {
+      socket.removeListener('data', onData)
+      socket.removeListener('timeout', onTimeout)
+      socket.removeListener('error', onError)
+      socket.setTimeout(0)
+    }
+    function onData(chunk: Buffer): void {
+      chunks.push(chunk)
+      size += chunk.length
+      const bytes = chunks.length === 1 ? chunk : Buffer.concat(chunks, size)
+      const end = bytes.indexOf('\r\n\r\n')
+      if (end === -1) {
+        if (size > maxHeaderBytes) {
+          detach()
+          handOff(socket, bytes)
+        } else if (chunks.length > 1) chunks = [bytes]
+        return
+      }
+      detach()
+      chunks = []
+      // Bytes past the head (a body, a pipelined request) mean it is not a plain stream request.
+      const parsed =
+        end + 4 === bytes.length && end <= maxHeaderBytes
+          ? parseRequestHead(bytes.toString('latin1', 0, end))
+          : undefined
+      if (parsed === undefined) {
+        handOff(socket, bytes)
+        return
+      }
+      let request: StreamRequest
+      try {
+        request = {
+          method: parsed.method,
+          url: new URL(parsed.target, `http://${parsed.headers.host ?? 'localhost'}`),
+          headers: parsed.headers as RequestHeaders,
+          ip,
+        }
+      } catch {
+        handOff(socket, bytes)
+        return
+      }
+      let taken: boolean
+      try {
+        taken = match(request)
+      } catch (error) {
+        core.logger.error({ ip, err: error }, 'match hook threw')
+        taken = false
+      }
+      if (!taken) {
+        handOff(socket, bytes)
+        return
+      }
+      // From here the socket is Herald's: later client bytes are read and dropped, so that a
+      // close is still noticed; errors are reported through the session (once it exists) and
+      // must never go unhandled meanwhile.
+      socket.on('error', swallow)
+      serve(socket, parsed, request).catch((error: unknown) => {
+        core.logger.error({ ip, err: error }, 'stream request failed')
+        socket.destroy()
+      })
+    }
+    socket.setTimeout(headersTimeoutMs)
+    socket.on('timeout', onTimeout)
+    socket.on('error', onError)
+    socket.on('data', onData)
+  }
+}

@@ -1,0 +1,269 @@
+import http from 'node:http'
+import net from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { parseRequestHead } from '../src/connection-handler.js'
+import {
+  type ConnectionHandlerOptions,
+  createFrame,
+  createStreamServer,
+  type Session,
+  type StreamServer,
+  type StreamServerOptions,
+} from '../src/index.js'
+import { fetchText, openStream } from './helpers.js'
+
+let streams: StreamServer | undefined
+let front: net.Server | undefined
+
+afterEach(async () => {
+  await streams?.close()
+  const server = front
+  front = undefined
+  if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()))
+})
+
+/** A net front door: lean streams, everything else to a plain node:http app. */
+async function start(
+  options: StreamServerOptions = {},
+  handler: Partial<Omit<ConnectionHandlerOptions, 'fallback'>> = {},
+) {
+  streams = createStreamServer(options)
+  const s = streams
+  const sessions: Session[] = []
+  const appRequests: string[] = []
+  const app = http.createServer((req, res) => {
+    appRequests.push(`${req.method} ${req.url}`)
+    if (req.url?.startsWith('/events')) {
+      // Streams that reach the app still work, through node:http.
+      const session = s.handleNode(req, res)
+      if (session !== undefined) sessions.push(session)
+      return
+    }
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => {
+      body += chunk
+    })
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.end(`app saw ${req.method} ${req.url} ${body}`)
+    })
+  })
+  const listener = s.createConnectionHandler({
+    fallback: app,
+    onSession: (session) => {
+      sessions.push(session)
+    },
+    ...handler,
+  })
+  front = net.createServer(listener)
+  await new Promise<void>((resolve) => front?.listen(0, '127.0.0.1', resolve))
+  const port = (front.address() as net.AddressInfo).port
+  return { port, sessions, appRequests, streams: s }
+}
+
+/** Raw exchange: writes `text`, resolves with everything received until the server closes. */
+function raw(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text))
+    let received = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => {
+      received += chunk
+    })
+    socket.on('close', () => resolve(received))
+    socket.on('error', reject)
+  })
+}
+
+describe('lean connection path', () => {
+  it('serves a stream on the bare socket with the stream headers', async () => {
+    const { port, sessions, appRequests } = await start({ retryMs: 1000 })
+    const client = await openStream(port, {
+      path: '/events?topic=a&lastEventId=9',
+      headers: { 'x-tenant': 't1' },
+    })
+    expect(client.response.statusCode).toBe(200)
+    const headers = client.response.headers
+    expect(headers['content-type']).toBe('text/event-stream; charset=utf-8')
+    expect(headers['cache-control']).toBe('no-cache, no-store, no-transform')
+    expect(headers['x-accel-buffering']).toBe('no')
+    expect(headers.connection).toBe('keep-alive')
+    expect(headers.date).toBeDefined()
+    expect(headers['transfer-encoding']).toBeUndefined()
+    expect(appRequests).toEqual([])
+    const session = sessions[0] as Session
+    expect(session.lastEventId).toBe('9')
+    expect(session.info.ip).toBe('127.0.0.1')
+    expect(session.info.httpVersion).toBe('1.1')
+    expect(session.info.url.searchParams.get('topic')).toBe('a')
+    expect(session.info.headers['x-tenant']).toBe('t1')
+    const frame = createFrame({ id: '10', data: 'lean' })
+    for (let i = 0; i < 3; i++) session.sendFrame(frame)
+    await client.until(() => client.events.length === 3)
+    expect(client.retries).toEqual([1000])
+    expect(client.events[0]).toEqual({ type: 'message', data: 'lean', lastEventId: '10' })
+    session.close()
+    await client.until(() => client.ended)
+    expect(await session.closed).toBe('server')
+  })
+
+  it('notices the client leaving', async () => {
+    const { port, sessions, streams } = await start()
+    const client = await openStream(port, { path: '/events' })
+    const session = sessions[0] as Session
+    client.close()
+    expect(await session.closed).toBe('client')
+    expect(streams.size).toBe(0)
+  })
+
+  it('hands everything else to the fallback server, bytes intact', async () => {
+    const { port, appRequests, sessions } = await start()
+    const page = await fetchText(port, { path: '/page' })
+    expect(page.status).toBe(200)
+    expect(page.body).toBe('app saw GET /page ')
+    const post = await new Promise<string>((resolve) => {
+      const request = http.request(
+        { host: '127.0.0.1', port, path: '/pub', method: 'POST', agent: false },
+        (response) => {
+          let body = ''
+          response.setEncoding('utf8')
+          response.on('data', (chunk: string) => {
+            body += chunk
+          })
+          response.on('end', () => resolve(body))
+        },
+      )
+      request.end('hello body')
+    })
+    expect(post).toBe('app saw POST /pub hello body')
+    // Pipelined requests are node:http's business.
+    const pipelined = await raw(
+      port,
+      'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    )
+    expect(pipelined).toContain('app saw GET /a')
+    expect(pipelined).toContain('app saw GET /b')
+    // A stream request without the event-stream Accept still works, via node:http.
+    const viaApp = await openStream(port, { path: '/events', headers: { accept: '*/*' } })
+    expect(viaApp.response.statusCode).toBe(200)
+    expect(sessions).toHaveLength(1)
+    viaApp.close()
+    // Malformed or oversized heads: node:http answers them as it always does.
+    const bad = await raw(port, 'GET /events HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n')
+    expect(bad.startsWith('HTTP/1.1 400')).toBe(true)
+    const huge = await raw(
+      port,
+      `GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    )
+    expect(huge.startsWith('HTTP/1.1 431')).toBe(true)
+    expect(appRequests).toEqual(
+      expect.arrayContaining(['GET /page', 'POST /pub', 'GET /a', 'GET /b', 'GET /events']),
+    )
+  })
+
+  it('answers refusals itself: authorize, 406 and per-IP limits', async () => {
+    const { port } = await start(
+      { maxConnectionsPerIp: 1 },
+      {
+        match: (request) => request.url.pathname === '/events',
+        authorize: async (request) =>
+          request.headers.authorization === 'Bearer ok'
+            ? undefined
+            : {
+                status: 401,
+                body: '{"error":{"code":"HERALD_UNAUTHORIZED"}}',
+                headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer' },
+              },
+      },
+    )
+    const anonymous = await fetchText(port, {
+      path: '/events',
+      headers: { accept: 'text/event-stream' },
+    })
+    expect(anonymous.status).toBe(401)
+    expect(anonymous.headers['www-authenticate']).toBe('Bearer')
+    expect(JSON.parse(anonymous.body)).toEqual({ error: { code: 'HERALD_UNAUTHORIZED' } })
+    const auth = { authorization: 'Bearer ok' }
+    const html = await fetchText(port, {
+      path: '/events',
+      headers: { ...auth, accept: 'text/html' },
+    })
+    expect(html.status).toBe(406)
+    expect(JSON.parse(html.body).error.code).toBe('HERALD_NOT_ACCEPTABLE')
+    const first = await openStream(port, { path: '/events', headers: auth })
+    expect(first.response.statusCode).toBe(200)
+    const second = await fetchText(port, {
+      path: '/events',
+      headers: { ...auth, accept: 'text/event-stream' },
+    })
+    expect(second.status).toBe(429)
+    expect(second.headers['retry-after']).toBe('5')
+    first.close()
+  })
+
+  it('closes a reader that never reads as a slow consumer', async () => {
+    const { port, sessions } = await start({ maxQueueBytes: 128 * 1024, heartbeatMs: 0 })
+    const client = net.connect(port, '127.0.0.1')
+    client.pause()
+    client.write('GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n')
+    const session = await new Promise<Session>((resolve) => {
+      const poll = () => (sessions[0] === undefined ? setImmediate(poll) : resolve(sessions[0]))
+      poll()
+    })
+    const frame = createFrame({ data: 'q'.repeat(16 * 1024) })
+    let maxBuffered = 0
+    for (let turn = 0; turn < 6400 && session.closeReason === undefined; turn++) {
+      session.sendFrame(frame)
+      maxBuffered = Math.max(maxBuffered, session.bufferedBytes)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(await session.closed).toBe('slow-consumer')
+    expect(maxBuffered).toBeLessThanOrEqual(128 * 1024 + frame.bytes.byteLength)
+    client.destroy()
+  })
+
+  it('drops connections whose head never completes', async () => {
+    const { port } = await start({}, { headersTimeoutMs: 50 })
+    const closed = await raw(port, 'GET /events HTTP/1.1\r\nHost: x\r\n')
+    expect(closed).toBe('')
+  })
+
+  it('validates its options', () => {
+    const s = createStreamServer()
+    expect(() => s.createConnectionHandler({} as unknown as ConnectionHandlerOptions)).toThrow(
+      TypeError,
+    )
+    expect(() =>
+      s.createConnectionHandler({ fallback: http.createServer(), maxHeaderBytes: 0 }),
+    ).toThrow(TypeError)
+  })
+})
+
+describe('parseRequestHead', () => {
+  it('parses a plain head and joins repeated headers', () => {
+    expect(
+      parseRequestHead('GET /e?x=1 HTTP/1.1\r\nHost: h\r\nAccept: a\r\naccept:  b \r\nX-E:'),
+    ).toEqual({
+      method: 'GET',
+      target: '/e?x=1',
+      headers: { host: 'h', accept: 'a, b', 'x-e': '' },
+    })
+  })
+
+  it.each([
+    ['POST / HTTP/1.1\r\nHost: h'],
+    ['GET / HTTP/2.0\r\nHost: h'],
+    ['GET http://x/ HTTP/1.1\r\nHost: h'],
+    ['GET / HTTP/1.1'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nHost: i'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nBad Name: x'],
+    ['GET / HTTP/1.1\r\nHost: h\r\n folded'],
+    ['GET / HTTP/1.1\r\nHost: h\r\nX: a\u0001b'],
+  ])('leaves %j to node:http', (head) => {
+    expect(parseRequestHead(head)).toBeUndefined()
+  })
+})
