@@ -2,11 +2,16 @@
  * Fan-out benchmark server (spawned by bench/fanout.ts, pinned to one core): `GET /sub` opens
  * an event stream, `POST /pub` broadcasts its body to every open stream and answers 202.
  *
- *   tsx bench/fanout-server.ts herald|better-sse PORT
+ *   tsx bench/fanout-server.ts herald|herald-lean|better-sse PORT
+ *
+ * `herald` serves streams through node:http (`handleNode`); `herald-lean` puts Herald's lean
+ * connection path (`createConnectionHandler`) in front, with the same node:http server as the
+ * fallback that answers `POST /pub`.
  *
  * Both servers send the same frame: `id: N` + `data: BODY`, a heartbeat only after 15 s idle.
  */
 import http from 'node:http'
+import net from 'node:net'
 import { createFrame, createStreamServer } from '@herald/server'
 import { createChannel, createSession } from 'better-sse'
 
@@ -26,7 +31,8 @@ function answer(res: http.ServerResponse, status: number): void {
 }
 
 let handler: http.RequestListener
-if (kind === 'herald') {
+let lean: ((socket: net.Socket) => void) | undefined
+if (kind === 'herald' || kind === 'herald-lean') {
   const streams = createStreamServer({ heartbeatMs: 15_000 })
   handler = (req, res) => {
     if (req.url === '/sub') {
@@ -39,6 +45,11 @@ if (kind === 'herald') {
         answer(res, 202)
       })
     } else answer(res, 404)
+  }
+  if (kind === 'herald-lean') {
+    const fallback = http.createServer(handler)
+    fallback.keepAliveTimeout = 75_000
+    lean = streams.createConnectionHandler({ fallback })
   }
 } else if (kind === 'better-sse') {
   const channel = createChannel()
@@ -59,9 +70,10 @@ if (kind === 'herald') {
   throw new Error(`unknown server kind ${kind}`)
 }
 
-const server = http.createServer(handler)
+const httpServer = http.createServer(handler)
 // Publish connections may sit idle between loads; nginx keeps them 75 s, so do the same.
-server.keepAliveTimeout = 75_000
+httpServer.keepAliveTimeout = 75_000
+const server: net.Server = lean === undefined ? httpServer : net.createServer(lean)
 server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => {
   const address = server.address()
   process.stdout.write(`ready ${typeof address === 'object' && address ? address.port : port}\n`)

@@ -10,7 +10,7 @@
  *   BENCH_SIZES=1000,5000,15000     subscriber counts
  *   BENCH_LOADS=20000,100000,max    target deliveries/s (open loop); `max` = closed loop with
  *                                   BENCH_CONCURRENCY (16) publishes in flight: saturation
- *   BENCH_SERVERS=herald,better-sse,nchan
+ *   BENCH_SERVERS=herald,herald-lean,better-sse,nchan
  *   BENCH_SECONDS=3                 measured seconds per load
  *   BENCH_PAYLOAD=128               payload bytes
  */
@@ -21,7 +21,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import readline from 'node:readline'
 
-type Kind = 'herald' | 'better-sse' | 'nchan'
+type Kind = 'herald' | 'herald-lean' | 'better-sse' | 'nchan'
 
 const list = (name: string, fallback: string) =>
   (process.env[name] ?? fallback)
@@ -30,7 +30,7 @@ const list = (name: string, fallback: string) =>
     .filter(Boolean)
 const sizes = list('BENCH_SIZES', '1000,5000,15000').map(Number)
 const loads = list('BENCH_LOADS', '20000,100000,max')
-const kinds = list('BENCH_SERVERS', 'herald,better-sse,nchan') as Kind[]
+const kinds = list('BENCH_SERVERS', 'herald,herald-lean,better-sse,nchan') as Kind[]
 const seconds = Number(process.env.BENCH_SECONDS ?? 3)
 const payloadBytes = Number(process.env.BENCH_PAYLOAD ?? 128)
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16)
@@ -531,30 +531,30 @@ for (const m of memory) {
   out.push(`| ${m.n} | ${m.kind} | ${Math.round(m.perConnection)} | ${m.connected} |`)
 }
 // Ratios against nchan, the reference peer.
+const isHerald = (kind: Kind) => kind === 'herald' || kind === 'herald-lean'
 const ratioLines: string[] = []
-for (const r of rows.filter((x) => x.kind === 'herald')) {
+for (const r of rows.filter((x) => isHerald(x.kind))) {
   const peer = rows.find((x) => x.kind === 'nchan' && x.n === r.n && x.load === r.load)
   if (peer === undefined) continue
   ratioLines.push(
-    `| ${r.n} | ${r.load} | ${fmt(r.cpuUsPerDelivery / peer.cpuUsPerDelivery)} | ${fmt(r.deliveriesPerSec / peer.deliveriesPerSec)} | ${fmt(r.p99 / peer.p99)} |`,
+    `| ${r.n} | ${r.load} | ${r.kind} | ${fmt(r.cpuUsPerDelivery / peer.cpuUsPerDelivery)} | ${fmt(r.deliveriesPerSec / peer.deliveriesPerSec)} | ${fmt(r.p99 / peer.p99)} |`,
   )
 }
 if (ratioLines.length > 0) {
   out.push('')
-  out.push(
-    '| N | load | Herald/nchan CPU per delivery | Herald/nchan deliveries/s | Herald/nchan p99 |',
-  )
-  out.push('|---|---|---|---|---|')
+  out.push('| N | load | server | CPU per delivery / nchan | deliveries/s / nchan | p99 / nchan |')
+  out.push('|---|---|---|---|---|---|')
   out.push(...ratioLines)
 }
 const memoryRatios: string[] = []
-for (const m of memory.filter((x) => x.kind === 'herald')) {
+for (const m of memory.filter((x) => isHerald(x.kind))) {
   const peer = memory.find((x) => x.kind === 'nchan' && x.n === m.n)
-  if (peer !== undefined)
-    memoryRatios.push(`N=${m.n}: ${fmt(m.perConnection / peer.perConnection)}`)
+  if (peer !== undefined) {
+    memoryRatios.push(`${m.kind} N=${m.n}: ${fmt(m.perConnection / peer.perConnection)}`)
+  }
 }
 if (memoryRatios.length > 0) {
   out.push('')
-  out.push(`Herald/nchan RSS per idle connection: ${memoryRatios.join(', ')}`)
+  out.push(`RSS per idle connection / nchan: ${memoryRatios.join(', ')}`)
 }
 process.stdout.write(`${out.join('\n')}\n`)

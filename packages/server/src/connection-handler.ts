@@ -21,9 +21,14 @@ import type {
 } from './types.js'
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-// Control characters other than horizontal tab are never valid in a field value. Built from
-// a string so the pattern can name them without control characters in a regex literal.
-const BAD_VALUE = /[\u0000-\u0008\u000a-\u001f\u007f]/
+/** Control characters other than horizontal tab are never valid in a field value. */
+function hasBadValueChar(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i)
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true
+  }
+  return false
+}
 const REQUEST_LINE = /^(GET|HEAD|OPTIONS) (\/[!-~]*) HTTP\/1\.([01])$/
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
@@ -58,7 +63,7 @@ export function parseRequestHead(text: string): ParsedHead | undefined {
     const name = field.slice(0, colon)
     if (!TOKEN.test(name)) return undefined
     const value = field.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')
-    if (BAD_VALUE.test(value)) return undefined
+    if (hasBadValueChar(value)) return undefined
     const lower = name.toLowerCase()
     // A body, an upgrade or an expectation: not a stream request, let node:http deal with it.
     if (lower === 'transfer-encoding' || lower === 'upgrade' || lower === 'expect') return undefined
@@ -103,6 +108,13 @@ function answer(
   const length = Buffer.byteLength(body)
   const text = `${headerBlock(status, headers)}content-length: ${length}\r\nconnection: close\r\n\r\n`
   socket.end(head || length === 0 ? text : text + body)
+}
+
+interface HeadState {
+  chunks: Buffer[]
+  size: number
+  /** Date.now() past which the head is late and the socket is dropped. */
+  deadline: number
 }
 
 /** Shared no-op 'error' listener (one function for all sockets, not a closure each). */
@@ -215,16 +227,21 @@ export function createConnectionHandler(
       if (core.initialFrame !== undefined) socket.write(core.initialFrame.bytes)
       socket.uncork()
       const sink = new NodeSink(socket as unknown as NodeWritable)
-      const secure = (socket as { encrypted?: boolean }).encrypted === true
       const info = new LazySessionInfo(
         request.ip,
         headers,
         '1.1',
-        `${secure ? 'https' : 'http'}://${headers.host ?? 'localhost'}`,
+        (socket as { encrypted?: boolean }).encrypted === true,
+        headers.host,
         parsed.target,
       )
       const session = core.open(info, decision.lastEventId, sink)
-      if (session !== undefined) runHandler(onSession, session, request)
+      if (session !== undefined) {
+        // The sink listens for errors now; one listener instead of two keeps the socket's
+        // listener table small.
+        socket.removeListener('error', swallow)
+        runHandler(onSession, session, request)
+      }
     } catch (error) {
       core.unreserve(request.ip)
       core.logger.warn({ ip: request.ip, err: error }, 'could not open stream')
@@ -232,76 +249,114 @@ export function createConnectionHandler(
     }
   }
 
-  return (socket) => {
-    let chunks: Buffer[] = []
-    let size = 0
-    const ip = socket.remoteAddress ?? ''
-    const onTimeout = () => socket.destroy()
-    const onError = () => socket.destroy()
-    const detach = () => {
-      socket.removeListener('data', onData)
-      socket.removeListener('timeout', onTimeout)
-      socket.removeListener('error', onError)
-      socket.setTimeout(0)
-    }
-    function onData(chunk: Buffer): void {
-      chunks.push(chunk)
-      size += chunk.length
-      const bytes = chunks.length === 1 ? chunk : Buffer.concat(chunks, size)
-      const end = bytes.indexOf('\r\n\r\n')
-      if (end === -1) {
-        if (size > maxHeaderBytes) {
-          detach()
-          handOff(socket, bytes)
-        } else if (chunks.length > 1) chunks = [bytes]
-        return
-      }
-      detach()
-      chunks = []
-      // Bytes past the head (a body, a pipelined request) mean it is not a plain stream request.
-      const parsed =
-        end + 4 === bytes.length && end <= maxHeaderBytes
-          ? parseRequestHead(bytes.toString('latin1', 0, end))
-          : undefined
-      if (parsed === undefined) {
-        handOff(socket, bytes)
-        return
-      }
-      let request: StreamRequest
-      try {
-        request = {
-          method: parsed.method,
-          url: new URL(parsed.target, `http://${parsed.headers.host ?? 'localhost'}`),
-          headers: parsed.headers as RequestHeaders,
-          ip,
+  // Sockets still sending their head, oldest first (insertion order), with what they sent so
+  // far and their deadline. One sweep per handler instead of a timer per socket (a socket
+  // timer leaves a Timeout and a bound function behind on every stream for its whole life),
+  // and a map instead of a property on the socket (which would stay on it as a dead slot).
+  const pending = new Map<Socket, HeadState>()
+  let sweep: ReturnType<typeof setInterval> | undefined
+  function startSweep(): void {
+    if (sweep !== undefined) return
+    sweep = setInterval(
+      () => {
+        const now = Date.now()
+        for (const [socket, state] of pending) {
+          if (state.deadline > now) break
+          pending.delete(socket)
+          socket.destroy()
         }
-      } catch {
-        handOff(socket, bytes)
-        return
-      }
-      let taken: boolean
-      try {
-        taken = match(request)
-      } catch (error) {
-        core.logger.error({ ip, err: error }, 'match hook threw')
-        taken = false
-      }
-      if (!taken) {
-        handOff(socket, bytes)
-        return
-      }
-      // From here the socket is Herald's: later client bytes are read and dropped, so that a
-      // close is still noticed; errors are reported through the session (once it exists) and
-      // must never go unhandled meanwhile.
-      socket.on('error', swallow)
-      serve(socket, parsed, request).catch((error: unknown) => {
-        core.logger.error({ ip, err: error }, 'stream request failed')
-        socket.destroy()
-      })
+        if (pending.size === 0) {
+          clearInterval(sweep)
+          sweep = undefined
+        }
+      },
+      Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4))),
+    )
+    sweep.unref?.()
+  }
+
+  function release(socket: Socket, state: HeadState): Buffer {
+    pending.delete(socket)
+    socket.removeListener('data', onHeadData)
+    socket.removeListener('error', onHeadError)
+    socket.removeListener('close', onHeadClose)
+    return state.chunks.length === 1
+      ? (state.chunks[0] as Buffer)
+      : Buffer.concat(state.chunks, state.size)
+  }
+
+  function onHeadData(this: Socket, chunk: Buffer): void {
+    const state = pending.get(this)
+    if (state === undefined) return
+    state.chunks.push(chunk)
+    state.size += chunk.length
+    if (state.chunks.length > 1) state.chunks = [Buffer.concat(state.chunks, state.size)]
+    const bytes = state.chunks[0] as Buffer
+    const end = bytes.indexOf('\r\n\r\n')
+    if (end === -1) {
+      if (state.size > maxHeaderBytes) handOff(this, release(this, state))
+      return
     }
-    socket.setTimeout(headersTimeoutMs)
-    socket.on('timeout', onTimeout)
-    socket.on('error', onError)
-    socket.on('data', onData)
+    release(this, state)
+    // Bytes past the head (a body, a pipelined request) mean it is not a plain stream request.
+    const parsed =
+      end + 4 === bytes.length && end <= maxHeaderBytes
+        ? parseRequestHead(bytes.toString('latin1', 0, end))
+        : undefined
+    if (parsed === undefined) {
+      handOff(this, bytes)
+      return
+    }
+    const ip = this.remoteAddress ?? ''
+    let request: StreamRequest
+    try {
+      request = {
+        method: parsed.method,
+        url: new URL(parsed.target, `http://${parsed.headers.host ?? 'localhost'}`),
+        headers: parsed.headers as RequestHeaders,
+        ip,
+      }
+    } catch {
+      handOff(this, bytes)
+      return
+    }
+    let taken: boolean
+    try {
+      taken = match(request)
+    } catch (error) {
+      core.logger.error({ ip, err: error }, 'match hook threw')
+      taken = false
+    }
+    if (!taken) {
+      handOff(this, bytes)
+      return
+    }
+    // From here the socket is Herald's: later client bytes are read and dropped, so that a
+    // close is still noticed; errors are reported through the session (once it exists) and
+    // must never go unhandled meanwhile.
+    this.on('error', swallow)
+    serve(this, parsed, request).catch((error: unknown) => {
+      core.logger.error({ ip, err: error }, 'stream request failed')
+      this.destroy()
+    })
+  }
+
+  function onHeadError(this: Socket): void {
+    const state = pending.get(this)
+    if (state !== undefined) release(this, state)
+    this.destroy()
+  }
+
+  function onHeadClose(this: Socket): void {
+    const state = pending.get(this)
+    if (state !== undefined) release(this, state)
+  }
+
+  return (socket) => {
+    pending.set(socket, { chunks: [], size: 0, deadline: Date.now() + headersTimeoutMs })
+    startSweep()
+    socket.on('error', onHeadError)
+    socket.on('close', onHeadClose)
+    socket.on('data', onHeadData)
   }
 }

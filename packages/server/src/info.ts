@@ -9,7 +9,8 @@ export class LazySessionInfo implements SessionInfo {
   readonly ip: string
   readonly headers: RequestHeaders
   readonly httpVersion: '1.1' | '2'
-  private readonly base: string
+  private readonly secure: boolean
+  private readonly host: string | undefined
   private readonly path: string
   private parsed: URL | undefined = undefined
 
@@ -17,23 +18,26 @@ export class LazySessionInfo implements SessionInfo {
     ip: string,
     headers: RequestHeaders,
     httpVersion: '1.1' | '2',
-    base: string,
+    secure: boolean,
+    host: string | undefined,
     path: string,
   ) {
     this.ip = ip
     this.headers = headers
     this.httpVersion = httpVersion
-    this.base = base
+    this.secure = secure
+    this.host = host
     this.path = path
   }
 
   get url(): URL {
     if (this.parsed === undefined) {
+      const scheme = this.secure ? 'https' : 'http'
       try {
-        this.parsed = new URL(this.path, this.base)
+        this.parsed = new URL(this.path, `${scheme}://${this.host ?? 'localhost'}`)
       } catch {
         // A Host header that is not a host: keep the path, name no host.
-        this.parsed = new URL(this.path, 'http://localhost')
+        this.parsed = new URL(this.path, `${scheme}://localhost`)
       }
     }
     return this.parsed

@@ -91,12 +91,12 @@ export function handleNodeRequest(
       : openSink(writable, decision.encoding)
     if (initial !== undefined) sink.write(initial.bytes)
     const host = headers.host ?? headers[':authority']
-    const secure = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true
     const info = new LazySessionInfo(
       ip,
       headers,
       http2 ? '2' : '1.1',
-      `${secure ? 'https' : 'http'}://${typeof host === 'string' ? host : 'localhost'}`,
+      (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true,
+      typeof host === 'string' ? host : undefined,
       path,
     )
     return core.open(info, decision.lastEventId, sink)
@@ -145,12 +145,12 @@ export function handleHttp2Stream(
     const sink = openSink(stream as unknown as NodeWritable, decision.encoding)
     if (core.initialFrame !== undefined) sink.write(core.initialFrame.bytes)
     const authority = headers[':authority'] ?? headers.host
-    const scheme = headers[':scheme'] === 'https' ? 'https' : 'http'
     const info = new LazySessionInfo(
       ip,
       record,
       '2',
-      `${scheme}://${typeof authority === 'string' ? authority : 'localhost'}`,
+      headers[':scheme'] === 'https',
+      typeof authority === 'string' ? authority : undefined,
       path,
     )
     return core.open(info, decision.lastEventId, sink) as StreamSession | undefined

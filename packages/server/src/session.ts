@@ -49,7 +49,6 @@ function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array
 
 /** @internal The implementation behind {@link Session}. */
 export class StreamSession implements Session, SinkOwner {
-  readonly id: string
   readonly lastEventId: string | undefined
   readonly info: SessionInfo
   /** @internal Time the headers went out (ms since epoch). */
@@ -61,6 +60,7 @@ export class StreamSession implements Session, SinkOwner {
   /** @internal Frames queued since the last flush (metrics). */
   frames = 0
 
+  private readonly seq: number
   private sink: Sink | undefined
   private readonly host: SessionHost
   // The queue: most turns carry one frame, so the first one needs no array.
@@ -81,13 +81,18 @@ export class StreamSession implements Session, SinkOwner {
     now: number,
     sink: Sink,
   ) {
-    this.id = `${idPrefix}-${(++nextId).toString(36)}`
+    this.seq = ++nextId
     this.host = host
     this.info = info
     this.lastEventId = lastEventId
     this.openedAt = now
     this.lastWriteAt = now
     this.sink = sink
+  }
+
+  // The id string is built when asked for (logs, apps), not kept on every idle session.
+  get id(): string {
+    return `${idPrefix}-${this.seq.toString(36)}`
   }
 
   get signal(): AbortSignal {
