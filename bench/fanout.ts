@@ -6,7 +6,7 @@
  *
  * Reports deliveries/s, server CPU microseconds per delivery (utime+stime from /proc), latency
  * p50/p99 (publish timestamp in the payload, measured on ~200 probe connections), and server
- * RSS per idle connection. Environment:
+ * RSS per idle connection (over the second half of the connections). Environment:
  *   BENCH_SIZES=1000,5000,15000     subscriber counts
  *   BENCH_LOADS=20000,100000,max    target deliveries/s (open loop); `max` = closed loop with
  *                                   BENCH_CONCURRENCY (16) publishes in flight: saturation
@@ -414,20 +414,45 @@ async function measure(kind: Kind, n: number): Promise<void> {
   const server = await startServer(kind)
   const generators: Generator[] = []
   try {
-    // Warm the server's code paths with a few connections before taking the baseline.
+    // Memory per idle connection is measured on the second half of the connections:
+    // (RSS after all - RSS after the first half) / second half. One-time growth (V8's young
+    // generation, nginx's first pool pages) lands in the first half and is not counted.
     await sleep(300)
-    const rss0 = rssBytes(server.pid)
     const probeEvery = Math.max(1, Math.floor(n / 200))
-    for (let i = 0, left = n; left > 0; i++, left -= PER_GENERATOR) {
-      generators.push(startGenerator(server.port, Math.min(PER_GENERATOR, left), i, probeEvery))
+    const firstHalf = Math.floor(n / 2)
+    let connected = 0
+    let connectedFirstHalf = 0
+    let rssMiddle = 0
+    for (const count of [firstHalf, n - firstHalf]) {
+      const group: Generator[] = []
+      for (let left = count; left > 0; left -= PER_GENERATOR) {
+        group.push(
+          startGenerator(
+            server.port,
+            Math.min(PER_GENERATOR, left),
+            generators.length + group.length,
+            probeEvery,
+          ),
+        )
+      }
+      generators.push(...group)
+      connected += (await Promise.all(group.map((g) => g.opened))).reduce(
+        (sum, words) => sum + Number(words[1]),
+        0,
+      )
+      await sleep(1000)
+      if (rssMiddle === 0) {
+        rssMiddle = rssBytes(server.pid)
+        connectedFirstHalf = connected
+      }
     }
-    const connected = (await Promise.all(generators.map((g) => g.opened))).reduce(
-      (sum, words) => sum + Number(words[1]),
-      0,
-    )
-    await sleep(1000)
-    const rss1 = rssBytes(server.pid)
-    memory.push({ kind, n, perConnection: (rss1 - rss0) / Math.max(1, connected), connected })
+    const rssEnd = rssBytes(server.pid)
+    memory.push({
+      kind,
+      n,
+      perConnection: (rssEnd - rssMiddle) / Math.max(1, connected - connectedFirstHalf),
+      connected,
+    })
     // Warm-up: one second at the first load, not measured.
     let publishers = await openPublishers(server.port, concurrency)
     await runPublisher(publishers, loads[0] ?? '20000', n, 1000)
