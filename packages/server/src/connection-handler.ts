@@ -222,6 +222,9 @@ export function createConnectionHandler(
       return
     }
     try {
+      // net.Server leaves Nagle on (node:http turns it off): without this, a small event
+      // written while the previous one is unacknowledged waits for a delayed ACK.
+      socket.setNoDelay(true)
       socket.cork()
       socket.write(block)
       if (core.initialFrame !== undefined) socket.write(core.initialFrame.bytes)
