@@ -1,8 +1,13 @@
 /**
  * `npm run bench:protocol`: Herald's parser and encoder side by side with their peers, in
  * one run. Prints throughput and the ratios; timings are noisy, ratios much less so.
+ *
+ * Each stream shape runs in a fresh child process: V8's type feedback from one shape (one-byte
+ * versus two-byte strings) would otherwise skew the next, for both parsers alike.
  */
+import { spawnSync } from 'node:child_process'
 import os from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { createParser, encodeEvent, encodeEventBytes } from '@herald/protocol'
 import { createParser as createPeerParser } from 'eventsource-parser'
 import { buildMixedStream, chunk, type FixtureText } from './stream-fixture.js'
@@ -52,14 +57,8 @@ function compare(
   return { herald: median(h), peer: median(p), events }
 }
 
-const parserRows: string[] = []
-for (const text of ['unicode', 'ascii'] as FixtureText[]) {
-  const stream = buildMixedStream(streamBytes, 42, text)
-  const chunks = chunk(stream, 64 * 1024)
-  const decoder = new TextDecoder()
-  const decoded = chunks.map((c) => decoder.decode(c, { stream: true }))
-
-  const heraldOn = (input: (Uint8Array | string)[]) => (): number => {
+function heraldOn(input: (Uint8Array | string)[]): () => number {
+  return () => {
     let events = 0
     const parser = createParser({
       onEvent(event) {
@@ -71,8 +70,11 @@ for (const text of ['unicode', 'ascii'] as FixtureText[]) {
     parser.end()
     return events
   }
-  /** eventsource-parser takes strings: bytes go through a streaming TextDecoder, as its docs show. */
-  const peerOn = (input: (Uint8Array | string)[]) => (): number => {
+}
+
+/** eventsource-parser takes strings: bytes go through a streaming TextDecoder, as its docs show. */
+function peerOn(input: (Uint8Array | string)[]): () => number {
+  return () => {
     let events = 0
     const utf8 = new TextDecoder()
     const parser = createPeerParser({
@@ -85,85 +87,131 @@ for (const text of ['unicode', 'ascii'] as FixtureText[]) {
     parser.reset()
     return events
   }
-  const mbps = (ms: number): string => (stream.length / MB / (ms / 1000)).toFixed(0)
-  const bytes = compare(heraldOn(chunks), peerOn(chunks))
-  const strings = compare(heraldOn(decoded), peerOn(decoded))
-  parserRows.push(
-    `| ${text}, bytes in (UTF-8 decode included) | ${mbps(bytes.herald)} | ${mbps(bytes.peer)} | **${(bytes.peer / bytes.herald).toFixed(2)}x** |`,
-    `| ${text}, strings in (parsing alone) | ${mbps(strings.herald)} | ${mbps(strings.peer)} | **${(strings.peer / strings.herald).toFixed(2)}x** |`,
+}
+
+/** Child: one stream shape, one input shape; prints one JSON line. */
+function runCase(text: FixtureText, input: 'bytes' | 'strings', chunkSize: number): void {
+  const stream = buildMixedStream(streamBytes, 42, text)
+  const chunks = chunk(stream, chunkSize)
+  const decoder = new TextDecoder()
+  const feed = input === 'bytes' ? chunks : chunks.map((c) => decoder.decode(c, { stream: true }))
+  const result = compare(heraldOn(feed), peerOn(feed))
+  const mbps = (ms: number): number => stream.length / MB / (ms / 1000)
+  console.log(
+    JSON.stringify({
+      mib: stream.length / MB,
+      events: result.events,
+      herald: mbps(result.herald),
+      peer: mbps(result.peer),
+      ratio: result.peer / result.herald,
+    }),
   )
-  if (text === 'unicode') {
-    // Network reads are often far smaller than 64 KiB (a token stream is one event per read):
-    // per-chunk overhead matters there.
-    for (const size of [4096, 512]) {
-      const small = chunk(stream, size)
-      const smallRun = compare(heraldOn(small), peerOn(small))
-      parserRows.push(
-        `| ${text}, bytes in, ${size} B chunks | ${mbps(smallRun.herald)} | ${mbps(smallRun.peer)} | **${(smallRun.peer / smallRun.herald).toFixed(2)}x** |`,
-      )
+}
+
+/** Child: encoding for fan-out, one frame shared by N subscribers versus one per subscriber. */
+function runEncoding(): void {
+  const subscribers = 1000
+  const events = Array.from({ length: 200 }, (_, i) => ({
+    id: String(i),
+    event: 'update',
+    data: JSON.stringify({ i, text: 'héllo wörld', items: [1, 2, 3] }),
+  }))
+  const utf8 = new TextEncoder()
+  const shared = (): number => {
+    let bytes = 0
+    for (const e of events) {
+      const frame = encodeEventBytes(e)
+      for (let s = 0; s < subscribers; s++) bytes += frame.length
     }
-    parserRows.unshift(
-      `stream: ${(stream.length / MB).toFixed(1)} MiB, ${bytes.events} events, 64 KiB chunks, median of ${rounds} alternating rounds`,
-      '',
-      '| stream | Herald MB/s | eventsource-parser MB/s | Herald / peer |',
-      '|---|---|---|---|',
+    return bytes
+  }
+  const perSubscriber = (): number => {
+    let bytes = 0
+    for (const e of events) {
+      for (let s = 0; s < subscribers; s++) {
+        bytes += utf8.encode(`id: ${e.id}\nevent: ${e.event}\ndata: ${e.data}\n\n`).length
+      }
+    }
+    return bytes
+  }
+  if (shared() !== perSubscriber()) throw new Error('encoders disagree on size')
+  const sharedMs: number[] = []
+  const perSubMs: number[] = []
+  for (let i = 0; i < rounds; i++) {
+    sharedMs.push(time(shared).ms)
+    perSubMs.push(time(perSubscriber).ms)
+  }
+  let bytes = 0
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < 200_000; i++) bytes += encodeEvent(events[i % events.length] as never).length
+  const frameNs = Number(process.hrtime.bigint() - start) / 200_000
+  console.log(
+    JSON.stringify({
+      subscribers,
+      events: events.length,
+      shared: median(sharedMs),
+      perSubscriber: median(perSubMs),
+      frameNs,
+      bytes,
+    }),
+  )
+}
+
+function child(args: string[]): Record<string, number> {
+  const script = fileURLToPath(import.meta.url)
+  const run = spawnSync(process.execPath, [...process.execArgv, script, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  if (run.status !== 0) throw new Error(`benchmark child ${args.join(' ')} failed`)
+  const line = run.stdout.trim().split('\n').at(-1) ?? '{}'
+  return JSON.parse(line) as Record<string, number>
+}
+
+const [mode, ...rest] = process.argv.slice(2)
+if (mode === '--case') {
+  runCase(rest[0] as FixtureText, rest[1] as 'bytes' | 'strings', Number(rest[2]))
+} else if (mode === '--encoding') {
+  runEncoding()
+} else {
+  const cases: [FixtureText, 'bytes' | 'strings', number, string][] = [
+    ['unicode', 'bytes', 65536, 'unicode, bytes in (UTF-8 decode included)'],
+    ['unicode', 'strings', 65536, 'unicode, strings in (parsing alone)'],
+    ['unicode', 'bytes', 4096, 'unicode, bytes in, 4096 B chunks'],
+    ['unicode', 'bytes', 512, 'unicode, bytes in, 512 B chunks'],
+    ['ascii', 'bytes', 65536, 'ascii, bytes in (UTF-8 decode included)'],
+    ['ascii', 'strings', 65536, 'ascii, strings in (parsing alone)'],
+  ]
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, node ${process.version}`,
+  )
+  console.log('')
+  const rows: string[] = []
+  let header = ''
+  for (const [text, input, size, label] of cases) {
+    const r = child(['--case', text, input, String(size)])
+    if (header === '') {
+      header = `stream: ${r.mib?.toFixed(1)} MiB, ${r.events} events, 64 KiB chunks unless stated, median of ${rounds} alternating rounds, one process per row`
+    }
+    rows.push(
+      `| ${label} | ${r.herald?.toFixed(0)} | ${r.peer?.toFixed(0)} | **${r.ratio?.toFixed(2)}x** |`,
     )
   }
+  console.log(header)
+  console.log('')
+  console.log('| stream | Herald MB/s | eventsource-parser MB/s | Herald / peer |')
+  console.log('|---|---|---|---|')
+  for (const row of rows) console.log(row)
+  const e = child(['--encoding'])
+  const fmt = (n: number | undefined): string => (n ?? 0).toFixed(1)
+  console.log('')
+  console.log(`| encoding for ${e.subscribers} subscribers x ${e.events} events | ms | ratio |`)
+  console.log('|---|---|---|')
+  console.log(
+    `| encodeEventBytes once, shared | ${fmt(e.shared)} | **${((e.perSubscriber ?? 0) / (e.shared ?? 1)).toFixed(0)}x faster** |`,
+  )
+  console.log(`| string concatenation + encode per subscriber | ${fmt(e.perSubscriber)} | 1x |`)
+  console.log('')
+  console.log(`encodeEvent alone: ${(e.frameNs ?? 0).toFixed(0)} ns per frame`)
 }
-
-// Encoding for fan-out: one frame shared by N subscribers, versus building the frame by
-// string concatenation and encoding it for every subscriber.
-const subscribers = 1000
-const events = Array.from({ length: 200 }, (_, i) => ({
-  id: String(i),
-  event: 'update',
-  data: JSON.stringify({ i, text: 'héllo wörld', items: [1, 2, 3] }),
-}))
-const utf8 = new TextEncoder()
-function encodeShared(): number {
-  let bytes = 0
-  for (const e of events) {
-    const frame = encodeEventBytes(e)
-    for (let s = 0; s < subscribers; s++) bytes += frame.length
-  }
-  return bytes
-}
-function encodePerSubscriber(): number {
-  let bytes = 0
-  for (const e of events) {
-    for (let s = 0; s < subscribers; s++) {
-      const frame = utf8.encode(`id: ${e.id}\nevent: ${e.event}\ndata: ${e.data}\n\n`)
-      bytes += frame.length
-    }
-  }
-  return bytes
-}
-if (encodeShared() !== encodePerSubscriber()) throw new Error('encoders disagree on size')
-const sharedMs: number[] = []
-const perSubMs: number[] = []
-for (let i = 0; i < rounds; i++) {
-  sharedMs.push(time(encodeShared).ms)
-  perSubMs.push(time(encodePerSubscriber).ms)
-}
-// Single-frame encoding cost, for reference.
-const singleStart = process.hrtime.bigint()
-let frames = 0
-for (let i = 0; i < 200_000; i++) frames += encodeEvent(events[i % events.length] as never).length
-const singleNs = Number(process.hrtime.bigint() - singleStart) / 200_000
-
-const fmt = (n: number): string => n.toFixed(1)
-console.log(
-  `machine: ${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, node ${process.version}`,
-)
-console.log('')
-for (const row of parserRows) console.log(row)
-console.log('')
-console.log(`| encoding for ${subscribers} subscribers x ${events.length} events | ms | ratio |`)
-console.log('|---|---|---|')
-console.log(
-  `| encodeEventBytes once, shared | ${fmt(median(sharedMs))} | **${(median(perSubMs) / median(sharedMs)).toFixed(0)}x faster** |`,
-)
-console.log(`| string concatenation + encode per subscriber | ${fmt(median(perSubMs))} | 1x |`)
-console.log('')
-console.log(`encodeEvent alone: ${singleNs.toFixed(0)} ns per frame (${frames} bytes)`)
 if (sink === 42) console.log('')

@@ -97,10 +97,11 @@ export function createParser(options: ParserOptions): EventStreamParser {
   let decoder: TextDecoder | undefined
   let atStreamStart = true
 
-  // The incomplete last line of the previous chunks. Appending makes a V8 rope in O(1); it
-  // is flattened once, when its terminator arrives. (Only the new text is ever searched for
-  // line ends, so a huge line arriving in many small chunks stays linear.)
-  let partial = ''
+  // The incomplete last line of the previous chunks. Kept as fragments and joined once
+  // when its terminator arrives: concatenating per chunk is quadratic when one huge line
+  // arrives in many small chunks.
+  let fragments: string[] = []
+  let fragmentsLength = 0
   // The previous chunk ended with CR: an LF at the start of the next one completes a CRLF.
   let afterCR = false
   // The current line is being dropped (it outgrew maxEventBytes) until its terminator.
@@ -287,11 +288,13 @@ export function createParser(options: ParserOptions): EventStreamParser {
     processField(line.slice(0, colon), line.slice(valueStart))
   }
 
-  function keepPartial(piece: string): void {
-    partial = partial.length === 0 ? piece : partial + piece
-    const buffered = partial.length + data.length
+  function keepPartial(partial: string): void {
+    fragments.push(partial)
+    fragmentsLength += partial.length
+    const buffered = fragmentsLength + data.length
     if (buffered > maxEventBytes) {
-      partial = ''
+      fragments = []
+      fragmentsLength = 0
       skippingLine = true
       if (!skippingEvent) dropEvent(buffered)
     }
@@ -307,7 +310,7 @@ export function createParser(options: ParserOptions): EventStreamParser {
     }
 
     // Finish the line left incomplete by the previous chunk (or skip it, if oversized).
-    if (skippingLine || partial.length > 0) {
+    if (skippingLine || fragments.length > 0) {
       const lf = text.indexOf('\n', pos)
       const cr = text.indexOf('\r', pos)
       const end = cr !== -1 && (lf === -1 || cr < lf) ? cr : lf
@@ -318,8 +321,10 @@ export function createParser(options: ParserOptions): EventStreamParser {
       if (skippingLine) {
         skippingLine = false
       } else {
-        const line = partial + text.slice(pos, end)
-        partial = ''
+        fragments.push(text.slice(pos, end))
+        const line = fragments.length === 1 ? (fragments[0] as string) : fragments.join('')
+        fragments = []
+        fragmentsLength = 0
         processLine(line, 0, line.length)
       }
       pos = end + 1
@@ -399,7 +404,8 @@ export function createParser(options: ParserOptions): EventStreamParser {
     // Bytes of a truncated UTF-8 sequence belong to the incomplete line: discarded too.
     decoder = undefined
     atStreamStart = true
-    partial = ''
+    fragments = []
+    fragmentsLength = 0
     afterCR = false
     skippingLine = false
     skippingEvent = false
