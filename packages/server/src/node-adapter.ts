@@ -8,7 +8,6 @@ import { compressSink } from './compression.js'
 import { LazySessionInfo } from './info.js'
 import { Http1SocketSink, NodeSink, type NodeSocketLike, type NodeWritable } from './node-sink.js'
 import type { ServerCore } from './server.js'
-import type { StreamSession } from './session.js'
 import type {
   Http2StreamHeaders,
   NodeHandleInit,
@@ -80,8 +79,10 @@ export function handleNodeRequest(
     if (direct)
       (res as unknown as { useChunkedEncodingByDefault: boolean }).useChunkedEncodingByDefault =
         false
+    // Headers go out now, so the client sees `open` before the first event; on HTTP/1.1 the
+    // retry hint shares their packet (one write, corked).
+    if (direct) socket.cork?.()
     response.writeHead(200, responseHeaders)
-    // Headers go out now, so the client sees `open` before the first event.
     response.flushHeaders?.()
     const writable: NodeWritable = http2
       ? ((res as unknown as { stream: ServerHttp2Stream }).stream as unknown as NodeWritable)
@@ -90,6 +91,7 @@ export function handleNodeRequest(
       ? new Http1SocketSink(writable, socket)
       : openSink(writable, decision.encoding)
     if (initial !== undefined) sink.write(initial.bytes)
+    if (direct) socket.uncork?.()
     const host = headers.host ?? headers[':authority']
     const info = new LazySessionInfo(
       ip,
@@ -153,7 +155,7 @@ export function handleHttp2Stream(
       typeof authority === 'string' ? authority : undefined,
       path,
     )
-    return core.open(info, decision.lastEventId, sink) as StreamSession | undefined
+    return core.open(info, decision.lastEventId, sink)
   } catch (error) {
     core.unreserve(ip)
     core.logger.warn({ ip, err: error }, 'could not open stream')

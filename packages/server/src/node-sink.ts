@@ -89,6 +89,8 @@ export class NodeSink implements Sink {
 /** The socket under an HTTP/1.1 response, as far as a sink needs it. */
 export interface NodeSocketLike {
   write(chunk: Uint8Array): boolean
+  cork?(): void
+  uncork?(): void
   readonly writableLength: number
   readonly destroyed: boolean
 }
