@@ -2,8 +2,8 @@
  * The lean HTTP/1.1 path: a `net` connection listener that reads the request head itself and,
  * for a stream request, serves the stream on the bare socket. `node:http` keeps a parser, an
  * IncomingMessage and a ServerResponse alive for every open stream (about 10 KiB of RSS per
- * idle connection on Node 20); here an idle stream is the socket plus Herald's session, about a
- * third of that. Anything that is not a plain stream request (another path, a body,
+ * idle connection on Node 20); here an idle stream is the socket plus Herald's session, less
+ * than half of that (`npm run bench:fanout-memory`). Anything that is not a plain stream request (another path, a body,
  * pipelining, an upgrade, a malformed or oversized head) goes to the `fallback` HTTP server
  * with its bytes put back, so the app behind it sees an ordinary connection.
  */

@@ -335,7 +335,7 @@ export interface StreamServer {
   handleFetch(request: Request, init?: FetchHandleInit): FetchHandleResult
   /**
    * The lean HTTP/1.1 path: a `net.Server` connection listener that parses stream requests
-   * itself and serves them on the bare socket (about a third of the memory per idle
+   * itself and serves them on the bare socket (less than half the memory per idle
    * connection of a `node:http` response), handing every other connection to `fallback`:
    * `net.createServer(streams.createConnectionHandler({ fallback: http.createServer(app) }))`.
    */
