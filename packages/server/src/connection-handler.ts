@@ -92,7 +92,9 @@ function httpDate(): string {
 function headerBlock(status: number, headers: Readonly<Record<string, string>>): string {
   let text = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n`
   for (const name in headers) {
-    // Values come from Herald or the app; a line break would split the response.
+    // Names and values come from Herald or the app: a name that is not a token, or a line
+    // break in a value, would let them write their own response lines.
+    if (!TOKEN.test(name)) continue
     text += `${name}: ${String(headers[name]).replace(/[\r\n]/g, '')}\r\n`
   }
   return `${text}date: ${httpDate()}\r\n`

@@ -1,51 +1,17 @@
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { createParser, type ServerSentEvent } from '@herald/protocol'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createStreamServer, type Session, type StreamServer } from '../src/index.js'
+import { selfSignedCert } from './helpers.js'
 
 let streams: StreamServer | undefined
 let server: http2.Http2Server | http2.Http2SecureServer | undefined
 let client: http2.ClientHttp2Session | undefined
-let certDir = ''
 let cert: { key: Buffer; cert: Buffer } | undefined
 
 beforeAll(() => {
-  // A throwaway self-signed certificate for 127.0.0.1, made with Debian's openssl.
-  certDir = mkdtempSync(join(tmpdir(), 'herald-h2-'))
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(certDir, 'key.pem'),
-      '-out',
-      join(certDir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  )
-  cert = {
-    key: readFileSync(join(certDir, 'key.pem')),
-    cert: readFileSync(join(certDir, 'cert.pem')),
-  }
-})
-
-afterAll(() => {
-  rmSync(certDir, { recursive: true, force: true })
+  cert = selfSignedCert()
 })
 
 afterEach(async () => {

@@ -1,5 +1,8 @@
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
+import tls from 'node:tls'
+import { createParser } from '@herald/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parseRequestHead } from '../src/connection-handler.js'
 import {
@@ -10,7 +13,7 @@ import {
   type StreamServer,
   type StreamServerOptions,
 } from '../src/index.js'
-import { fetchText, openStream } from './helpers.js'
+import { fetchText, openStream, selfSignedCert } from './helpers.js'
 
 let streams: StreamServer | undefined
 let front: net.Server | undefined
@@ -202,6 +205,26 @@ describe('lean connection path', () => {
     first.close()
   })
 
+  it('never lets hook-provided headers split the response', async () => {
+    const { port } = await start(
+      {},
+      {
+        authorize: () => ({
+          status: 403,
+          headers: { 'x-ok': 'a\r\nx-injected: 1', 'bad name\r\nx-evil': '1' },
+        }),
+      },
+    )
+    const answer = await raw(
+      port,
+      'GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n',
+    )
+    expect(answer.startsWith('HTTP/1.1 403 Forbidden\r\n')).toBe(true)
+    expect(answer).toContain('x-ok: ax-injected: 1\r\n')
+    expect(answer).not.toContain('\r\nx-injected')
+    expect(answer).not.toContain('x-evil')
+  })
+
   it('closes a reader that never reads as a slow consumer', async () => {
     const { port, sessions } = await start({ maxQueueBytes: 128 * 1024, heartbeatMs: 0 })
     const client = net.connect(port, '127.0.0.1')
@@ -221,6 +244,66 @@ describe('lean connection path', () => {
     expect(await session.closed).toBe('slow-consumer')
     expect(maxBuffered).toBeLessThanOrEqual(128 * 1024 + frame.bytes.byteLength)
     client.destroy()
+  })
+
+  it('works behind TLS: streams on the TLS socket, other requests to the fallback', async () => {
+    const { key, cert } = selfSignedCert()
+    streams = createStreamServer({ heartbeatMs: 0 })
+    const s = streams
+    const opened: Session[] = []
+    const app = http.createServer((_req, res) => {
+      res.end('plain over tls')
+    })
+    const secure = tls.createServer(
+      { key, cert },
+      s.createConnectionHandler({
+        fallback: app,
+        onSession: (session) => void opened.push(session),
+      }),
+    )
+    front = secure
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve))
+    const port = (secure.address() as net.AddressInfo).port
+    const page = await new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path: '/', ca: cert, agent: false }, (response) => {
+          let body = ''
+          response.setEncoding('utf8')
+          response.on('data', (chunk: string) => {
+            body += chunk
+          })
+          response.on('end', () => resolve(body))
+        })
+        .on('error', reject)
+    })
+    expect(page).toBe('plain over tls')
+    const data = await new Promise<string>((resolve, reject) => {
+      const request = https.get(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/events',
+          ca: cert,
+          agent: false,
+          headers: { accept: 'text/event-stream' },
+        },
+        (response) => {
+          const parser = createParser({
+            onEvent: (event) => {
+              resolve(event.data)
+              request.destroy()
+            },
+          })
+          response.on('data', (chunk: Buffer) => parser.feed(chunk))
+          const session = opened[0]
+          expect(session?.info.url.protocol).toBe('https:')
+          session?.send({ data: 'secret' })
+        },
+      )
+      request.on('error', () => {})
+      request.on('close', () => reject(new Error('closed before an event')))
+    })
+    expect(data).toBe('secret')
   })
 
   it('drops connections whose head never completes', async () => {
