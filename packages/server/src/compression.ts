@@ -67,6 +67,12 @@ class CompressedSink extends NodeSink {
     )
   }
 
+  override onDrain(listener: () => void): void {
+    // Bytes wait in the compressor or the response: either draining may make room.
+    this.compressor.on('drain', listener)
+    super.onDrain(listener)
+  }
+
   override end(): void {
     super.detach()
     this.compressor.end()

@@ -56,6 +56,17 @@ class FetchSink implements Sink {
     }
   }
 
+  drainListener: (() => void) | undefined = undefined
+
+  onDrain(listener: () => void): void {
+    this.drainListener = listener
+  }
+
+  /** The reader asked for more: what was queued has been taken. */
+  pulled(): void {
+    this.drainListener?.()
+  }
+
   gone(): void {
     this.clientGone = true
     const owner = this.owner
@@ -106,6 +117,9 @@ export function handleFetchRequest(
     {
       start(controller) {
         sink.controller = controller
+      },
+      pull() {
+        sink.pulled()
       },
       cancel() {
         sink.gone()

@@ -65,6 +65,13 @@ export class NodeSink implements Sink {
     return this.writable.writableLength
   }
 
+  onDrain(listener: () => void): void {
+    ;(this.writable as unknown as { on(event: 'drain', listener: () => void): unknown }).on(
+      'drain',
+      listener,
+    )
+  }
+
   /** Stops reporting transport events to the session (it is closing on its own terms). */
   protected detach(): void {
     this.writable[kOwner] = undefined
@@ -89,6 +96,7 @@ export class NodeSink implements Sink {
 /** The socket under an HTTP/1.1 response, as far as a sink needs it. */
 export interface NodeSocketLike {
   write(chunk: Uint8Array): boolean
+  on?(event: 'drain', listener: () => void): unknown
   cork?(): void
   uncork?(): void
   readonly writableLength: number
@@ -117,5 +125,9 @@ export class Http1SocketSink extends NodeSink {
 
   override get buffered(): number {
     return this.socket.writableLength
+  }
+
+  override onDrain(listener: () => void): void {
+    this.socket.on?.('drain', listener)
   }
 }

@@ -73,6 +73,9 @@ export class StreamSession implements Session, SinkOwner {
   private controller: AbortController | undefined = undefined
   private closedPromise: Promise<CloseReason> | undefined = undefined
   private resolveClosed: ((reason: CloseReason) => void) | undefined = undefined
+  // Producers waiting in ready(); undefined (no array) on the many sessions that never wait.
+  private waiters: { limit: number; resolve: (open: boolean) => void }[] | undefined = undefined
+  private poll: ReturnType<typeof setInterval> | undefined = undefined
 
   constructor(
     host: SessionHost,
@@ -122,6 +125,42 @@ export class StreamSession implements Session, SinkOwner {
 
   get bufferedBytes(): number {
     return this.sink === undefined ? 0 : this.queued + this.sink.buffered
+  }
+
+  ready(maxBufferedBytes?: number): Promise<boolean> {
+    if (this.reason !== undefined || this.sink === undefined) return Promise.resolve(false)
+    const limit = maxBufferedBytes ?? Math.floor(this.host.maxQueueBytes / 2)
+    if (!Number.isFinite(limit) || limit < 0) {
+      throw new TypeError('ready: maxBufferedBytes must be a non-negative number')
+    }
+    if (this.bufferedBytes <= limit) return Promise.resolve(true)
+    if (this.waiters === undefined) {
+      this.waiters = []
+      this.sink.onDrain(() => this.wakeWaiters())
+    }
+    const waiters = this.waiters
+    // Transports only announce a drain when a write overflowed their own high-water mark:
+    // a light poll covers limits below it, for as long as someone waits.
+    this.poll ??= setInterval(() => this.wakeWaiters(), 25)
+    return new Promise((resolve) => waiters.push({ limit, resolve }))
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters
+    if (waiters !== undefined && waiters.length > 0) {
+      const buffered = this.bufferedBytes
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        const waiter = waiters[i] as { limit: number; resolve: (open: boolean) => void }
+        if (buffered <= waiter.limit) {
+          waiters.splice(i, 1)
+          waiter.resolve(true)
+        }
+      }
+    }
+    if ((waiters === undefined || waiters.length === 0) && this.poll !== undefined) {
+      clearInterval(this.poll)
+      this.poll = undefined
+    }
   }
 
   send(event: EventInit): boolean {
@@ -189,6 +228,7 @@ export class StreamSession implements Session, SinkOwner {
     this.lastWriteAt = now
     this.sinkBuffered = sink.buffered
     if (this.sinkBuffered > this.host.maxQueueBytes) this.close('slow-consumer')
+    else if (this.waiters !== undefined) this.wakeWaiters()
     return chunk.byteLength
   }
 
@@ -225,6 +265,11 @@ export class StreamSession implements Session, SinkOwner {
     this.sinkBuffered = 0
     this.host.released(this, reason, error, bufferedBytes)
     this.controller?.abort()
+    const waiters = this.waiters
+    this.waiters = undefined
+    if (waiters !== undefined) for (const waiter of waiters) waiter.resolve(false)
+    if (this.poll !== undefined) clearInterval(this.poll)
+    this.poll = undefined
     this.resolveClosed?.(reason)
     this.resolveClosed = undefined
   }

@@ -19,4 +19,10 @@ export interface Sink {
   end(): void
   /** Drops everything buffered and tears the stream down now. */
   destroy(): void
+  /**
+   * Calls `listener` whenever the transport has handed buffered bytes to the peer (Node
+   * `'drain'`, a Fetch body pull). Set up on demand: only sessions whose producer waits with
+   * `ready()` pay for it.
+   */
+  onDrain(listener: () => void): void
 }

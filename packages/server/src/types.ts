@@ -82,6 +82,15 @@ export interface Session {
    * the queue past `maxQueueBytes` (the session is then closed as a slow consumer).
    */
   sendFrame(frame: Frame): boolean
+  /**
+   * Backpressure for a producer that streams to this one session (an LLM answer, an export):
+   * resolves `true` once `bufferedBytes` is at most `maxBufferedBytes` (default: half of
+   * `maxQueueBytes`), or `false` if the session closes first. Await it between sends and a
+   * slow reader slows the producer down instead of being cut off as a slow consumer.
+   *
+   * @throws {TypeError} for a negative or non-finite `maxBufferedBytes`.
+   */
+  ready(maxBufferedBytes?: number): Promise<boolean>
   /** Queues a comment line (ignored by clients; keeps proxies from timing out). */
   comment(text?: string): boolean
   /**
