@@ -306,6 +306,27 @@ describe('lean connection path', () => {
     expect(data).toBe('secret')
   })
 
+  it('drains lean sessions with jittered retry hints like any other', async () => {
+    const { port, streams } = await start({ heartbeatMs: 0, retryMs: 500 })
+    const clients = await Promise.all(
+      Array.from({ length: 50 }, () => openStream(port, { path: '/events' })),
+    )
+    expect(streams.size).toBe(50)
+    await streams.drain({ deadlineMs: 200, waves: 4, retryJitterMs: 1000 })
+    expect(streams.size).toBe(0)
+    for (const client of clients) {
+      await client.until(() => client.ended, 'end of a drained stream')
+      expect(client.retries[0]).toBe(500)
+      expect(client.retries[1]).toBeGreaterThanOrEqual(500)
+      expect(client.retries[1]).toBeLessThanOrEqual(1500)
+    }
+    const refused = await fetchText(port, {
+      path: '/events',
+      headers: { accept: 'text/event-stream' },
+    })
+    expect(refused.status).toBe(503)
+  })
+
   it('drops connections whose head never completes', async () => {
     const { port } = await start({}, { headersTimeoutMs: 50 })
     const closed = await raw(port, 'GET /events HTTP/1.1\r\nHost: x\r\n')
