@@ -73,8 +73,12 @@ class CompressedSink extends NodeSink {
     super.onDrain(listener)
   }
 
-  override end(): void {
+  override end(done?: () => void): void {
     super.detach()
+    if (done !== undefined) {
+      if (this.writable.destroyed) done()
+      else this.writable.on('close', done)
+    }
     this.compressor.end()
   }
 

@@ -35,8 +35,10 @@ class FetchSink implements Sink {
     return desired === null || desired === undefined || desired >= 0 ? 0 : -desired
   }
 
-  end(): void {
+  end(done?: () => void): void {
     this.owner = undefined
+    // The runtime owns the body from here; there is no transport to wait for.
+    done?.()
     try {
       this.controller?.close()
     } catch {

@@ -77,8 +77,12 @@ export class NodeSink implements Sink {
     this.writable[kOwner] = undefined
   }
 
-  end(): void {
+  end(done?: () => void): void {
     this.detach()
+    if (done !== undefined) {
+      if (this.writable.destroyed) done()
+      else this.writable.on('close', done)
+    }
     this.writable.end()
   }
 

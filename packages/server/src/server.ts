@@ -222,8 +222,19 @@ export function createServerCore(options: StreamServerOptions = {}): {
 
   const drainWaiters: (() => void)[] = []
 
+  // Ended transports still flushing their last bytes; drain() waits for them (bounded).
+  const ending = new Set<Sink>()
+  const endingWaiters: (() => void)[] = []
+
   const host: SessionHost = {
     maxQueueBytes,
+    ending(sink) {
+      ending.add(sink)
+      sink.end(() => {
+        ending.delete(sink)
+        if (ending.size === 0) for (const wake of endingWaiters.splice(0)) wake()
+      })
+    },
     schedule(session) {
       dirty.push(session)
       if (!flushScheduled) {
@@ -359,16 +370,24 @@ export function createServerCore(options: StreamServerOptions = {}): {
       timers.push(setTimeout(closeWave, spacing * wave, wave))
     }
     let deadline: ReturnType<typeof setTimeout> | undefined
-    await Promise.race([
-      allClosed(),
-      new Promise<void>((resolve) => {
-        deadline = setTimeout(resolve, deadlineMs)
-      }),
-    ])
-    clearTimeout(deadline)
+    const deadlinePassed = new Promise<void>((resolve) => {
+      deadline = setTimeout(resolve, deadlineMs)
+    })
+    await Promise.race([allClosed(), deadlinePassed])
     for (const timer of timers) clearTimeout(timer)
     // Past the deadline: whatever is left goes now.
     for (const session of [...sessions]) session.close('drain')
+    // Then give the closed streams the rest of the budget to hand their last bytes (the retry
+    // hint) to the kernel; a process exiting earlier would drop them.
+    if (ending.size > 0) {
+      await Promise.race([
+        new Promise<void>((resolve) => endingWaiters.push(resolve)),
+        deadlinePassed,
+      ])
+    }
+    clearTimeout(deadline)
+    for (const sink of [...ending]) sink.destroy()
+    ending.clear()
     logger.info({}, 'drained')
   }
 

@@ -18,6 +18,11 @@ export interface SessionHost {
   /** Puts the session on the list flushed at the end of this event-loop turn. */
   schedule(session: StreamSession): void
   /**
+   * Ends `sink` and tracks it until its transport lets go, so that a drain can wait for the
+   * last bytes (the jittered retry hint) to leave before the process exits.
+   */
+  ending(sink: Sink): void
+  /**
    * The session closed: forget it, release its limits, run hooks, log, count. `bufferedBytes`
    * is what it held at that moment (now released).
    */
@@ -253,7 +258,7 @@ export class StreamSession implements Session, SinkOwner {
       try {
         if (reason === 'server' || reason === 'drain' || reason === 'expired') {
           if (pending !== undefined) sink.write(pending)
-          sink.end()
+          this.host.ending(sink)
         } else {
           // Slow consumer, error, client gone: drop the queue and the transport's buffers now.
           sink.destroy()

@@ -15,8 +15,11 @@ export interface Sink {
   write(chunk: Uint8Array): void
   /** Bytes the transport holds that the peer has not taken yet. */
   readonly buffered: number
-  /** Ends the stream after what was written. */
-  end(): void
+  /**
+   * Ends the stream after what was written; `done` runs once the transport has let go of it
+   * (the peer took the bytes, or the connection died).
+   */
+  end(done?: () => void): void
   /** Drops everything buffered and tears the stream down now. */
   destroy(): void
   /**

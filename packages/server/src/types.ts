@@ -357,7 +357,8 @@ export interface StreamServer {
   readonly draining: boolean
   /**
    * Stops accepting (503), sends every session a jittered `retry:` hint and closes them in
-   * waves; resolves when all are closed.
+   * waves; resolves when all are closed and their transports have handed over the last bytes
+   * (at the latest at the deadline), so the process can exit right after.
    */
   drain(options?: DrainOptions): Promise<void>
   /** Stops accepting and closes every session now (reason `server`). */

@@ -57,7 +57,9 @@ describe('drain', () => {
     streams = createStreamServer({ heartbeatMs: 0, retryMs: 1000 })
     const s = streams
     const reasons = new Map<string, number>()
+    const serverSockets: net.Socket[] = []
     server = await listen((req, res) => {
+      serverSockets.push(req.socket)
       const session = s.handleNode(req, res)
       session?.closed.then((reason) => reasons.set(reason, (reasons.get(reason) ?? 0) + 1))
     })
@@ -76,6 +78,9 @@ describe('drain', () => {
     expect(refused.headers['retry-after']).toBeDefined()
     await drained
     expect(s.size).toBe(0)
+    // drain() resolves once the transports let go of the last bytes, not merely once sessions
+    // are marked closed: a process exiting now loses no retry hint.
+    expect(serverSockets.filter((socket) => socket.writableLength > 0)).toEqual([])
     await eventually(() => clients.every((c) => c.ended), 'all clients ended', 20_000)
     expect(reasons.get('drain')).toBe(1000)
     // Every client got a second, jittered hint in [1000, 4000] just before the end...
