@@ -85,6 +85,31 @@ describe('Fetch transport', () => {
     expect(await session?.closed).toBe('client')
   })
 
+  it('ready() waits for the body reader to pull', async () => {
+    streams = createStreamServer({ maxQueueBytes: 10_000, heartbeatMs: 0 })
+    const { response, session } = streams.handleFetch(new Request('http://example.test/'))
+    if (session === undefined) throw new Error('no session')
+    session.send({ data: 'r'.repeat(6000) })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(session.bufferedBytes).toBeGreaterThan(5000)
+    let ready = false
+    const waiting = session.ready().then((open) => {
+      ready = open
+    })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(ready).toBe(false)
+    // The reader takes the queued bytes: room again.
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+    let taken = 0
+    while (taken < 6000) {
+      const { value } = await reader.read()
+      taken += value?.byteLength ?? 0
+    }
+    await waiting
+    expect(ready).toBe(true)
+    await reader.cancel()
+  })
+
   it('cuts off a reader that stops pulling', async () => {
     streams = createStreamServer({ maxQueueBytes: 10_000 })
     const { response, session } = streams.handleFetch(new Request('http://example.test/'))
