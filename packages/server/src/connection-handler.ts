@@ -12,6 +12,7 @@ import { runHandler } from './adapters/run-handler.js'
 import type { RequestView } from './admission.js'
 import { LazySessionInfo } from './info.js'
 import { NodeSink, type NodeWritable } from './node-sink.js'
+import { peerAddress } from './peer-address.js'
 import type { ServerCore } from './server.js'
 import type {
   ConnectionHandlerOptions,
@@ -312,7 +313,7 @@ export function createConnectionHandler(
       handOff(this, bytes)
       return
     }
-    const ip = this.remoteAddress ?? ''
+    const ip = peerAddress(this.remoteAddress)
     let request: StreamRequest
     try {
       request = {

@@ -7,6 +7,7 @@ import type { RequestView } from './admission.js'
 import { compressSink } from './compression.js'
 import { LazySessionInfo } from './info.js'
 import { Http1SocketSink, NodeSink, type NodeSocketLike, type NodeWritable } from './node-sink.js'
+import { peerAddress } from './peer-address.js'
 import type { ServerCore } from './server.js'
 import type {
   Http2StreamHeaders,
@@ -39,7 +40,7 @@ export function handleNodeRequest(
   init: NodeHandleInit | undefined,
 ): Session | undefined {
   const headers = req.headers as RequestHeaders
-  const ip = init?.ip ?? req.socket?.remoteAddress ?? ''
+  const ip = init?.ip ?? peerAddress(req.socket?.remoteAddress)
   const { path, search } = splitUrl(req.url)
   const view: RequestView = { method: req.method ?? 'GET', header: headerOf(headers), search, ip }
   const decision = core.decide(view, init?.headers)
@@ -117,7 +118,7 @@ export function handleHttp2Stream(
   init: NodeHandleInit | undefined,
 ): Session | undefined {
   const record = headers as RequestHeaders
-  const ip = init?.ip ?? stream.session?.socket?.remoteAddress ?? ''
+  const ip = init?.ip ?? peerAddress(stream.session?.socket?.remoteAddress)
   const rawPath = headers[':path']
   const { path, search } = splitUrl(typeof rawPath === 'string' ? rawPath : undefined)
   const method = headers[':method']

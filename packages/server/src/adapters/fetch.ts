@@ -2,6 +2,7 @@
  * Fetch handlers: for any runtime that speaks `Request -> Response` (Bun.serve, Deno.serve,
  * Next.js route handlers, Cloudflare-style workers), and for Hono on any of them.
  */
+import { peerAddress } from '../peer-address.js'
 import type { FetchHandleInit, StreamServer } from '../types.js'
 import { runHandler, type SessionHandler } from './run-handler.js'
 
@@ -32,12 +33,12 @@ export interface HonoLikeContext {
   env?: unknown
 }
 
-function peerAddress(env: unknown): string | undefined {
+function nodeServerPeer(env: unknown): string | undefined {
   // @hono/node-server puts the Node request in `env.incoming`.
   const incoming = (env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined)
     ?.incoming
   const address = incoming?.socket?.remoteAddress
-  return typeof address === 'string' ? address : undefined
+  return typeof address === 'string' ? peerAddress(address) : undefined
 }
 
 /**
@@ -50,7 +51,7 @@ export function createHonoHandler<C extends HonoLikeContext = HonoLikeContext>(
   onSession?: SessionHandler<C>,
 ): (c: C) => Response {
   return (c) => {
-    const ip = peerAddress(c.env)
+    const ip = nodeServerPeer(c.env)
     const { response, session } = server.handleFetch(c.req.raw, ip === undefined ? {} : { ip })
     if (session !== undefined) runHandler(onSession, session, c)
     return response
