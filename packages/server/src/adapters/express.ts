@@ -3,6 +3,7 @@
  * `handleNode` plus Express's proxy-aware `req.ip`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { peerAddress } from '../peer-address.js'
 import type { StreamServer } from '../types.js'
 import { runHandler, type SessionHandler } from './run-handler.js'
 
@@ -25,7 +26,7 @@ export function createExpressHandler(
   onSession?: SessionHandler<ExpressContext>,
 ): (req: ExpressLikeRequest, res: ServerResponse) => void {
   return (req, res) => {
-    const ip = typeof req.ip === 'string' ? req.ip : undefined
+    const ip = typeof req.ip === 'string' ? peerAddress(req.ip) : undefined
     const session = server.handleNode(req, res, ip === undefined ? undefined : { ip })
     if (session !== undefined) runHandler(onSession, session, { req, res })
   }

@@ -2,6 +2,8 @@
  * Fastify adapter: hijacks the reply (Fastify stops managing it) and hands the raw Node
  * objects to `handleNode`.
  */
+
+import { peerAddress } from '../peer-address.js'
 import type { NodeRequest, NodeResponse, StreamServer } from '../types.js'
 import { runHandler, type SessionHandler } from './run-handler.js'
 
@@ -34,7 +36,7 @@ export function createFastifyHandler<Req extends FastifyLikeRequest = FastifyLik
 ): (request: Req, reply: FastifyLikeReply) => void {
   return (request, reply) => {
     reply.hijack()
-    const ip = typeof request.ip === 'string' ? request.ip : undefined
+    const ip = typeof request.ip === 'string' ? peerAddress(request.ip) : undefined
     const session = server.handleNode(request.raw, reply.raw, ip === undefined ? undefined : { ip })
     if (session !== undefined) runHandler(onSession, session, { request, reply })
   }

@@ -3,6 +3,7 @@
  * to `handleNode`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { peerAddress } from '../peer-address.js'
 import type { StreamServer } from '../types.js'
 import { runHandler, type SessionHandler } from './run-handler.js'
 
@@ -25,7 +26,7 @@ export function createKoaMiddleware<Ctx extends KoaLikeContext = KoaLikeContext>
 ): (ctx: Ctx, next?: () => Promise<unknown>) => Promise<void> {
   return async (ctx) => {
     ctx.respond = false
-    const ip = typeof ctx.ip === 'string' && ctx.ip !== '' ? ctx.ip : undefined
+    const ip = typeof ctx.ip === 'string' && ctx.ip !== '' ? peerAddress(ctx.ip) : undefined
     const session = server.handleNode(ctx.req, ctx.res, ip === undefined ? undefined : { ip })
     if (session !== undefined) runHandler(onSession, session, ctx)
   }
