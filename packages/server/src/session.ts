@@ -146,7 +146,11 @@ export class StreamSession implements Session, SinkOwner {
     const waiters = this.waiters
     // Transports only announce a drain when a write overflowed their own high-water mark:
     // a light poll covers limits below it, for as long as someone waits.
-    this.poll ??= setInterval(() => this.wakeWaiters(), 25)
+    if (this.poll === undefined) {
+      this.poll = setInterval(() => this.wakeWaiters(), 25)
+      // Waiting for room is no reason to keep a process alive.
+      ;(this.poll as { unref?: () => void }).unref?.()
+    }
     return new Promise((resolve) => waiters.push({ limit, resolve }))
   }
 
