@@ -86,4 +86,38 @@ describe('connection limits', () => {
     expect(counters.get('requests_rejected_total{"code":"HERALD_TOO_MANY_CONNECTIONS"}')).toBe(1)
     expect(counters.get('requests_rejected_total{"code":"HERALD_NOT_ACCEPTABLE"}')).toBe(1)
   })
+
+  it('reports writes, frames, bytes and closes once per turn, with totals', async () => {
+    const counters = new Map<string, number>()
+    const observed = new Map<string, number[]>()
+    const key = (name: string, labels?: Readonly<Record<string, string>>) =>
+      labels === undefined ? name : `${name}${JSON.stringify(labels)}`
+    const metrics = {
+      increment(name: string, value: number, labels?: Readonly<Record<string, string>>) {
+        counters.set(key(name, labels), (counters.get(key(name, labels)) ?? 0) + value)
+      },
+      observe(name: string, value: number, labels?: Readonly<Record<string, string>>) {
+        observed.set(key(name, labels), [...(observed.get(key(name, labels)) ?? []), value])
+      },
+    }
+    const { port, streams } = await start({ metrics, heartbeatMs: 0 })
+    const a = await openStream(port)
+    const b = await openStream(port)
+    clients.push(a, b)
+    for (const session of streams.sessions) {
+      session.send({ data: 'one' })
+      session.send({ data: 'two' })
+    }
+    await a.until(() => a.events.length === 2)
+    await b.until(() => b.events.length === 2)
+    // One turn: two sessions written once each, two frames each.
+    expect(counters.get('writes_total')).toBe(2)
+    expect(counters.get('frames_total')).toBe(4)
+    expect(counters.get('bytes_total')).toBe(4 * 'data: one\n\n'.length)
+    expect(observed.get('flush_sessions')).toEqual([2])
+    expect(observed.get('flush_duration_seconds')).toHaveLength(1)
+    for (const session of [...streams.sessions]) session.close()
+    expect(counters.get('sessions_closed_total{"reason":"server"}')).toBe(2)
+    expect(observed.get('session_duration_seconds{"reason":"server"}')).toHaveLength(2)
+  })
 })
