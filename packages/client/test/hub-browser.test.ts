@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { mintToken } from '@herald/hub'
-import { type HubProcess, startHubProcess } from '@herald/testkit'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import { type HubProcess, launchChromium, startHubProcess } from '@herald/testkit'
+import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, type TestServer } from './sse-server.js'
 
@@ -98,18 +98,7 @@ beforeAll(async () => {
   })
   hubPort = await freePort()
   hub = await startHub(hubPort)
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  })
+  browser = await launchChromium()
 })
 
 afterAll(async () => {

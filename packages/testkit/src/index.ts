@@ -1,5 +1,6 @@
 export type { BrokerContractOptions } from './broker-contract.js'
 export { runBrokerContract } from './broker-contract.js'
+export { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './chromium.js'
 export type {
   EventStoreContractOptions,
   EventStoreFactoryOptions,
