@@ -366,8 +366,9 @@ export function createParser(options: ParserOptions): EventStreamParser {
       feedText(chunk)
     } else if (chunk instanceof Uint8Array) {
       decoder ??= new TextDecoder('utf-8', { ignoreBOM: true })
-      // Large chunks are decoded in pieces: a string over ~128 KiB lands in V8's large-object
-      // space, which only a full mark-sweep reclaims; smaller ones die young and cheaply.
+      // Large chunks are decoded in pieces, so that one huge chunk never becomes one huge
+      // string (a two-byte string doubles the bytes) and the maxEventBytes check runs per
+      // piece. Throughput is the same as decoding 64 KiB chunks whole (measured).
       for (let start = 0; start < chunk.length; start += DECODE_PIECE_BYTES) {
         const end = start + DECODE_PIECE_BYTES
         feedText(
