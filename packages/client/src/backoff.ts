@@ -34,5 +34,8 @@ export function parseRetryAfter(value: string | null, now: number): number {
   if (!value) return 0
   const seconds = Number(value)
   const ms = Number.isNaN(seconds) ? Date.parse(value) - now : seconds * 1000
-  return ms > 0 ? Math.min(ms, 2 ** 31 - 1) : 0
+  return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0
 }
+
+/** The longest delay a timer holds (2^31 - 1 ms): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1

@@ -4,7 +4,7 @@
  * `Last-Event-ID`.
  */
 import { createParser, HeraldError, type ServerSentEvent } from '@herald/protocol'
-import { backoffDelay, parseRetryAfter } from './backoff.js'
+import { backoffDelay, MAX_TIMER_MS, parseRetryAfter } from './backoff.js'
 import { watchLifecycle } from './lifecycle.js'
 import type { ResolvedOptions } from './options.js'
 
@@ -15,6 +15,13 @@ import type { ResolvedOptions } from './options.js'
  * previous connection's ID (a server replaying inclusively) is still seen as carrying it.
  */
 const NO_ID = '\0'
+
+/** Header values are byte strings: the ID goes out as UTF-8, as the WHATWG spec says. */
+function toByteString(text: string): string {
+  let out = ''
+  for (const byte of new TextEncoder().encode(text)) out += String.fromCharCode(byte)
+  return out
+}
 
 /** What the connection loop tells its owner. */
 export interface ConnectionHooks {
@@ -136,7 +143,7 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
             withId.searchParams.set(o.lastEventIdParam, lastEventId)
             target = withId.href
           } else {
-            headers.set('last-event-id', lastEventId)
+            headers.set('last-event-id', toByteString(lastEventId))
           }
         }
         // Called detached: a native fetch called as a method of the options object throws.
@@ -168,22 +175,23 @@ export function connect(url: string, o: ResolvedOptions, hooks: ConnectionHooks)
           })
         }
         hooks.open(response)
-        // Events of the current chunk, and whether each carries an ID of its own. The
+        // Events of the current chunk, and whether each carries an ID of its own (an event
+        // inheriting its ID from an earlier block must not be deduplicated by it). The
         // parser's event objects are fresh per event: reused as they are.
         const events: ServerSentEvent[] = []
         const hasIds: boolean[] = []
-        let previousId = NO_ID
         const parser = createParser({
           lastEventId: NO_ID,
-          onEvent(event) {
+          onEvent(event, hasOwnId) {
             const id = event.lastEventId
-            hasIds.push(id !== NO_ID && id !== '' && id !== previousId)
+            hasIds.push(hasOwnId && id !== '')
             if (id === NO_ID) event.lastEventId = lastEventId
-            else previousId = id
             events.push(event)
           },
           onRetry(ms) {
-            floor = ms
+            // Timers hold at most 2^31 - 1 ms: a larger hint would fire at once, turning a
+            // request to wait into a reconnect loop.
+            floor = Math.min(ms, MAX_TIMER_MS)
           },
         })
         const reader = response.body?.getReader()

@@ -95,6 +95,16 @@ export function check(ok: boolean, name: string): void {
   if (!ok) throw new TypeError(`@herald/client: invalid option ${name}`)
 }
 
+/** Static headers are checked once, here: a bad value would fail every attempt. */
+function isHeadersInit(value: unknown): boolean {
+  try {
+    new Headers(value as HeadersInit | undefined)
+    return true
+  } catch {
+    return false
+  }
+}
+
 function isDuration(value: unknown): value is number {
   return typeof value === 'number' && value >= 0 && value < 2 ** 31
 }
@@ -117,7 +127,7 @@ export function resolveOptions(
   const { initialMs = 1000, maxMs = Math.max(30_000, initialMs) } = o.backoff ?? {}
   check(typeof method === 'string', 'method')
   check(typeof lastEventId === 'string' && !/[\0\r\n]/.test(lastEventId), 'initialLastEventId')
-  check(!headers || typeof headers === 'object' || typeof headers === 'function', 'headers')
+  check(typeof headers === 'function' || isHeadersInit(headers), 'headers')
   check(!fetch || typeof fetch === 'function', 'fetch')
   check(isDuration(inactivityTimeoutMs), 'inactivityTimeoutMs')
   check(isDuration(initialMs), 'backoff.initialMs')

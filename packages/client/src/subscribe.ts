@@ -125,6 +125,8 @@ export function subscribe(
   }
 
   const push = (event: SubscriptionEvent<unknown>): undefined | Promise<void> => {
+    // An async validation may settle after the subscription ended: drop its event.
+    if (finished) return undefined
     const waiter = waiters.shift()
     if (waiter) {
       waiter.resolve({ value: event, done: false })

@@ -229,6 +229,39 @@ describe('EventSource processing model', () => {
     expect(performance.now() - endedAt).toBeGreaterThanOrEqual(retry - 1)
   })
 
+  it('clamps a retry: beyond what a timer holds instead of reconnecting at once', async () => {
+    const server = await serve(({ res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      res.end('retry: 3000000000\ndata: x\n\n')
+    })
+    const source = open(`${server.origin}/`, fast)
+    const error = await once<ConnectionErrorEvent>(source, 'error')
+    // 2^31 - 1 ms: a longer timer would fire after 1 ms and hammer the server.
+    expect(error.delayMs).toBe(2 ** 31 - 1)
+    source.close()
+    expect(server.requests).toHaveLength(1)
+  })
+
+  it('sends a non-ASCII last event ID as UTF-8 and keeps reconnecting', async () => {
+    const server = await serve(({ index, res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      if (index === 0) res.end('id: café-日本\ndata: a\n\n')
+      else res.write('data: b\n\n')
+    })
+    const source = open(`${server.origin}/`, fast)
+    const messages = collect(source)
+    await until(() => messages.length === 2)
+    // node:http hands header values over as one character per byte.
+    const raw = server.requests[1]?.headers['last-event-id'] as string
+    expect(Buffer.from(raw, 'latin1').toString('utf8')).toBe('café-日本')
+  })
+
+  it('refuses static headers that no request could carry, at construction', () => {
+    expect(
+      () => new EventSource('http://127.0.0.1:9/', { headers: { 'x-token': 'a\nb' } }),
+    ).toThrow(TypeError)
+  })
+
   it('ends the source on 204 No Content, without reconnecting', async () => {
     const server = await serve(({ res }) => res.writeHead(204).end())
     const source = open(`${server.origin}/`, fast)

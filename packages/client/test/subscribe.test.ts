@@ -12,7 +12,7 @@ import {
   type SubscriptionEvent,
   subscribe,
 } from '../src/index.js'
-import { type Handler, SSE_HEADERS, startServer } from './sse-server.js'
+import { type Handler, SSE_HEADERS, startServer, until } from './sse-server.js'
 
 const fast = { backoff: { initialMs: 1, maxMs: 1 } } satisfies SubscribeOptions
 const cleanups: (() => unknown)[] = []
@@ -150,6 +150,50 @@ describe('subscribe', () => {
       '5:no id',
     ])
     expect(server.requests[1]?.headers['last-event-id']).toBe('3')
+  })
+
+  it('does not deduplicate events that inherit their ID from an id-only block', async () => {
+    const server = await serve(({ index, res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      // Both connections set the last event ID with an id-only block, then send an event
+      // without an id of its own: two different events, neither may be dropped.
+      res.end(index === 0 ? 'id: 9\n\ndata: a\n\n' : 'id: 9\n\ndata: c\n\n')
+    })
+    const events = await take(subscribe(`${server.origin}/`, fast), 2)
+    expect(events.map((e) => e.data)).toEqual(['a', 'c'])
+  })
+
+  it('yields nothing that an async schema validates after the subscription ended', async () => {
+    const server = await serve(({ res }) => {
+      res.writeHead(200, SSE_HEADERS)
+      res.write('id: 1\ndata: {"n":1}\n\n')
+    })
+    let called = false
+    let settle = (): void => {}
+    const validated = new Promise<void>((resolve) => {
+      settle = resolve
+    })
+    const schema: StandardSchemaV1<unknown> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: async (value) => {
+          called = true
+          await validated
+          return { value }
+        },
+      },
+    }
+    const abort = controller()
+    const subscription = subscribe(`${server.origin}/`, { ...fast, schema, signal: abort.signal })
+    const iterator = subscription[Symbol.asyncIterator]()
+    await until(() => called)
+    abort.abort()
+    settle()
+    await validated
+    // Let the validation's continuation run before asking for the next event.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(await iterator.next()).toEqual({ value: undefined, done: true })
   })
 
   it('remembers a bounded window of IDs (dedupeWindow), or none', async () => {

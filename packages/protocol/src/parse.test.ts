@@ -141,6 +141,16 @@ describe('createParser: fields', () => {
     expect(out.events).toEqual([message('x', '42')])
   })
 
+  it('tells whether an event had an id field of its own', () => {
+    const owned: boolean[] = []
+    const parser = createParser({ onEvent: (_event, hasOwnId) => owned.push(hasOwnId) })
+    parser.feed(
+      'id: 1\ndata: a\n\ndata: b\n\nid: 2\n\ndata: c\n\nid: x\0\ndata: d\n\nid\ndata: e\n\n',
+    )
+    // a: own; b: inherited; c: inherited from an id-only block; d: NUL id ignored; e: own (empty)
+    expect(owned).toEqual([true, false, false, false, true])
+  })
+
   it('starts from the lastEventId option', () => {
     expect(parse('data: x\n\n', { lastEventId: '99' }).events).toEqual([message('x', '99')])
   })
@@ -198,6 +208,14 @@ describe('createParser: stream end and reset', () => {
     // A new connection: a BOM at its start is stripped again.
     parser.feed('\uFEFFdata: b\n\n')
     expect(out.events).toEqual([message('a', '5'), message('b', '5')])
+  })
+
+  it('does not carry the id of a discarded event into the next stream', () => {
+    const { parser, out } = collect()
+    parser.feed('id: 5\ndata: x\n\nid: 6\ndata: y\n')
+    parser.end()
+    parser.feed('data: z\n\n')
+    expect(out.events).toEqual([message('x', '5'), message('z', '5')])
   })
 
   it('does not glue a truncated line of one stream to the next', () => {

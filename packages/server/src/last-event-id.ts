@@ -19,6 +19,7 @@ export function readLastEventId(
   search: string,
 ): string | undefined {
   let value: string | null | undefined = Array.isArray(header) ? header[0] : header
+  if (typeof value === 'string' && value !== '') value = fromByteString(value)
   if (value === undefined || value === null || value === '') {
     // Parsing the query string only when there is one keeps the common path free of URL work.
     value = search.length > 1 ? new URLSearchParams(search).get('lastEventId') : null
@@ -39,4 +40,18 @@ export function readLastEventId(
     )
   }
   return value
+}
+
+const NON_ASCII = /[\x80-\xff]/
+const utf8 = new TextDecoder()
+
+/**
+ * Header values arrive as byte strings (one character per byte, as node:http and Fetch give
+ * them), while EventSource sends the ID as UTF-8: decode, so `café` comes back as `café`.
+ */
+function fromByteString(value: string): string {
+  if (!NON_ASCII.test(value)) return value
+  const bytes = new Uint8Array(value.length)
+  for (let i = 0; i < value.length; i++) bytes[i] = value.charCodeAt(i)
+  return utf8.decode(bytes)
 }
