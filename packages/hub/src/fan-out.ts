@@ -61,6 +61,16 @@ function frameOf(event: StoredEvent): Frame {
   return createFrame({ id: event.id, event: event.type, data: event.data, retry: event.retry })
 }
 
+/**
+ * Waits, if need be, until `session` can take `bytes` more without passing `highWater`
+ * (a frame larger than the mark waits for an empty queue). `false`: the session closed.
+ */
+async function makeRoom(session: Session, bytes: number, highWater: number): Promise<boolean> {
+  if (session.bufferedBytes + bytes <= highWater) return !session.signal.aborted
+  await waitForRoom(session, Math.max(0, highWater - bytes))
+  return !session.signal.aborted
+}
+
 async function waitForRoom(session: Session, highWater: number): Promise<void> {
   // Yield to the event loop between pages: a long replay must not starve other clients
   // (and live events do arrive meanwhile: the seam logic handles them).
@@ -159,7 +169,12 @@ export function createFanOut(options: FanOutOptions): FanOut {
       let sent = 0
       for (const event of page.events) {
         if (!allowed(sub, event)) continue
-        const outcome = write(sub, event, frameOf(event))
+        const frame = frameOf(event)
+        // A page may hold far more than the session's queue: write it as room frees up.
+        if (!(await makeRoom(session, frame.bytes.byteLength, options.replayHighWaterBytes))) {
+          return
+        }
+        const outcome = write(sub, event, frame)
         if (outcome === 'closed') return
         if (outcome === 'written') sent++
       }
@@ -198,11 +213,19 @@ export function createFanOut(options: FanOutOptions): FanOut {
         session.close('error')
         throw error
       }
+      // Live events that arrived during the replay, written as room frees up; events still
+      // arriving meanwhile join the same buffer, so order holds until it is empty.
       const buffered = sub.buffer ?? []
-      sub.buffer = undefined
-      for (const event of buffered) {
-        if (allowed(sub, event) && write(sub, event, frameOf(event)) === 'closed') return
+      for (let i = 0; i < buffered.length; i++) {
+        const event = buffered[i] as StoredEvent
+        if (!allowed(sub, event)) continue
+        const frame = frameOf(event)
+        if (!(await makeRoom(session, frame.bytes.byteLength, options.replayHighWaterBytes))) {
+          return
+        }
+        if (write(sub, event, frame) === 'closed') return
       }
+      sub.buffer = undefined
     },
 
     dispatch(events) {

@@ -136,6 +136,8 @@ export interface Hub {
 }
 
 const MiB = 1024 * 1024
+/** Room for frame overhead (`id:`, `event:`, `data:` lines) on top of two largest events. */
+const QUEUE_HEADROOM_BYTES = 64 * 1024
 const BROKER_RETRY_MS = 1000
 const tracer = trace.getTracer('@herald/hub')
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
@@ -204,9 +206,19 @@ export function createHub(options: HubOptions): Hub {
     },
     options.processMetrics === true,
   )
-  const maxQueueBytes = options.stream?.maxQueueBytes ?? MiB
+  // One publish must never cut a subscriber off: the per-session queue holds at least two of
+  // the largest events plus headroom, and replay (below) waits for room between frames.
+  const minQueueBytes = 2 * maxPayloadBytes + QUEUE_HEADROOM_BYTES
+  const maxQueueBytes = options.stream?.maxQueueBytes ?? Math.max(8 * MiB, 4 * maxPayloadBytes)
+  if (maxQueueBytes < minQueueBytes) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `stream.maxQueueBytes (${maxQueueBytes}) must be at least 2 x maxPayloadBytes + ${QUEUE_HEADROOM_BYTES} (${minQueueBytes}): a subscriber's queue must hold the largest event`,
+    )
+  }
   streams = createStreamServer({
     ...options.stream,
+    maxQueueBytes,
     ...(cors === undefined ? {} : { cors }),
     logger,
     metrics: metrics.server,

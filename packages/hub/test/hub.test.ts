@@ -73,7 +73,10 @@ describe('createHub', () => {
   })
 
   it('closes a subscriber that does not read (slow consumer) and counts it', async () => {
-    const { hub, url } = await start({ stream: { heartbeatMs: 0, maxQueueBytes: 64 * 1024 } })
+    const { hub, url } = await start({
+      maxPayloadBytes: 64 * 1024,
+      stream: { heartbeatMs: 0, maxQueueBytes: 192 * 1024 },
+    })
     const { port } = new URL(url)
     const socket = connect(Number(port), '127.0.0.1')
     socket.write(
@@ -89,6 +92,36 @@ describe('createHub', () => {
     }
     await eventually(async () => hub.subscribers === 0, 'the slow consumer to be closed')
     expect(await metric(hub, 'herald_slow_consumers_closed_total')).toBeGreaterThanOrEqual(1)
+  })
+
+  it('delivers a largest-size event and a big batch without cutting the subscriber off', async () => {
+    const { hub, url } = await start()
+    const stream = await openEventStream(`${url}/events?topic=big`)
+    await eventually(async () => hub.subscribers === 1, 'the subscriber')
+    await hub.publish({ topic: 'big', data: 'x'.repeat(1024 * 1024 - 10) })
+    const chunk = 'y'.repeat(4096)
+    await hub.publish(Array.from({ length: 300 }, () => ({ topic: 'big', data: chunk })))
+    const events = await stream.count(301)
+    expect(events[0]?.data.length).toBe(1024 * 1024 - 10)
+    expect(hub.subscribers).toBe(1)
+    expect(await metric(hub, 'herald_slow_consumers_closed_total')).toBe(0)
+    stream.close()
+  })
+
+  it('replays a backlog many times the queue size, page by page, waiting for room', async () => {
+    const { hub, url } = await start({
+      maxPayloadBytes: 16 * 1024,
+      stream: { heartbeatMs: 0, maxQueueBytes: 96 * 1024 },
+    })
+    const chunk = 'z'.repeat(4096)
+    const stored = await hub.publish(
+      Array.from({ length: 600 }, (_, i) => ({ topic: 'backlog', data: `${i}:${chunk}` })),
+    )
+    const stream = await openEventStream(`${url}/events?topic=backlog&lastEventId=earliest`)
+    const events = await stream.count(600)
+    expect(events.map((e) => e.lastEventId)).toEqual(stored.map((e) => e.id))
+    expect(await metric(hub, 'herald_slow_consumers_closed_total')).toBe(0)
+    stream.close()
   })
 
   it('answers CORS preflights for publish and allows listed origins only', async () => {
@@ -192,6 +225,9 @@ describe('createHub', () => {
   it('validates its options', () => {
     const store = createMemoryEventStore()
     expect(() => createHub({ store, maxPayloadBytes: 0 })).toThrow(/maxPayloadBytes/)
+    expect(() =>
+      createHub({ store, maxPayloadBytes: 1024 * 1024, stream: { maxQueueBytes: 1024 * 1024 } }),
+    ).toThrow(/maxQueueBytes .* at least 2 x maxPayloadBytes/)
     expect(() => createHub({ store, publishRateLimit: { rate: -1 } })).toThrow(/publishRateLimit/)
     expect(() => createHub({} as HubOptions)).toThrow(/store/)
   })
