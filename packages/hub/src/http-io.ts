@@ -19,8 +19,11 @@ export interface HubRequest {
   ip: string
   /** A request header by lower-case name. */
   header(name: string): string | undefined
-  /** Reads the whole body; rejects with 413 past `limit` bytes. */
-  body(limit: number): Promise<Uint8Array>
+  /**
+   * Reads the whole body; rejects with 413 past `limit` bytes, with 408 when it has not
+   * arrived within `timeoutMs` (0: no deadline).
+   */
+  body(limit: number, timeoutMs?: number): Promise<Uint8Array>
 }
 
 /** A non-stream answer. */
@@ -129,13 +132,31 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
       const value = req.headers[name]
       return Array.isArray(value) ? value.join(', ') : value
     },
-    body: (limit) =>
+    body: (limit, timeoutMs = 0) =>
       new Promise<Uint8Array>((resolve, reject) => {
         const chunks: Buffer[] = []
         let size = 0
+        // A client trickling its body (slowloris) must not hold the connection forever.
+        const timer =
+          timeoutMs > 0
+            ? setTimeout(() => {
+                req.removeAllListeners('data')
+                reject(
+                  fail(
+                    'HERALD_REQUEST_TIMEOUT',
+                    408,
+                    `the request body did not arrive within ${timeoutMs / 1000} s`,
+                  ),
+                )
+              }, timeoutMs)
+            : undefined
+        const settle = (): void => {
+          if (timer !== undefined) clearTimeout(timer)
+        }
         req.on('data', (chunk: Buffer) => {
           size += chunk.length
           if (size > limit) {
+            settle()
             req.removeAllListeners('data')
             req.resume()
             reject(fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`))
@@ -143,10 +164,17 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
           }
           chunks.push(chunk)
         })
-        req.on('end', () => resolve(Buffer.concat(chunks)))
-        req.on('error', reject)
+        req.on('end', () => {
+          settle()
+          resolve(Buffer.concat(chunks))
+        })
+        req.on('error', (error) => {
+          settle()
+          reject(error)
+        })
         // A client that goes away mid-body never sends 'end': do not wait forever.
         req.on('close', () => {
+          settle()
           if (!req.complete)
             reject(fail('HERALD_INVALID_PUBLISH', 400, 'the request body was cut short'))
         })
@@ -154,13 +182,34 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
   }
 }
 
-/** Writes a non-stream answer to a Node response. */
-export function writeNode(res: NodeResponse, answer: HubResponse, method: string): void {
+/**
+ * Writes a non-stream answer to a Node response. With `req`, an answer given before the
+ * request body arrived in full (401, 413, 408, ...) closes the connection afterwards: the
+ * rest of the body is not worth reading, and a client trickling it must not keep the
+ * connection (and its slot) forever.
+ */
+export function writeNode(
+  res: NodeResponse,
+  answer: HubResponse,
+  method: string,
+  req?: NodeRequest,
+): void {
   if (res.headersSent) return
-  res.writeHead(answer.status, {
+  const abandon = req !== undefined && !req.complete
+  const http2 = req !== undefined && req.httpVersionMajor >= 2
+  const headers: Record<string, string | number> = {
     ...answer.headers,
     'content-length': Buffer.byteLength(answer.body),
-  })
+  }
+  // HTTP/2 forbids `Connection`: there the stream alone is closed.
+  if (abandon && !http2) headers.connection = 'close'
+  res.writeHead(answer.status, headers)
+  if (abandon) {
+    res.once('finish', () => {
+      if ('stream' in req) req.stream.close()
+      else req.socket.destroy()
+    })
+  }
   if (method === 'HEAD') res.end()
   else res.end(answer.body)
 }
@@ -172,16 +221,39 @@ export function fromFetch(request: Request, ip: string): HubRequest {
     url: new URL(request.url),
     ip,
     header: (name) => request.headers.get(name) ?? undefined,
-    async body(limit) {
+    async body(limit, timeoutMs = 0) {
       if (request.body === null) return new Uint8Array()
       const chunks: Uint8Array[] = []
       let size = 0
-      for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-        size += chunk.length
-        if (size > limit) {
-          throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
+      const reader = request.body.getReader()
+      let timedOut = false
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              timedOut = true
+              reader.cancel().catch(() => {})
+            }, timeoutMs)
+          : undefined
+      try {
+        for (;;) {
+          const { done, value } = await reader.read()
+          if (timedOut) {
+            throw fail(
+              'HERALD_REQUEST_TIMEOUT',
+              408,
+              `the request body did not arrive within ${timeoutMs / 1000} s`,
+            )
+          }
+          if (done) break
+          size += value.length
+          if (size > limit) {
+            reader.cancel().catch(() => {})
+            throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
+          }
+          chunks.push(value)
         }
-        chunks.push(chunk)
+      } finally {
+        if (timer !== undefined) clearTimeout(timer)
       }
       const out = new Uint8Array(size)
       let at = 0

@@ -67,6 +67,11 @@ export interface HubOptions {
   maxBodyBytes?: number | undefined
   /** Most events per publish request. Default 1000. */
   maxBatch?: number | undefined
+  /**
+   * Deadline for a publish request body to arrive in full, in ms (408 and the connection
+   * closed beyond; 0: none). Default 30 000.
+   */
+  bodyTimeoutMs?: number | undefined
   /** Publish requests per second per token (or IP without a token); `false` disables. Default 1000/s, burst 2000. */
   publishRateLimit?: RateLimitOptions | false | undefined
   /** Allowed browser origins, for streams and publish (CORS). Default: none (no CORS headers). */
@@ -176,6 +181,13 @@ export function createHub(options: HubOptions): Hub {
     options.maxBodyBytes,
     Math.max(4 * maxPayloadBytes, 64 * 1024),
   )
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 30_000
+  if (!Number.isSafeInteger(bodyTimeoutMs) || bodyTimeoutMs < 0) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `bodyTimeoutMs must be a non-negative integer, got ${bodyTimeoutMs}`,
+    )
+  }
   const auth: Authenticator = createAuthenticator(options.auth)
   const checkSchemas = createSchemaCheck(options.schemas ?? [])
   const maxTopics = positive('maxTopicsPerSubscription', options.maxTopicsPerSubscription, 100)
@@ -502,7 +514,7 @@ export function createHub(options: HubOptions): Hub {
           `request body larger than ${maxBodyBytes} bytes`,
         )
       }
-      const text = decodeUtf8(await req.body(maxBodyBytes))
+      const text = decodeUtf8(await req.body(maxBodyBytes, bodyTimeoutMs))
       const key = req.header('idempotency-key')
       if (key === undefined) return await accept(text, isJson, principal, mercure, started, span)
       if (key.length === 0 || key.length > 255) {
@@ -659,6 +671,7 @@ export function createHub(options: HubOptions): Hub {
         res,
         errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${request.url.pathname}`)),
         request.method,
+        req,
       )
       return
     }
@@ -666,6 +679,7 @@ export function createHub(options: HubOptions): Hub {
       res,
       { ...answer, headers: { ...corsHeaders(request), ...answer.headers } },
       request.method,
+      req,
     )
   }
 

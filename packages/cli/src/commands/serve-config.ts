@@ -23,6 +23,7 @@ export interface ServeConfig {
   heartbeat: number
   corsOrigin: string[]
   maxPayload: number
+  bodyTimeout: number
   publishRate: number
   publishBurst: number | undefined
   retentionEvents: number | undefined
@@ -146,6 +147,14 @@ export const SETTINGS: readonly Setting[] = [
     help: 'largest event data in bytes. Default 1048576',
   },
   {
+    key: 'bodyTimeout',
+    flag: 'body-timeout',
+    env: 'HERALD_BODY_TIMEOUT',
+    kind: 'number',
+    min: 0,
+    help: 'seconds for a publish body to arrive in full (408 beyond; 0: none). Default 30',
+  },
+  {
     key: 'publishRate',
     flag: 'publish-rate',
     env: 'HERALD_PUBLISH_RATE',
@@ -260,6 +269,7 @@ const DEFAULTS: ServeConfig = {
   heartbeat: 15,
   corsOrigin: [],
   maxPayload: 1024 * 1024,
+  bodyTimeout: 30,
   publishRate: 1000,
   publishBurst: undefined,
   retentionEvents: undefined,

@@ -148,6 +148,7 @@ export async function runServe(
         queryToken: config.queryToken,
       },
       maxPayloadBytes: config.maxPayload,
+      bodyTimeoutMs: Math.round(config.bodyTimeout * 1000),
       publishRateLimit:
         config.publishRate === 0 ? false : { rate: config.publishRate, burst: config.publishBurst },
       ...(config.corsOrigin.length === 0
