@@ -1,11 +1,12 @@
 /**
  * Black-box hardening of `herald serve` over raw sockets: publish bodies trickled byte by
  * byte (slowloris) get 408 and lose the connection; answers given before the body arrived
- * close the connection.
+ * close the connection; with --trust-proxy, limits key on the X-Forwarded-For entry the proxy
+ * appended, not on one the client wrote.
  */
 import { connect } from 'node:net'
 import type { HubProcess } from '@herald/testkit'
-import { startHubProcess } from '@herald/testkit'
+import { openEventStream, startHubProcess } from '@herald/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 let hub: HubProcess
@@ -117,5 +118,57 @@ describe('publish bodies', () => {
     } finally {
       exchange.destroy()
     }
+  })
+})
+
+describe('--trust-proxy', () => {
+  let proxied: HubProcess
+  beforeAll(async () => {
+    proxied = await startHubProcess({
+      args: [
+        '--trust-proxy',
+        '--max-connections-per-ip',
+        '1',
+        '--publish-rate',
+        '0.01',
+        '--publish-burst',
+        '2',
+        '--heartbeat',
+        '0',
+      ],
+    })
+  })
+  afterAll(async () => {
+    expect(await proxied.stop()).toBe(0)
+  })
+
+  // The proxy appends the address it saw (10.0.0.9) to whatever the client sent.
+  const via = (spoofed: string) => ({ 'x-forwarded-for': `${spoofed}, 10.0.0.9` })
+
+  it('limits streams per IP by the entry the proxy appended, not one the client wrote', async () => {
+    const first = await openEventStream(`${proxied.url}/events?topic=xff`, via('1.1.1.1'))
+    try {
+      expect(first.status).toBe(200)
+      const second = await openEventStream(`${proxied.url}/events?topic=xff`, via('2.2.2.2'))
+      second.close()
+      expect(second.status).toBe(429)
+      expect(second.text).toContain('HERALD_TOO_MANY_CONNECTIONS_PER_IP')
+    } finally {
+      first.close()
+    }
+  })
+
+  it('rate-limits anonymous publishes by the entry the proxy appended', async () => {
+    const statuses: number[] = []
+    for (const spoofed of ['3.3.3.1', '3.3.3.2', '3.3.3.3']) {
+      const response = await fetch(`${proxied.url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...via(spoofed) },
+        body: JSON.stringify({ topic: 'xff/rate', data: 'x' }),
+      })
+      await response.text()
+      statuses.push(response.status)
+    }
+    expect(statuses).toEqual([200, 200, 429])
   })
 })

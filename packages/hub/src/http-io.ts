@@ -113,9 +113,12 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
   const host = req.headers.host ?? (typeof authority === 'string' ? authority : 'localhost')
   let ip = req.socket.remoteAddress ?? ''
   if (trustProxy) {
+    // The rightmost entry is the one the trusted proxy appended (the address it saw); the
+    // entries left of it come from the client, who can write anything there.
     const forwarded = req.headers['x-forwarded-for']
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim()
-    if (first !== undefined && first !== '') ip = first
+    const list = Array.isArray(forwarded) ? forwarded.join(',') : forwarded
+    const last = list?.split(',').at(-1)?.trim()
+    if (last !== undefined && last !== '') ip = last
   }
   // The scheme matters for same-origin checks (cookie-authenticated publishes).
   let scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'

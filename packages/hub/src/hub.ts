@@ -78,7 +78,10 @@ export interface HubOptions {
   cors?: CorsOptions | undefined
   /** Event-stream options: heartbeat, retry hint, queue and connection limits. */
   stream?: HubStreamOptions | undefined
-  /** Read the client IP from `X-Forwarded-For` (only behind a proxy you trust). Default `false`. */
+  /**
+   * Read the client IP from `X-Forwarded-For` (its rightmost entry, appended by the proxy) and
+   * the scheme from `X-Forwarded-Proto`: only behind one proxy you trust. Default `false`.
+   */
   trustProxy?: boolean | undefined
   /** Pino-compatible logger. Default: silent. */
   logger?: Logger | undefined
