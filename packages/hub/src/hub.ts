@@ -431,15 +431,12 @@ export function createHub(options: HubOptions): Hub {
     )
   }
 
-  /** Parses, authorizes, validates and appends a publish body. Throws `HeraldError`s. */
-  async function accept(
+  /** Parses and authorizes a publish body. Throws `HeraldError`s. */
+  function parsePublish(
     text: string,
     isJson: boolean,
     principal: Principal,
-    mercure: boolean,
-    started: number,
-    span: Span,
-  ): Promise<HubResponse> {
+  ): { events: AppendInput[]; batch: boolean } {
     let events: AppendInput[]
     let batch = false
     if (isJson) {
@@ -460,6 +457,16 @@ export function createHub(options: HubOptions): Hub {
         }
       }
     }
+    return { events, batch }
+  }
+
+  /** Validates and appends parsed, authorized events. Throws `HeraldError`s. */
+  async function accept(
+    { events, batch }: { events: AppendInput[]; batch: boolean },
+    mercure: boolean,
+    started: number,
+    span: Span,
+  ): Promise<HubResponse> {
     await checkSchemas(events)
     span.setAttribute('herald.events', events.length)
     const stored = await append(events, started)
@@ -518,8 +525,11 @@ export function createHub(options: HubOptions): Hub {
         )
       }
       const text = decodeUtf8(await req.body(maxBodyBytes, bodyTimeoutMs))
+      // Grants are checked before the idempotency cache: a remembered answer is never handed
+      // to a caller who may not publish what it was for.
+      const parsed = parsePublish(text, isJson, principal)
       const key = req.header('idempotency-key')
-      if (key === undefined) return await accept(text, isJson, principal, mercure, started, span)
+      if (key === undefined) return await accept(parsed, mercure, started, span)
       if (key.length === 0 || key.length > 255) {
         throw fail('HERALD_INVALID_PUBLISH', 400, 'Idempotency-Key must be 1 to 255 characters')
       }
@@ -528,7 +538,7 @@ export function createHub(options: HubOptions): Hub {
       const { answer, replayed } = await idempotency.run(
         `${scope}\u0000${mercure ? 'form' : 'json'}\u0000${key}`,
         text,
-        () => accept(text, isJson, principal, mercure, started, span),
+        () => accept(parsed, mercure, started, span),
       )
       span.setAttribute('herald.idempotent_replay', replayed)
       return replayed

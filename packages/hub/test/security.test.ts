@@ -80,3 +80,31 @@ describe('publishing with the token in a cookie (CSRF)', () => {
     })
   })
 })
+
+describe('Idempotency-Key replays', () => {
+  it("re-checks the caller's publish grants before answering from the cache", async () => {
+    const url = await start()
+    const granted = await mintToken({ secret: SECRET, subject: 'u1', publish: ['orders/*'] })
+    const other = await mintToken({ secret: SECRET, subject: 'u1', publish: ['other/*'] })
+    const publish = (token: string) =>
+      fetch(`${url}/publish`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          'idempotency-key': 'key-1',
+        },
+        body: JSON.stringify({ topic: 'orders/1', data: 'x' }),
+      })
+    const first = await publish(granted)
+    expect(first.status).toBe(200)
+    const firstBody = await first.text()
+    const refused = await publish(other)
+    expect(refused.status).toBe(403)
+    expect(refused.headers.get('idempotent-replayed')).toBeNull()
+    expect(await refused.text()).toContain('HERALD_FORBIDDEN')
+    const replayed = await publish(granted)
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true')
+    expect(await replayed.text()).toBe(firstBody)
+  })
+})
