@@ -107,7 +107,12 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** Reads a Node request (`node:http` or `node:http2` compat). */
+/**
+ * Reads a Node request (`node:http` or `node:http2` compat).
+ *
+ * @throws {HeraldError} `HERALD_INVALID_REQUEST` (400) when the Host header or the request
+ *   target does not make a URL.
+ */
 export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
   const authority = req.headers[':authority']
   const host = req.headers.host ?? (typeof authority === 'string' ? authority : 'localhost')
@@ -127,9 +132,20 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
     const last = (Array.isArray(proto) ? proto.join(',') : proto)?.split(',').at(-1)?.trim()
     if (last === 'https' || last === 'http') scheme = last
   }
+  let url: URL
+  try {
+    url = new URL(req.url ?? '/', `${scheme}://${host}`)
+  } catch (error) {
+    // RFC 9112 section 3.2: a request with an invalid Host gets a 400.
+    throw new HeraldError(
+      'HERALD_INVALID_REQUEST',
+      `invalid Host header or request target: ${JSON.stringify(`${host} ${req.url ?? ''}`.slice(0, 200))}`,
+      { status: 400, cause: error },
+    )
+  }
   return {
     method: req.method ?? 'GET',
-    url: new URL(req.url ?? '/', `${scheme}://${host}`),
+    url,
     ip,
     header(name) {
       const value = req.headers[name]

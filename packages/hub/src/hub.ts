@@ -649,7 +649,14 @@ export function createHub(options: HubOptions): Hub {
     res: NodeResponse,
     next: ((error?: unknown) => void) | undefined,
   ): Promise<void> {
-    const request = fromNode(req, options.trustProxy === true)
+    let request: HubRequest
+    try {
+      request = fromNode(req, options.trustProxy === true)
+    } catch (error) {
+      if (!isHeraldError(error)) throw error
+      writeNode(res, errorResponse(error), req.method ?? 'GET', req)
+      return
+    }
     if (isStreamPath(request) && request.method === 'OPTIONS') {
       // A CORS preflight never carries credentials: answer it before any auth check, or
       // every cross-origin reconnect (Last-Event-ID forces a preflight) would fail.

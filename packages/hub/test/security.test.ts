@@ -1,9 +1,11 @@
 /**
  * Hardening of createHub on a real node:http server: cookie-authenticated publishes need a
- * trusted origin (CSRF), idempotent replays re-check publish grants.
+ * trusted origin (CSRF), idempotent replays re-check publish grants, a malformed Host gets a
+ * 400 (not a 500).
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import type { HubOptions } from '@herald/hub'
 import { createHub, createMemoryEventStore, mintToken } from '@herald/hub'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -106,5 +108,36 @@ describe('Idempotency-Key replays', () => {
     const replayed = await publish(granted)
     expect(replayed.headers.get('idempotent-replayed')).toBe('true')
     expect(await replayed.text()).toBe(firstBody)
+  })
+})
+
+/** Sends `request` on a raw socket; resolves with everything received once the hub closes. */
+function rawExchange(url: string, request: string): Promise<string> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1')
+  cleanups.push(async () => socket.destroy())
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => {
+    received += chunk
+  })
+  socket.write(request)
+  return new Promise((resolve, reject) => {
+    socket.once('close', () => resolve(received))
+    socket.once('error', reject)
+  })
+}
+
+describe('malformed requests', () => {
+  it('answers 400 HERALD_INVALID_REQUEST to an invalid Host header, on every route', async () => {
+    const url = await start()
+    for (const path of ['/healthz', '/events?topic=a', '/publish']) {
+      const method = path === '/publish' ? 'POST' : 'GET'
+      const text = await rawExchange(
+        url,
+        `${method} ${path} HTTP/1.1\r\nHost: [zz\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      )
+      expect(text).toMatch(/^HTTP\/1\.1 400 /)
+      expect(text).toContain('HERALD_INVALID_REQUEST')
+    }
   })
 })
