@@ -141,3 +141,36 @@ describe('malformed requests', () => {
     }
   })
 })
+
+describe('publish body deadline (fetch handler)', () => {
+  it('answers 408 HERALD_REQUEST_TIMEOUT when the body stalls past bodyTimeoutMs', async () => {
+    const store = createMemoryEventStore()
+    const hub = createHub({ store, bodyTimeoutMs: 50, stream: { heartbeatMs: 0 } })
+    cleanups.push(async () => {
+      await hub.close()
+      await store.close()
+    })
+    let cancelled = false
+    // A body that sends one byte, then nothing, ever.
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{'))
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const response = await hub.fetch(
+      new Request('http://hub.test/publish', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        duplex: 'half',
+      } as RequestInit),
+    )
+    expect(response.status).toBe(408)
+    expect(await response.text()).toContain('HERALD_REQUEST_TIMEOUT')
+    expect(cancelled).toBe(true)
+    expect(() => createHub({ store, bodyTimeoutMs: -1 })).toThrow(/bodyTimeoutMs/)
+  })
+})
