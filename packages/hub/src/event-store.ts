@@ -148,6 +148,27 @@ export function formatSequenceCursor(sequence: number): string {
 }
 
 /**
+ * The stored form of an appended event: what every store returns from `append`, so that
+ * stores agree on defaults (`private` false) and on the cursor format.
+ */
+export function toStoredEvent(
+  input: AppendInput,
+  sequence: number,
+  publishedAt: number,
+): StoredEvent {
+  return {
+    id: formatSequenceCursor(sequence),
+    topic: input.topic,
+    data: input.data,
+    type: input.type,
+    clientId: input.clientId,
+    retry: input.retry,
+    private: input.private === true,
+    publishedAt,
+  }
+}
+
+/**
  * Parses a cursor issued by {@link formatSequenceCursor} (any decimal string of at most 16
  * digits is accepted, so `0` means "before the first event"). Returns `undefined` for
  * anything else.

@@ -30,6 +30,7 @@ export {
   formatSequenceCursor,
   parseSequenceCursor,
   SEQUENCE_CURSOR_WIDTH,
+  toStoredEvent,
 } from './event-store.js'
 export { EARLIEST, RESET_EVENT } from './fan-out.js'
 export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'

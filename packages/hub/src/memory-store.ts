@@ -12,7 +12,7 @@ import type {
   StoreBounds,
   StoredEvent,
 } from './event-store.js'
-import { formatSequenceCursor, parseSequenceCursor } from './event-store.js'
+import { formatSequenceCursor, parseSequenceCursor, toStoredEvent } from './event-store.js'
 import type { RetentionOptions } from './retention.js'
 import { resolveRetention } from './retention.js'
 import type { TopicMatcher } from './topic.js'
@@ -154,16 +154,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       const out: StoredEvent[] = []
       for (const input of inputs) {
         const seq = ++lastSeq
-        const event: StoredEvent = {
-          id: formatSequenceCursor(seq),
-          topic: input.topic,
-          data: input.data,
-          type: input.type,
-          clientId: input.clientId,
-          retry: input.retry,
-          private: input.private === true,
-          publishedAt: t,
-        }
+        const event = toStoredEvent(input, seq, t)
         slots.push(event)
         bytes += sizeOf(event)
         for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)

@@ -20,6 +20,7 @@ import {
   isTopicPattern,
   parseSequenceCursor,
   resolveRetention,
+  toStoredEvent,
 } from '@herald/hub'
 import { HeraldError } from '@herald/protocol'
 import Database from 'better-sqlite3'
@@ -284,16 +285,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
           input.private === true ? 1 : 0,
           t,
         )
-        events.push({
-          id: formatSequenceCursor(seq),
-          topic: input.topic,
-          data: input.data,
-          type: input.type,
-          clientId: input.clientId,
-          retry: input.retry,
-          private: input.private === true,
-          publishedAt: t,
-        })
+        events.push(toStoredEvent(input, seq, t))
       }
       out.push(events)
     }
