@@ -5,7 +5,7 @@
  */
 import type { HeraldErrorCode } from '@herald/protocol'
 import { HeraldError } from '@herald/protocol'
-import type { CorsOptions, NodeRequest, NodeResponse } from '@herald/server'
+import type { CorsOptions, NodeRequest, NodeResponse, StreamRequest } from '@herald/server'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -91,6 +91,36 @@ export function mercureCursorUrl(url: URL): URL | undefined {
   const out = new URL(url)
   out.searchParams.set('lastEventId', alias)
   return out
+}
+
+/**
+ * The hub's view of a request parsed by the lean connection path (no body: stream requests
+ * have none). The client IP and scheme follow `trustProxy` as in {@link fromNode}.
+ */
+export function fromStreamRequest(request: StreamRequest, trustProxy: boolean): HubRequest {
+  const headers = request.headers
+  const header = (name: string): string | undefined => {
+    const value = headers[name]
+    return Array.isArray(value) ? value.join(', ') : value
+  }
+  let ip = request.ip
+  let url = request.url
+  if (trustProxy) {
+    const last = header('x-forwarded-for')?.split(',').at(-1)?.trim()
+    if (last !== undefined && last !== '') ip = last
+    const proto = header('x-forwarded-proto')?.split(',').at(-1)?.trim()
+    if (proto === 'https') {
+      url = new URL(url)
+      url.protocol = 'https:'
+    }
+  }
+  return {
+    method: request.method,
+    url,
+    ip,
+    header,
+    body: () => Promise.reject(fail('HERALD_INVALID_REQUEST', 400, 'a stream request has no body')),
+  }
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })

@@ -3,6 +3,8 @@
  * `@herald/server`. The hub is a library: mount `hub.handleNode` in `node:http`, Express
  * or Fastify, or return `hub.fetch(request)` from Hono, Bun, Deno or a route handler.
  */
+
+import type { Socket } from 'node:net'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type {
   CorsOptions,
@@ -11,6 +13,7 @@ import type {
   NodeRequest,
   NodeResponse,
   Session,
+  StreamRequest,
   StreamServer,
   StreamServerOptions,
 } from '@herald/server'
@@ -28,6 +31,7 @@ import {
   fail,
   fromFetch,
   fromNode,
+  fromStreamRequest,
   json,
   mercureCursorUrl,
   originAllowed,
@@ -120,6 +124,19 @@ export interface Hub {
    * (raw request/response). With `next` (Express), unknown paths go to `next()` instead of a 404.
    */
   handleNode(req: NodeRequest, res: NodeResponse, next?: (error?: unknown) => void): void
+  /**
+   * The lean HTTP/1.1 path for subscribers: a `net` connection listener that serves
+   * `GET`/`HEAD /events` and `GET /.well-known/mercure` streams on the bare socket (about half
+   * the memory per idle stream of `node:http`), with the same authorization, JSON errors and
+   * CORS headers as {@link Hub.handleNode}, and hands every other connection (publish, health,
+   * metrics, CORS preflights, Mercure's `lastEventID` alias) to `fallback`, an HTTP server
+   * mounting `hub.handleNode` that never listens itself:
+   * `net.createServer(hub.createConnectionHandler(http.createServer(hub.handleNode)))`.
+   * Plain HTTP/1.1 only (not TLS, not HTTP/2).
+   */
+  createConnectionHandler(fallback: {
+    emit(event: 'connection', socket: Socket): boolean
+  }): (socket: Socket) => void
   /** Fetch handler: Hono (`c.req.raw`), Bun, Deno, route handlers. */
   fetch(request: Request, init?: { ip?: string }): Promise<Response>
   /**
@@ -726,6 +743,43 @@ export function createHub(options: HubOptions): Hub {
             'GET',
           )
         } else req.destroy()
+      })
+    },
+
+    createConnectionHandler(fallback) {
+      // What authorize learnt, for onSession: keyed by the request object, gone with it.
+      const subscriptions = new WeakMap<StreamRequest, { topics: string[]; principal: Principal }>()
+      return streamServer.createConnectionHandler({
+        fallback,
+        match(request) {
+          if (request.method !== 'GET' && request.method !== 'HEAD') return false
+          const path = request.url.pathname
+          if (path !== '/events' && path !== '/.well-known/mercure') return false
+          // Mercure's `lastEventID` alias needs the URL rewritten: the node path does that.
+          return mercureCursorUrl(request.url) === undefined
+        },
+        async authorize(request) {
+          const view = fromStreamRequest(request, options.trustProxy === true)
+          try {
+            subscriptions.set(request, await authorizeSubscribe(view))
+            return undefined
+          } catch (error) {
+            const herald = isHeraldError(error)
+              ? error
+              : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
+            const answer = errorResponse(herald, corsHeaders(view))
+            return { status: answer.status, headers: answer.headers, body: answer.body }
+          }
+        },
+        onSession(session, request) {
+          const subscription = subscriptions.get(request)
+          subscriptions.delete(request)
+          if (subscription === undefined) {
+            session.close('error')
+            return
+          }
+          startSubscription(session, subscription.topics, subscription.principal)
+        },
       })
     },
 

@@ -37,6 +37,7 @@ export interface ServeConfig {
   replayPageSize: number
   tlsCert: string | undefined
   tlsKey: string | undefined
+  leanStreams: boolean
 }
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'number' | 'rules'
@@ -253,6 +254,13 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'string',
     help: 'PEM private key file for --tls-cert',
   },
+  {
+    key: 'leanStreams',
+    flag: 'lean-streams',
+    env: 'HERALD_LEAN_STREAMS',
+    kind: 'bool',
+    help: 'serve streams on the lean HTTP/1.1 path (less memory per stream; not with TLS)',
+  },
 ]
 
 const DEFAULTS: ServeConfig = {
@@ -283,6 +291,7 @@ const DEFAULTS: ServeConfig = {
   replayPageSize: 500,
   tlsCert: undefined,
   tlsKey: undefined,
+  leanStreams: false,
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']

@@ -11,7 +11,12 @@ import {
   type Http2ServerResponse,
   type Http2Session,
 } from 'node:http2'
-import type { AddressInfo, Server, Socket } from 'node:net'
+import {
+  type AddressInfo,
+  createServer as createNetServer,
+  type Server,
+  type Socket,
+} from 'node:net'
 import { HeraldError } from '@herald/protocol'
 
 /** A request handler for either transport. */
@@ -32,20 +37,59 @@ export interface Listener {
   destroy(): void
 }
 
+/** Builds the lean path's connection listener in front of `fallback` (`hub.createConnectionHandler`). */
+export type LeanStreams = (fallback: {
+  emit(event: 'connection', socket: Socket): boolean
+}) => (socket: Socket) => void
+
 /**
- * Creates the listener: HTTPS + HTTP/2 when `tls` is given, plain HTTP/1.1 otherwise.
+ * Creates the listener: HTTPS + HTTP/2 when `tls` is given, plain HTTP/1.1 otherwise; with
+ * `lean` (plain HTTP only), a `net` server whose connections go through the lean stream path
+ * first and on to the HTTP server (which never listens itself) for everything else.
  *
- * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read.
+ * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read, or
+ * `lean` is given with `tls`.
  */
 export function createListener(
   handler: Handler,
   tls: { certPath: string; keyPath: string } | undefined,
+  lean?: LeanStreams,
 ): Listener {
+  if (lean !== undefined && tls !== undefined) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      '--lean-streams serves plain HTTP/1.1 only: it cannot be combined with --tls-cert/--tls-key',
+    )
+  }
   if (tls === undefined) {
     const server = createServer(handler)
     // Streams are long-lived: no request timeout (heartbeats keep proxies awake).
     server.requestTimeout = 0
     server.headersTimeout = 30_000
+    if (lean !== undefined) {
+      const front = createNetServer(lean(server))
+      // Lean streams are not node:http's connections: track every socket to destroy them.
+      const sockets = new Set<Socket>()
+      front.on('connection', (socket: Socket) => {
+        sockets.add(socket)
+        socket.once('close', forget)
+      })
+      function forget(this: Socket): void {
+        sockets.delete(this)
+      }
+      return {
+        scheme: 'http',
+        listen: (port, host) => listenOn(front, port, host),
+        stopAccepting() {
+          front.close()
+          server.closeIdleConnections()
+        },
+        destroy() {
+          server.closeAllConnections()
+          for (const socket of sockets) socket.destroy()
+        },
+      }
+    }
     return {
       scheme: 'http',
       listen: (port, host) => listenOn(server, port, host),

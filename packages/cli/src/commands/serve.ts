@@ -184,7 +184,11 @@ export async function runServe(
     if (tls !== undefined && (tls.certPath === '' || tls.keyPath === '')) {
       throw new HeraldError('HERALD_INVALID_CONFIG', '--tls-cert and --tls-key go together')
     }
-    listener = createListener((req, res) => hub.handleNode(req, res), tls)
+    listener = createListener(
+      (req, res) => hub.handleNode(req, res),
+      tls,
+      config.leanStreams ? (fallback) => hub.createConnectionHandler(fallback) : undefined,
+    )
   } catch (error) {
     await hub.close()
     await store.close()
