@@ -1,8 +1,9 @@
 /**
  * `herald parse`: reads an event stream on stdin and writes one JSON line per event.
  */
-import { parseArgs } from 'node:util'
+
 import { createParser } from '@herald/protocol'
+import { parseCommandArgs } from './args.js'
 
 export const parseUsage = `Usage: herald parse [--comments] [--last-event-id ID] < stream
 
@@ -18,9 +19,10 @@ export async function runParse(
   output: NodeJS.WritableStream,
   errors: NodeJS.WritableStream,
 ): Promise<number> {
-  let values: { comments: boolean; 'last-event-id'?: string | undefined; help: boolean }
-  try {
-    values = parseArgs({
+  const args = parseCommandArgs(
+    'parse',
+    parseUsage,
+    {
       args: argv,
       options: {
         comments: { type: 'boolean', default: false },
@@ -28,18 +30,11 @@ export async function runParse(
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
-    }).values
-  } catch (error) {
-    // A usage error: exit code 2, like every other command.
-    errors.write(
-      `herald parse: ${error instanceof Error ? error.message : String(error)}\n\n${parseUsage}\n`,
-    )
-    return 2
-  }
-  if (values.help) {
-    output.write(`${parseUsage}\n`)
-    return 0
-  }
+    },
+    { stdout: output, stderr: errors },
+  )
+  if (args.parsed === undefined) return args.exitCode
+  const { values } = args.parsed
   let lines: string[] = []
   const parser = createParser({
     onEvent(event) {

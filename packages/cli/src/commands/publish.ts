@@ -1,7 +1,7 @@
 /**
  * `herald publish TOPIC DATA`: one POST /publish to a running hub; prints the assigned id.
  */
-import { parseArgs } from 'node:util'
+import { parseCommandArgs } from './args.js'
 
 export const publishUsage = `Usage: herald publish TOPIC DATA [options]
 
@@ -32,9 +32,10 @@ export async function runPublish(
   },
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let parsed: ReturnType<typeof parse>
-  function parse() {
-    return parseArgs({
+  const args = parseCommandArgs(
+    'publish',
+    publishUsage,
+    {
       args: argv,
       allowPositionals: true,
       strict: true,
@@ -48,19 +49,11 @@ export async function runPublish(
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
-    })
-  }
-  try {
-    parsed = parse()
-  } catch (error) {
-    io.stderr.write(`herald publish: ${(error as Error).message}\n\n${publishUsage}\n`)
-    return 2
-  }
-  const { values, positionals } = parsed
-  if (values.help === true) {
-    io.stdout.write(`${publishUsage}\n`)
-    return 0
-  }
+    },
+    io,
+  )
+  if (args.parsed === undefined) return args.exitCode
+  const { values, positionals } = args.parsed
   const [topic, rawData] = positionals
   if (topic === undefined || rawData === undefined || positionals.length > 2) {
     io.stderr.write(`herald publish: expected TOPIC and DATA\n\n${publishUsage}\n`)

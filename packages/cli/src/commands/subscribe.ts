@@ -2,8 +2,9 @@
  * `herald subscribe TOPIC...`: streams events from a hub to stdout, one line each
  * (`data`, or a JSON object with `--json`), and resumes with Last-Event-ID after a drop.
  */
-import { parseArgs } from 'node:util'
+
 import { createParser } from '@herald/protocol'
+import { parseCommandArgs } from './args.js'
 
 export const subscribeUsage = `Usage: herald subscribe TOPIC... [options]
 
@@ -28,9 +29,10 @@ export async function runSubscribe(
   env: NodeJS.ProcessEnv = process.env,
   signal?: AbortSignal,
 ): Promise<number> {
-  let parsed: ReturnType<typeof parse>
-  function parse() {
-    return parseArgs({
+  const args = parseCommandArgs(
+    'subscribe',
+    subscribeUsage,
+    {
       args: argv,
       allowPositionals: true,
       strict: true,
@@ -43,19 +45,11 @@ export async function runSubscribe(
         'no-reconnect': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
-    })
-  }
-  try {
-    parsed = parse()
-  } catch (error) {
-    io.stderr.write(`herald subscribe: ${(error as Error).message}\n\n${subscribeUsage}\n`)
-    return 2
-  }
-  const { values, positionals } = parsed
-  if (values.help === true) {
-    io.stdout.write(`${subscribeUsage}\n`)
-    return 0
-  }
+    },
+    io,
+  )
+  if (args.parsed === undefined) return args.exitCode
+  const { values, positionals } = args.parsed
   if (positionals.length === 0) {
     io.stderr.write(`herald subscribe: expected at least one TOPIC\n\n${subscribeUsage}\n`)
     return 2
