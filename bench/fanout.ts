@@ -20,6 +20,7 @@ import net from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import readline from 'node:readline'
+import { freePort, waitForPort } from './ports.js'
 
 type Kind = 'herald' | 'herald-lean' | 'better-sse' | 'nchan'
 
@@ -44,15 +45,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 // The publisher and the generators share core 1; the server gets core 0 to itself.
 execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' })
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -63,23 +55,6 @@ function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const match = /VmRSS:\s+(\d+) kB/.exec(status)
   return Number(match?.[1] ?? 0) * 1024
-}
-
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1')
-      socket.on('connect', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.on('error', () => resolve(false))
-    })
-    if (ok) return
-    await sleep(50)
-  }
-  throw new Error(`server on port ${port} did not start`)
 }
 
 interface RunningServer {
