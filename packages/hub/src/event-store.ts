@@ -148,6 +148,29 @@ export function formatSequenceCursor(sequence: number): string {
 }
 
 /**
+ * Checks a resume cursor against a sequence store's bounds: the sequence to read after, or
+ * why it cannot be resumed. A cursor that does not parse or lies ahead of the newest event
+ * is `unknown`; one older than what retention already deleted (hub-wide, or for a topic the
+ * subscription matches: `topicPrunedThrough` holds `[topic, last deleted sequence]` pairs) is
+ * `expired`.
+ */
+export function checkSequenceCursor(
+  cursor: string,
+  latest: number,
+  prunedThrough: number,
+  topicPrunedThrough: Iterable<readonly [topic: string, through: number]>,
+  matcher: { matches(topic: string): boolean },
+): number | ResetReason {
+  const seq = parseSequenceCursor(cursor)
+  if (seq === undefined || seq > latest) return 'unknown'
+  if (seq < prunedThrough) return 'expired'
+  for (const [topic, through] of topicPrunedThrough) {
+    if (through > seq && matcher.matches(topic)) return 'expired'
+  }
+  return seq
+}
+
+/**
  * The stored form of an appended event: what every store returns from `append`, so that
  * stores agree on defaults (`private` false) and on the cursor format.
  */

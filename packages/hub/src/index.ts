@@ -26,6 +26,7 @@ export type {
   StoredEvent,
 } from './event-store.js'
 export {
+  checkSequenceCursor,
   compareCursors,
   formatSequenceCursor,
   parseSequenceCursor,

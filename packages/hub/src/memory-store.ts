@@ -12,7 +12,7 @@ import type {
   StoreBounds,
   StoredEvent,
 } from './event-store.js'
-import { formatSequenceCursor, parseSequenceCursor, toStoredEvent } from './event-store.js'
+import { checkSequenceCursor, formatSequenceCursor, toStoredEvent } from './event-store.js'
 import type { RetentionOptions } from './retention.js'
 import { resolveRetention } from './retention.js'
 import type { TopicMatcher } from './topic.js'
@@ -170,15 +170,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       const matcher = createTopicMatcher(filter.topics)
       let after = 0
       if (cursor !== undefined) {
-        const seq = parseSequenceCursor(cursor)
-        if (seq === undefined || seq > lastSeq)
-          return { kind: 'reset', reason: 'unknown', ...bounds() }
-        if (seq < prunedThrough) return { kind: 'reset', reason: 'expired', ...bounds() }
-        for (const [topic, through] of topicPrunedThrough) {
-          if (through > seq && matcher.matches(topic)) {
-            return { kind: 'reset', reason: 'expired', ...bounds() }
-          }
-        }
+        const seq = checkSequenceCursor(cursor, lastSeq, prunedThrough, topicPrunedThrough, matcher)
+        if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
         after = seq
       }
       const events: StoredEvent[] = []

@@ -15,10 +15,10 @@ import type {
   StoredEvent,
 } from '@herald/hub'
 import {
+  checkSequenceCursor,
   createTopicMatcher,
   formatSequenceCursor,
   isTopicPattern,
-  parseSequenceCursor,
   resolveRetention,
   toStoredEvent,
 } from '@herald/hub'
@@ -177,9 +177,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const lastBefore = db.prepare<[number], { id: number }>(
     'SELECT max(id) AS id FROM events_v1 WHERE published_at < ?',
   )
-  const topicPruned = db.prepare<[], { topic: string; through: number }>(
-    'SELECT topic, through FROM pruned_topics_v1',
-  )
+  // Raw rows: [topic, through] pairs, as checkSequenceCursor takes them.
+  const topicPruned = db
+    .prepare<[], [topic: string, through: number]>('SELECT topic, through FROM pruned_topics_v1')
+    .raw(true)
   const markTopicPruned = db.prepare<[string, number]>(
     'INSERT INTO pruned_topics_v1 (topic, through) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET through = max(through, excluded.through)',
   )
@@ -368,15 +369,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       const matcher = createTopicMatcher(filter.topics)
       let after = 0
       if (cursor !== undefined) {
-        const seq = parseSequenceCursor(cursor)
-        if (seq === undefined || seq > lastSeq)
-          return { kind: 'reset', reason: 'unknown', ...bounds() }
-        if (seq < prunedThrough) return { kind: 'reset', reason: 'expired', ...bounds() }
-        for (const row of topicPruned.all()) {
-          if (row.through > seq && matcher.matches(row.topic)) {
-            return { kind: 'reset', reason: 'expired', ...bounds() }
-          }
-        }
+        const seq = checkSequenceCursor(cursor, lastSeq, prunedThrough, topicPruned.all(), matcher)
+        if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
         after = seq
       }
       const params: unknown[] = [after]
