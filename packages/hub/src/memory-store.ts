@@ -59,9 +59,12 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     seqs: [],
     head: 0,
   }))
-  // slots[i] holds sequence number base + i; deleted events leave `undefined` holes that
-  // leave the array when the head passes them.
+  // slots[i] holds sequence number base + i; the live log is slots[head..]. Deleted events
+  // leave `undefined` holes; the head moves past them in O(1), and the dead prefix is cut
+  // off only once it is at least half the array, so each event is copied O(1) times in
+  // all (amortised O(1) retention: a slice per dropped event made every append O(n)).
   let slots: (StoredEvent | undefined)[] = []
+  let head = 0
   let base = 1
   let lastSeq = 0
   let lastTime = 0
@@ -77,32 +80,47 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
   }
 
-  /** Removes the holes at the head of the ring. Invariant after it: slots[0] is an event. */
-  function compact(): void {
-    let skip = 0
-    while (skip < slots.length && slots[skip] === undefined) skip++
-    if (skip === 0) return
-    // One slice, not a shift per event: shifting one by one would be quadratic.
-    slots = skip === slots.length ? [] : slots.slice(skip)
-    base += skip
+  /** Live slots, holes in the middle included. */
+  const size = (): number => slots.length - head
+
+  /** Index of sequence number `seq` in `slots`. */
+  const at = (seq: number): number => seq - base
+
+  /**
+   * Moves the head past the holes at the front. Invariant after it: `slots[head]` is an
+   * event, or the log is empty.
+   */
+  function advance(): void {
+    while (head < slots.length && slots[head] === undefined) head++
+    if (head === slots.length) {
+      base += head
+      slots = []
+      head = 0
+    } else if (head > 1024 && head * 2 > slots.length) {
+      // The dead prefix is at least as long as the live part: the copy costs at most
+      // one step per event dropped since the last one.
+      slots = slots.slice(head)
+      base += head
+      head = 0
+    }
   }
 
   /** Deletes the oldest event under the hub-wide bounds. */
   function dropHead(): void {
-    const event = slots[0]
+    const event = slots[head]
     if (event !== undefined) bytes -= sizeOf(event)
-    slots[0] = undefined
-    prunedThrough = base
-    compact()
+    slots[head] = undefined
+    prunedThrough = base + head
+    advance()
   }
 
   function prune(): void {
     const t = now()
     // Hub-wide: count (in slots, holes included, so memory stays bounded) then age.
-    while (slots.length > policy.maxEvents || (bytes > maxBytes && slots.length > 0)) dropHead()
+    while (size() > policy.maxEvents || (bytes > maxBytes && size() > 0)) dropHead()
     if (policy.maxAgeMs !== Number.POSITIVE_INFINITY) {
       const cutoff = t - policy.maxAgeMs
-      while (slots.length > 0 && (slots[0] as StoredEvent).publishedAt < cutoff) dropHead()
+      while (size() > 0 && (slots[head] as StoredEvent).publishedAt < cutoff) dropHead()
     }
     for (const rule of rules) {
       const cutoff = t - rule.maxAgeMs
@@ -110,19 +128,19 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         // Skip entries already gone (deleted by the hub-wide bounds or another rule).
         while (rule.head < rule.seqs.length) {
           const seq = rule.seqs[rule.head] as number
-          if (seq >= base && slots[seq - base] !== undefined) break
+          if (seq >= base + head && slots[at(seq)] !== undefined) break
           rule.head++
         }
         const live = rule.seqs.length - rule.head
         if (live === 0) break
         const seq = rule.seqs[rule.head] as number
-        const event = slots[seq - base] as StoredEvent
+        const event = slots[at(seq)] as StoredEvent
         if (live <= rule.maxEvents && event.publishedAt >= cutoff) break
-        slots[seq - base] = undefined
+        slots[at(seq)] = undefined
         bytes -= sizeOf(event)
         topicPrunedThrough.set(event.topic, seq)
         rule.head++
-        if (seq === base) compact()
+        if (seq === base + head) advance()
       }
       if (rule.head > 1024 && rule.head * 2 > rule.seqs.length) {
         rule.seqs = rule.seqs.slice(rule.head)
@@ -132,7 +150,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   }
 
   function oldestId(): string | undefined {
-    for (let i = 0; i < slots.length; i++) {
+    for (let i = head; i < slots.length; i++) {
       if (slots[i] !== undefined) return formatSequenceCursor(base + i)
     }
     return undefined
@@ -176,7 +194,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       }
       const events: StoredEvent[] = []
       const limit = Math.max(1, filter.limit)
-      for (let i = Math.max(0, after + 1 - base); i < slots.length; i++) {
+      for (let i = Math.max(head, at(after + 1)); i < slots.length; i++) {
         const event = slots[i]
         if (event === undefined || !matcher.matches(event.topic)) continue
         if (events.length === limit) return { kind: 'events', events, more: true }
@@ -194,6 +212,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     async close() {
       closed = true
       slots = []
+      head = 0
       bytes = 0
     },
   }
