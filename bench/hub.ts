@@ -4,7 +4,7 @@
  * 1. Store level, in process: `EventStore.append` into memory and SQLite, one event per
  *    append awaited one by one (SQLite: one transaction each), one event per append with
  *    many in flight (SQLite: one transaction per event-loop turn), and batches of 100;
- *    then `readSince` paging through the log (replay).
+ *    then `read` paging through the log (replay).
  * 2. Over HTTP, against the real `herald serve` (memory and SQLite) and nchan (nginx +
  *    libnginx-mod-nchan, in-memory message buffer) as the peer: POST one event per request
  *    with BENCH_CONCURRENCY requests in flight (nchan has no batch publish; Herald batched
@@ -91,15 +91,14 @@ async function storeRows(name: string, open: () => EventStore): Promise<Record<s
   {
     /** Reads everything from the start, in pages of 1000; resolves to the event count. */
     const replayAll = async (topics: string[]): Promise<number> => {
-      let cursor = '0'
+      let cursor: string | undefined = '0'
       let n = 0
       for (;;) {
-        const page = await store.readSince(cursor, { topics, limit: 1000 })
+        const page = await store.read(cursor, { topics, limit: 1000 })
         if (page.kind === 'reset') throw new Error('unexpected reset')
         n += page.events.length
-        const last = page.events.at(-1)
-        if (!page.more || last === undefined) return n
-        cursor = last.id
+        if (!page.more) return n
+        cursor = page.cursor
       }
     }
     const { ms, value } = await time(() => replayAll(['bench/**']))
@@ -350,8 +349,8 @@ async function main(): Promise<void> {
     ['sequential', 'append 1 event, awaited one by one'],
     ['concurrent', 'append 1 event, 256 in flight'],
     ['batched', 'append batches of 100'],
-    ['replay', 'readSince, all topics (pages of 1000)'],
-    ['replayOne', 'readSince, 1 topic of 16 (pages of 1000)'],
+    ['replay', 'read, all topics (pages of 1000)'],
+    ['replayOne', 'read, 1 topic of 16 (pages of 1000)'],
   ]
   console.log('| store level (events/s) | memory | SQLite (WAL) | SQLite / memory |')
   console.log('|---|---|---|---|')

@@ -7,8 +7,8 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
+import { assertValidTopicPattern, patternCovers, topicMatches } from '@herald/store'
 import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
-import { assertValidTopicPattern, patternCovers, topicMatches } from './topic.js'
 
 /** Authentication options of the hub. With no key at all, auth is off (development mode). */
 export interface AuthOptions {

@@ -7,13 +7,11 @@
  */
 import type { Frame, Session } from '@herald/server'
 import { createFrame } from '@herald/server'
+import type { EventStore, StoredEvent, TopicMatcher } from '@herald/store'
+import { createTopicMatcher, isTopicPattern } from '@herald/store'
 import type { Principal } from './auth.js'
 import { canReceivePrivate } from './auth.js'
-import type { EventStore, StoredEvent } from './event-store.js'
-import { compareCursors } from './event-store.js'
 import type { HubMetrics } from './metrics.js'
-import type { TopicMatcher } from './topic.js'
-import { createTopicMatcher, isTopicPattern } from './topic.js'
 
 /** Event type of the in-band reset notice. */
 export const RESET_EVENT = 'herald.reset'
@@ -137,7 +135,8 @@ export function createFanOut(options: FanOutOptions): FanOut {
     event: StoredEvent,
     frame: Frame,
   ): 'skipped' | 'written' | 'closed' {
-    if (sub.lastId !== undefined && compareCursors(event.id, sub.lastId) <= 0) return 'skipped'
+    if (sub.lastId !== undefined && store.cursors.compare(event.id, sub.lastId) <= 0)
+      return 'skipped'
     sub.lastId = event.id
     return sub.session.sendFrame(frame) ? 'written' : 'closed'
   }
@@ -148,7 +147,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
     let at: string | undefined = cursor === EARLIEST ? undefined : cursor
     for (;;) {
       const started = performance.now()
-      const page = await store.readSince(at, { topics: sub.topics, limit: options.replayPageSize })
+      const page = await store.read(at, { topics: sub.topics, limit: options.replayPageSize })
       metrics.storeLatency.observe({ op: 'read' }, (performance.now() - started) / 1000)
       if (session.signal.aborted) return
       if (page.kind === 'reset') {
@@ -179,9 +178,8 @@ export function createFanOut(options: FanOutOptions): FanOut {
         if (outcome === 'written') sent++
       }
       metrics.replayed.inc(sent)
-      const last = page.events.at(-1)
-      if (!page.more || last === undefined) return
-      at = last.id
+      if (!page.more) return
+      at = page.cursor
       await waitForRoom(session, options.replayHighWaterBytes)
     }
   }

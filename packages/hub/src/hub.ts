@@ -18,10 +18,11 @@ import type {
   StreamServerOptions,
 } from '@herald/server'
 import { createStreamServer } from '@herald/server'
+import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
+import { assertValidTopicPattern } from '@herald/store'
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Authenticator, AuthOptions, Principal } from './auth.js'
 import { canPublish, canSubscribe, createAuthenticator } from './auth.js'
-import type { AppendInput, Broker, EventStore, StoredEvent } from './event-store.js'
 import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
 import type { HubRequest, HubResponse } from './http-io.js'
@@ -40,6 +41,7 @@ import {
 } from './http-io.js'
 import type { IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
+import type { Broker } from './memory-broker.js'
 import { createMemoryBroker } from './memory-broker.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
@@ -49,7 +51,6 @@ import type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 import { createRateLimiter } from './rate-limit.js'
 import type { TopicSchema } from './schema.js'
 import { createSchemaCheck } from './schema.js'
-import { assertValidTopicPattern } from './topic.js'
 
 /** Stream options passed through to `@herald/server` (the hub wires logger, metrics and hooks). */
 export type HubStreamOptions = Omit<
@@ -581,11 +582,13 @@ export function createHub(options: HubOptions): Hub {
   async function ready(): Promise<boolean> {
     if (streamServer.draining) return false
     try {
-      await Promise.race([
-        timed('bounds', () => store.bounds()),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref?.()),
+      const health = await Promise.race([
+        timed('health', () => store.health()),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('timeout')), 2000).unref?.(),
+        ),
       ])
-      return true
+      return health.ok
     } catch {
       return false
     }

@@ -1,4 +1,40 @@
 export type {
+  AppendInput,
+  CursorOrder,
+  EventStore,
+  ReadFilter,
+  ReadPage,
+  ReadReset,
+  ReadResult,
+  ResetReason,
+  RetentionOptions,
+  RetentionPolicy,
+  RetentionRule,
+  StoredEvent,
+  StoreHealth,
+  TailOptions,
+  TopicMatcher,
+  TopicRetentionRule,
+} from '@herald/store'
+export {
+  assertValidTopic,
+  assertValidTopicPattern,
+  checkSequenceCursor,
+  compareCursors,
+  createTopicMatcher,
+  formatSequenceCursor,
+  isTopicPattern,
+  MAX_TOPIC_LENGTH,
+  parseSequenceCursor,
+  patternCovers,
+  resolveRetention,
+  SEQUENCE_CURSOR_WIDTH,
+  SEQUENCE_CURSORS,
+  tailLog,
+  topicMatches,
+  toStoredEvent,
+} from '@herald/store'
+export type {
   Authenticator,
   AuthOptions,
   MintTokenOptions,
@@ -13,31 +49,12 @@ export {
   createAuthenticator,
   mintToken,
 } from './auth.js'
-export type {
-  AppendInput,
-  Broker,
-  EventStore,
-  ReadFilter,
-  ReadPage,
-  ReadReset,
-  ReadResult,
-  ResetReason,
-  StoreBounds,
-  StoredEvent,
-} from './event-store.js'
-export {
-  checkSequenceCursor,
-  compareCursors,
-  formatSequenceCursor,
-  parseSequenceCursor,
-  SEQUENCE_CURSOR_WIDTH,
-  toStoredEvent,
-} from './event-store.js'
 export { EARLIEST, RESET_EVENT } from './fan-out.js'
 export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'
 export { createHub } from './hub.js'
 export type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 export { createIdempotencyCache } from './idempotency.js'
+export type { Broker } from './memory-broker.js'
 export { createMemoryBroker } from './memory-broker.js'
 export type { MemoryEventStoreOptions } from './memory-store.js'
 export { createMemoryEventStore, MEMORY_STORE_DEFAULT_RETENTION } from './memory-store.js'
@@ -46,22 +63,5 @@ export type { PublishLimits } from './publish-request.js'
 export { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
 export type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 export { createRateLimiter } from './rate-limit.js'
-export type {
-  RetentionOptions,
-  RetentionPolicy,
-  RetentionRule,
-  TopicRetentionRule,
-} from './retention.js'
-export { resolveRetention } from './retention.js'
 export type { SchemaCheck, StandardResult, StandardSchemaV1, TopicSchema } from './schema.js'
 export { createSchemaCheck } from './schema.js'
-export type { TopicMatcher } from './topic.js'
-export {
-  assertValidTopic,
-  assertValidTopicPattern,
-  createTopicMatcher,
-  isTopicPattern,
-  MAX_TOPIC_LENGTH,
-  patternCovers,
-  topicMatches,
-} from './topic.js'

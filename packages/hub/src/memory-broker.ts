@@ -2,7 +2,26 @@
  * The in-process broker: fan-out inside one node. With it, a hub is a single node; a
  * Redis or NATS broker spreads events across nodes behind the same interface.
  */
-import type { Broker, StoredEvent } from './event-store.js'
+import type { StoredEvent } from '@herald/store'
+
+/**
+ * Carries appended events to every hub node. A node holds ONE subscription and fans
+ * events out to its own subscribers, never one broker subscription per client.
+ *
+ * @deprecated Being replaced by the log tail (`EventStore.watch` + `tailLog` from
+ * `@herald/store`): the order must come from the log, not from a second channel.
+ */
+export interface Broker {
+  /** Delivers `events` (already appended, in id order) to every subscription. */
+  publish(events: readonly StoredEvent[]): Promise<void>
+  /**
+   * Yields batches of events in id order until `signal` aborts. A subscription sees every
+   * event published after it started.
+   */
+  subscribe(signal: AbortSignal): AsyncIterable<readonly StoredEvent[]>
+  /** Ends every subscription and releases resources. */
+  close(): Promise<void>
+}
 
 interface Subscription {
   queue: (readonly StoredEvent[])[]

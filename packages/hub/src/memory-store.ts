@@ -9,14 +9,19 @@ import type {
   EventStore,
   ReadFilter,
   ReadResult,
-  StoreBounds,
+  RetentionOptions,
   StoredEvent,
-} from './event-store.js'
-import { checkSequenceCursor, formatSequenceCursor, toStoredEvent } from './event-store.js'
-import type { RetentionOptions } from './retention.js'
-import { resolveRetention } from './retention.js'
-import type { TopicMatcher } from './topic.js'
-import { createTopicMatcher } from './topic.js'
+  TopicMatcher,
+} from '@herald/store'
+import {
+  checkSequenceCursor,
+  createTopicMatcher,
+  createWakeSignal,
+  formatSequenceCursor,
+  resolveRetention,
+  SEQUENCE_CURSORS,
+  toStoredEvent,
+} from '@herald/store'
 
 /** Options of {@link createMemoryEventStore}. */
 export interface MemoryEventStoreOptions {
@@ -41,6 +46,12 @@ interface TopicRule {
   /** Sequence numbers of matching events, oldest first, from `head`. */
   seqs: number[]
   head: number
+}
+
+function matchesEvent(matcher: TopicMatcher, event: StoredEvent): boolean {
+  if (matcher.matches(event.topic)) return true
+  for (const topic of event.alternates) if (matcher.matches(topic)) return true
+  return false
 }
 
 /** Creates an in-memory {@link EventStore}. */
@@ -74,6 +85,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   // newest sequence number deleted that way so a cursor before it gets a reset.
   const topicPrunedThrough = new Map<string, number>()
   let closed = false
+  const wakes = createWakeSignal()
 
   function assertOpen(): void {
     if (closed)
@@ -156,7 +168,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     return undefined
   }
 
-  function bounds(): StoreBounds {
+  function bounds(): { oldestId: string | undefined; latestId: string | undefined } {
     return {
       oldestId: oldestId(),
       latestId: lastSeq === 0 ? undefined : formatSequenceCursor(lastSeq),
@@ -164,6 +176,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   }
 
   return {
+    cursors: SEQUENCE_CURSORS,
+
     async append(inputs: readonly AppendInput[]) {
       assertOpen()
       // Wall clocks step back; publishedAt never does, so age pruning stays a prefix.
@@ -179,10 +193,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         out.push(event)
       }
       prune()
+      wakes.wake()
       return out
     },
 
-    async readSince(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
+    async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
       prune()
       const matcher = createTopicMatcher(filter.topics)
@@ -196,21 +211,34 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       const limit = Math.max(1, filter.limit)
       for (let i = Math.max(head, at(after + 1)); i < slots.length; i++) {
         const event = slots[i]
-        if (event === undefined || !matcher.matches(event.topic)) continue
-        if (events.length === limit) return { kind: 'events', events, more: true }
+        if (event === undefined || !matchesEvent(matcher, event)) continue
+        if (events.length === limit) {
+          return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+        }
         events.push(event)
       }
-      return { kind: 'events', events, more: false }
+      // The whole log was scanned: continue after its newest id.
+      return {
+        kind: 'events',
+        events,
+        cursor: lastSeq > after ? formatSequenceCursor(lastSeq) : cursor,
+        more: false,
+      }
     },
 
-    async bounds() {
+    watch(signal) {
+      return wakes.watch(signal)
+    },
+
+    async health() {
       assertOpen()
       prune()
-      return bounds()
+      return { ok: true, ...bounds() }
     },
 
     async close() {
       closed = true
+      wakes.close()
       slots = []
       head = 0
       bytes = 0

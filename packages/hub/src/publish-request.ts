@@ -9,8 +9,8 @@ import {
   assertValidRetry,
   HeraldError,
 } from '@herald/protocol'
-import type { AppendInput } from './event-store.js'
-import { assertValidTopic } from './topic.js'
+import type { AppendInput } from '@herald/store'
+import { assertValidTopic } from '@herald/store'
 
 /** Limits applied to a publish request. */
 export interface PublishLimits {

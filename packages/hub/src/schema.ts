@@ -3,9 +3,8 @@
  * the data of events published to matching topics, before anything is stored.
  */
 import { HeraldError } from '@herald/protocol'
-import type { AppendInput } from './event-store.js'
-import type { TopicMatcher } from './topic.js'
-import { createTopicMatcher } from './topic.js'
+import type { AppendInput, TopicMatcher } from '@herald/store'
+import { createTopicMatcher } from '@herald/store'
 
 /** The Standard Schema interface (https://standardschema.dev), the part the hub uses. */
 export interface StandardSchemaV1 {

@@ -1,5 +1,6 @@
 import { createMemoryBroker, createMemoryEventStore } from '@herald/hub'
-import { runBrokerContract, runEventStoreContract } from '@herald/testkit'
+import { runEventStoreContract } from '@herald/store/contract'
+import { runBrokerContract } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
 
 runEventStoreContract('memory', {
@@ -12,10 +13,10 @@ describe('memory store specifics', () => {
     const data = 'x'.repeat(1000)
     const all = []
     for (let i = 0; i < 20; i++) all.push(...(await store.append([{ topic: 't', data }])))
-    const page = await store.readSince(undefined, { topics: ['t'], limit: 100 })
+    const page = await store.read(undefined, { topics: ['t'], limit: 100 })
     expect(page.kind === 'events' && page.events.length).toBeLessThan(10)
     expect(page.kind === 'events' && page.events.at(-1)?.id).toBe(all.at(-1)?.id)
-    const old = await store.readSince(all[0]?.id, { topics: ['t'], limit: 100 })
+    const old = await store.read(all[0]?.id, { topics: ['t'], limit: 100 })
     expect(old.kind === 'reset' && old.reason).toBe('expired')
     await store.close()
   })

@@ -65,7 +65,7 @@ describe('topic schemas', () => {
     expect(batch.status).toBe(400)
     expect(batch.body.error?.message).toMatch(/^events\[1\]: /)
     expect((await post({ topic: 'other', data: { anything: true } })).status).toBe(200)
-    const page = await store.readSince(undefined, { topics: ['**'], limit: 10 })
+    const page = await store.read(undefined, { topics: ['**'], limit: 10 })
     expect(page.kind === 'events' && page.events.map((e) => e.topic)).toEqual([
       'orders/1',
       'orders/1',

@@ -5,24 +5,26 @@
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { HeraldError } from '@herald/protocol'
 import type {
   AppendInput,
   EventStore,
   ReadFilter,
   ReadResult,
   RetentionOptions,
-  StoreBounds,
   StoredEvent,
-} from '@herald/hub'
+} from '@herald/store'
 import {
   checkSequenceCursor,
   createTopicMatcher,
+  createWakeSignal,
   formatSequenceCursor,
   isTopicPattern,
+  NO_ALTERNATES,
   resolveRetention,
+  SEQUENCE_CURSORS,
   toStoredEvent,
-} from '@herald/hub'
-import { HeraldError } from '@herald/protocol'
+} from '@herald/store'
 import Database from 'better-sqlite3'
 import { migrate } from './schema.js'
 
@@ -64,6 +66,7 @@ function toEvent(row: Row): StoredEvent {
   return {
     id: formatSequenceCursor(row.id),
     topic: row.topic,
+    alternates: NO_ALTERNATES,
     data: row.data,
     type: row.type ?? undefined,
     clientId: row.client_id ?? undefined,
@@ -213,6 +216,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   // Count kept in memory: `count(*)` per append would scan the table.
   let rowCount = count.get()?.n ?? 0
   let closed = false
+  const wakes = createWakeSignal()
   let pending: Pending[] = []
   let flushScheduled = false
 
@@ -309,6 +313,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       const results = writeBatch(batch)
       for (let i = 0; i < batch.length; i++)
         (batch[i] as Pending).resolve(results[i] as StoredEvent[])
+      wakes.wake()
     } catch (error) {
       const failure = new HeraldError(
         'HERALD_STORE_UNAVAILABLE',
@@ -328,7 +333,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
   }
 
-  function bounds(): StoreBounds {
+  function bounds(): { oldestId: string | undefined; latestId: string | undefined } {
     const first = oldest.get()
     return {
       oldestId: first === undefined ? undefined : formatSequenceCursor(first.id),
@@ -345,6 +350,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   timer?.unref()
 
   return {
+    cursors: SEQUENCE_CURSORS,
+
     append(inputs) {
       try {
         assertOpen()
@@ -362,7 +369,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       })
     },
 
-    async readSince(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
+    async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
       const t = Math.max(now(), lastTime)
       if (ageDue(t)) prune(t)
@@ -398,21 +405,38 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       const events: StoredEvent[] = []
       for (const row of rows) {
         if (!matcher.matches(row.topic)) continue
-        if (events.length === limit) return { kind: 'events', events, more: true }
+        if (events.length === limit) {
+          return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+        }
         events.push(toEvent(row))
       }
-      return { kind: 'events', events, more: false }
+      // The read reached the end of the log: continue after its newest id.
+      return {
+        kind: 'events',
+        events,
+        cursor: lastSeq > after ? formatSequenceCursor(lastSeq) : cursor,
+        more: false,
+      }
     },
 
-    async bounds() {
+    watch(signal) {
+      return wakes.watch(signal)
+    },
+
+    async health() {
       assertOpen()
-      return bounds()
+      try {
+        return { ok: true, ...bounds() }
+      } catch (error) {
+        return { ok: false, reason: `SQLite: ${(error as Error).message}` }
+      }
     },
 
     async close() {
       if (closed) return
       flush()
       closed = true
+      wakes.close()
       if (timer !== undefined) clearInterval(timer)
       db.close()
     },

@@ -17,6 +17,7 @@ function events(n: number, topic = 't'): StoredEvent[] {
   return Array.from({ length: n }, () => ({
     id: formatSequenceCursor(++seq),
     topic,
+    alternates: [],
     data: `d${seq}`,
     type: undefined,
     clientId: undefined,

@@ -2,10 +2,12 @@
  * The contract every `EventStore` honours, as one vitest suite. A store package calls
  * {@link runEventStoreContract} from its own test file; the hub relies on nothing else.
  */
-import type { AppendInput, EventStore, RetentionOptions, StoredEvent } from '@herald/hub'
-import { compareCursors } from '@herald/hub'
 import { isHeraldError } from '@herald/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { EventStore } from '../event-store.js'
+import type { AppendInput, StoredEvent } from '../events.js'
+import type { RetentionOptions } from '../retention.js'
+import { tailLog } from '../tail.js'
 
 /** What the contract passes to a store factory. */
 export interface EventStoreFactoryOptions {
@@ -32,23 +34,47 @@ function ev(topic: string, data = topic, extra: Partial<AppendInput> = {}): Appe
   return { topic, data, ...extra }
 }
 
+/** Reads every matching event after `cursor`, following `page.cursor` while `more`. */
 async function readAll(store: EventStore, cursor: string | undefined, topics = ALL, limit = 1000) {
   const out: StoredEvent[] = []
   let at = cursor
-  for (;;) {
-    const page = await store.readSince(at, { topics, limit })
+  for (let pages = 0; ; pages++) {
+    if (pages > 100_000) throw new Error('readAll: the store never answered more: false')
+    const page = await store.read(at, { topics, limit })
     if (page.kind === 'reset') throw new Error(`unexpected reset: ${page.reason}`)
+    expect(page.events.length).toBeLessThanOrEqual(limit)
     out.push(...page.events)
     const last = page.events.at(-1)
-    if (!page.more || last === undefined) return out
-    at = last.id
+    if (last !== undefined) {
+      // The continuation is never before the last event returned.
+      expect(page.cursor).toBeDefined()
+      expect(store.cursors.compare(page.cursor as string, last.id)).toBeGreaterThanOrEqual(0)
+    }
+    if (!page.more) return out
+    at = page.cursor
   }
 }
 
-function expectIncreasing(ids: readonly string[]): void {
-  for (let i = 1; i < ids.length; i++) {
-    expect(compareCursors(ids[i - 1] as string, ids[i] as string)).toBeLessThan(0)
+/** Collects `count` events from a tail, or rejects after 10 s. */
+async function collectTail(
+  store: EventStore,
+  count: number,
+  after?: string,
+): Promise<StoredEvent[]> {
+  const stop = new AbortController()
+  const out: StoredEvent[] = []
+  const timer = setTimeout(() => stop.abort(), 10_000)
+  try {
+    for await (const batch of tailLog(store, { signal: stop.signal, after, maxIdleMs: 0 })) {
+      out.push(...batch)
+      if (out.length >= count) break
+    }
+  } finally {
+    clearTimeout(timer)
+    stop.abort()
   }
+  if (out.length < count) throw new Error(`the tail saw ${out.length} of ${count} events`)
+  return out
 }
 
 /**
@@ -59,6 +85,11 @@ function expectIncreasing(ids: readonly string[]): void {
 export function runEventStoreContract(name: string, options: EventStoreContractOptions): void {
   describe(`EventStore contract: ${name}`, () => {
     const open: EventStore[] = []
+    function expectIncreasing(store: EventStore, ids: readonly string[]): void {
+      for (let i = 1; i < ids.length; i++) {
+        expect(store.cursors.compare(ids[i - 1] as string, ids[i] as string)).toBeLessThan(0)
+      }
+    }
     async function create(o: EventStoreFactoryOptions = {}): Promise<EventStore> {
       const store = await options.create(o)
       open.push(store)
@@ -70,10 +101,11 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
 
     it('starts empty', async () => {
       const store = await create()
-      expect(await store.bounds()).toEqual({ oldestId: undefined, latestId: undefined })
-      expect(await store.readSince(undefined, { topics: ALL, limit: 10 })).toEqual({
+      expect(await store.health()).toEqual({ ok: true, oldestId: undefined, latestId: undefined })
+      expect(await store.read(undefined, { topics: ALL, limit: 10 })).toEqual({
         kind: 'events',
         events: [],
+        cursor: undefined,
         more: false,
       })
     })
@@ -87,7 +119,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
         ev('c/d', '', { private: true }),
       ])
       expect(a && b && c).toBeTruthy()
-      expectIncreasing([a?.id, b?.id, c?.id] as string[])
+      expectIncreasing(store, [a?.id, b?.id, c?.id] as string[])
       expect(a).toMatchObject({ topic: 'a', data: 'x', type: undefined, private: false })
       expect(a?.clientId).toBeUndefined()
       expect(a?.retry).toBeUndefined()
@@ -96,7 +128,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       expect(c).toMatchObject({ topic: 'c/d', data: '', private: true })
       expect(a?.publishedAt).toBeGreaterThanOrEqual(before - 1000)
       expect(await readAll(store, undefined)).toEqual([a, b, c])
-      expect(await store.bounds()).toEqual({ oldestId: a?.id, latestId: c?.id })
+      expect(await store.health()).toEqual({ ok: true, oldestId: a?.id, latestId: c?.id })
     })
 
     it('orders concurrent appends by call order, each batch contiguous in order', async () => {
@@ -108,7 +140,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       )
       const ids = batches.flat().map((e) => e.id)
       expect(new Set(ids).size).toBe(ids.length)
-      expectIncreasing(ids)
+      expectIncreasing(store, ids)
       expect((await readAll(store, undefined)).map((e) => e.id)).toEqual(ids)
     })
 
@@ -153,7 +185,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
     it('pages with limit and more', async () => {
       const store = await create()
       const all = await store.append(Array.from({ length: 25 }, (_, i) => ev(`t/${i % 2}`)))
-      const first = await store.readSince(undefined, { topics: ALL, limit: 10 })
+      const first = await store.read(undefined, { topics: ALL, limit: 10 })
       expect(first.kind === 'events' && first.events.length).toBe(10)
       expect(first.kind === 'events' && first.more).toBe(true)
       expect(await readAll(store, undefined, ALL, 7)).toEqual(all)
@@ -172,7 +204,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       const store = await create()
       const [a, b] = await store.append([ev('a'), ev('b')])
       for (const cursor of ['garbage', '', '-1', '1e3', '99999999999999999999', 'abc\u0000']) {
-        const page = await store.readSince(cursor, { topics: ALL, limit: 10 })
+        const page = await store.read(cursor, { topics: ALL, limit: 10 })
         expect(page, cursor).toEqual({
           kind: 'reset',
           reason: 'unknown',
@@ -181,7 +213,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
         })
       }
       // A cursor ahead of the log (another store's, or from before a wipe) is unknown too.
-      const ahead = await store.readSince('9999999999', { topics: ALL, limit: 10 })
+      const ahead = await store.read('9999999999', { topics: ALL, limit: 10 })
       expect(ahead.kind === 'reset' && ahead.reason).toBe('unknown')
     })
 
@@ -196,7 +228,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
         '8',
         '9',
       ])
-      const old = await store.readSince(all[1]?.id, { topics: ALL, limit: 10 })
+      const old = await store.read(all[1]?.id, { topics: ALL, limit: 10 })
       expect(old).toEqual({
         kind: 'reset',
         reason: 'expired',
@@ -222,13 +254,13 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       t += 1000
       const [c] = await store.append([ev('t', 'new')])
       expect((await readAll(store, undefined)).map((e) => e.data)).toEqual(['mid', 'new'])
-      expect((await store.readSince(undefined, { topics: ALL, limit: 1 })).kind).toBe('events')
-      const page = await store.readSince('0', { topics: ALL, limit: 10 })
+      expect((await store.read(undefined, { topics: ALL, limit: 1 })).kind).toBe('events')
+      const page = await store.read('0', { topics: ALL, limit: 10 })
       expect(page).toMatchObject({ kind: 'reset', reason: 'expired', oldestId: b?.id })
       expect((await readAll(store, a?.id)).map((e) => e.id)).toEqual([b?.id, c?.id])
       t += 10_000
       expect(await readAll(store, undefined)).toEqual([])
-      expect(await store.bounds()).toEqual({ oldestId: undefined, latestId: c?.id })
+      expect(await store.health()).toEqual({ ok: true, oldestId: undefined, latestId: c?.id })
     })
 
     it('applies per-topic retention and resets only subscriptions that lost events', async () => {
@@ -246,8 +278,76 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
         'quiet/b',
       ])
       expect((await readAll(store, q1?.id, ['quiet/*'])).map((e) => e.topic)).toEqual(['quiet/b'])
-      const noisy = await store.readSince(q1?.id, { topics: ['noisy/**'], limit: 10 })
+      const noisy = await store.read(q1?.id, { topics: ['noisy/**'], limit: 10 })
       expect(noisy.kind === 'reset' && noisy.reason).toBe('expired')
+    })
+
+    it('never ends a filtered replay early: a rare topic among many, limit 1', async () => {
+      const store = await create()
+      const rare: StoredEvent[] = []
+      for (let round = 0; round < 5; round++) {
+        await store.append(Array.from({ length: 300 }, (_, i) => ev(`busy/${i % 7}`)))
+        rare.push(...(await store.append([ev('rare/x', `r${round}`)])))
+      }
+      await store.append(Array.from({ length: 300 }, () => ev('busy/0')))
+      expect(await readAll(store, undefined, ['rare/*'], 1)).toEqual(rare)
+      expect(await readAll(store, '0', ['rare/x', 'nothing/*'], 1)).toEqual(rare)
+      expect(await readAll(store, rare[1]?.id, ['rare/x'], 1)).toEqual(rare.slice(2))
+      expect(await readAll(store, undefined, ['nomatch/*'], 1)).toEqual([])
+    })
+
+    it('compares cursors in log order (its own cursors.compare)', async () => {
+      const store = await create()
+      const events = await store.append(Array.from({ length: 12 }, (_, i) => ev(`t/${i}`)))
+      const ids = events.map((e) => e.id)
+      for (let i = 0; i < ids.length; i++) {
+        for (let j = 0; j < ids.length; j++) {
+          expect(Math.sign(store.cursors.compare(ids[i] as string, ids[j] as string))).toBe(
+            Math.sign(i - j),
+          )
+        }
+      }
+    })
+
+    it('wakes a watcher registered before an append, and ends it on abort', async () => {
+      const store = await create()
+      const stop = new AbortController()
+      const iterator = store.watch(stop.signal)[Symbol.asyncIterator]()
+      // Appended between watch() and the first next(): the wakeup must not be lost.
+      await store.append([ev('a')])
+      const woke = await Promise.race([
+        iterator.next().then((r) => !r.done),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000)),
+      ])
+      expect(woke).toBe(true)
+      const next = iterator.next()
+      stop.abort()
+      expect((await next).done).toBe(true)
+    })
+
+    it('tails every event exactly once, in id order, across concurrent appends', async () => {
+      const store = await create()
+      const [first] = await store.append([ev('before')])
+      const tail = collectTail(store, 400, first?.id)
+      const appended = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.append(
+            i % 2 === 0 ? [ev(`t/${i}`), ev(`u/${i}`), ev(`t/${i}`)] : [ev(`t/${i}`, 'x')],
+          ),
+        ),
+      )
+      await store.append(Array.from({ length: 200 }, (_, i) => ev(`late/${i}`)))
+      const seen = await tail
+      const ids = seen.map((e) => e.id)
+      expect(new Set(ids).size).toBe(ids.length)
+      expectIncreasing(store, ids)
+      expect(ids.slice(0, 200)).toEqual(appended.flat().map((e) => e.id))
+    })
+
+    it('reports health with the bounds of the log', async () => {
+      const store = await create()
+      const [a, b] = await store.append([ev('a'), ev('b')])
+      expect(await store.health()).toEqual({ ok: true, oldestId: a?.id, latestId: b?.id })
     })
 
     it('refuses to work after close', async () => {
@@ -256,7 +356,8 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       await store.close()
       for (const attempt of [
         () => store.append([ev('b')]),
-        () => store.readSince(undefined, { topics: ALL, limit: 1 }),
+        () => store.read(undefined, { topics: ALL, limit: 1 }),
+        () => store.health(),
       ]) {
         const error = await attempt().then(
           () => undefined,
@@ -275,7 +376,7 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
         const again = await reopen({})
         open.push(again)
         const [next] = await again.append([ev('a', '4')])
-        expect(compareCursors(before[2]?.id as string, next?.id as string)).toBeLessThan(0)
+        expect(again.cursors.compare(before[2]?.id as string, next?.id as string)).toBeLessThan(0)
         expect((await readAll(again, before[0]?.id, ['a'])).map((e) => e.data)).toEqual(['3', '4'])
       })
 
@@ -286,8 +387,8 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
         const again = await reopen({ retention: { maxEvents: 1 } })
         open.push(again)
         const [next] = await again.append([ev('a')])
-        expect(compareCursors(before[2]?.id as string, next?.id as string)).toBeLessThan(0)
-        const old = await again.readSince(before[0]?.id, { topics: ALL, limit: 10 })
+        expect(again.cursors.compare(before[2]?.id as string, next?.id as string)).toBeLessThan(0)
+        const old = await again.read(before[0]?.id, { topics: ALL, limit: 10 })
         expect(old.kind === 'reset' && old.reason).toBe('expired')
       })
     }

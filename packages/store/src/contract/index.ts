@@ -1,0 +1,5 @@
+export type {
+  EventStoreContractOptions,
+  EventStoreFactoryOptions,
+} from './event-store.js'
+export { runEventStoreContract } from './event-store.js'

@@ -1,0 +1,40 @@
+export type { CursorOrder, ResetReason } from './cursor.js'
+export {
+  checkSequenceCursor,
+  compareCursors,
+  formatSequenceCursor,
+  parseSequenceCursor,
+  SEQUENCE_CURSOR_WIDTH,
+  SEQUENCE_CURSORS,
+} from './cursor.js'
+export type {
+  EventStore,
+  ReadFilter,
+  ReadPage,
+  ReadReset,
+  ReadResult,
+  StoreHealth,
+} from './event-store.js'
+export type { AppendInput, StoredEvent } from './events.js'
+export { NO_ALTERNATES, topicsOf, toStoredEvent } from './events.js'
+export type {
+  RetentionOptions,
+  RetentionPolicy,
+  RetentionRule,
+  TopicRetentionRule,
+} from './retention.js'
+export { resolveRetention } from './retention.js'
+export type { TailOptions } from './tail.js'
+export { tailLog } from './tail.js'
+export type { TopicMatcher } from './topic.js'
+export {
+  assertValidTopic,
+  assertValidTopicPattern,
+  createTopicMatcher,
+  isTopicPattern,
+  MAX_TOPIC_LENGTH,
+  patternCovers,
+  topicMatches,
+} from './topic.js'
+export type { WakeSignal } from './wake.js'
+export { createWakeSignal } from './wake.js'
