@@ -40,11 +40,11 @@ describe('memory store specifics', () => {
       oldestId: ids[appends - maxEvents],
       latestId: ids.at(-1),
     })
-    const page = await store.readSince(ids[appends - 101], { topics: ['t'], limit: 1000 })
+    const page = await store.read(ids[appends - 101], { topics: ['t'], limit: 1000 })
     expect(page.kind === 'events' && page.events.map((e) => e.data)).toEqual(
       Array.from({ length: 100 }, (_, i) => String(appends - 100 + i)),
     )
-    const gone = await store.readSince(ids[appends - maxEvents - 2], { topics: ['t'], limit: 10 })
+    const gone = await store.read(ids[appends - maxEvents - 2], { topics: ['t'], limit: 10 })
     expect(gone.kind).toBe('reset')
     await store.close()
   })
@@ -65,9 +65,9 @@ describe('memory store specifics', () => {
       }
     })
     expect(copied).toBeLessThan(3 * appends)
-    const chatty = await store.readSince(undefined, { topics: ['chatty/a'], limit: 100 })
+    const chatty = await store.read(undefined, { topics: ['chatty/a'], limit: 100 })
     expect(chatty.kind === 'events' && chatty.events.length).toBe(10)
-    const kept = await store.readSince(undefined, { topics: ['quiet'], limit: maxEvents })
+    const kept = await store.read(undefined, { topics: ['quiet'], limit: maxEvents })
     // The hub-wide bound counts slots, holes included: the newest quarter are quiet ones.
     expect(kept.kind === 'events' && kept.events.map((e) => e.data)).toEqual(
       quiet.slice(quiet.length - maxEvents / 4),
