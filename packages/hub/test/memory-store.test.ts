@@ -36,7 +36,8 @@ describe('memory store specifics', () => {
     })
     expect(copied).toBeLessThan(3 * appends)
     // And the log is still exactly the newest maxEvents, in order, after the head wrapped.
-    expect(await store.bounds()).toEqual({
+    expect(await store.health()).toEqual({
+      ok: true,
       oldestId: ids[appends - maxEvents],
       latestId: ids.at(-1),
     })
