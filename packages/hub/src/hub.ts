@@ -2,8 +2,11 @@
  * `createHub`: topics, publish, exact replay, auth and metrics over HTTP, on top of
  * `@herald/server`. The hub is a library: mount `hub.handleNode` in `node:http`, Express
  * or Fastify, or return `hub.fetch(request)` from Hono, Bun, Deno or a route handler.
+ *
+ * This file only wires: options are validated here, then the parts do the work: `routes/`
+ * answer requests, `accept-stream.ts` turns stream requests into sessions, `fan-out.ts`
+ * holds the subscribers, `node-tail.ts` feeds it, `append.ts` writes.
  */
-
 import type { Socket } from 'node:net'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type {
@@ -12,43 +15,35 @@ import type {
   Logger,
   NodeRequest,
   NodeResponse,
-  Session,
-  StreamRequest,
   StreamServer,
   StreamServerOptions,
 } from '@herald/server'
 import { createStreamServer } from '@herald/server'
-import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
-import { assertValidTopicPattern } from '@herald/store'
-import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
-import type { Authenticator, AuthOptions, Principal } from './auth.js'
-import { canPublish, canSubscribe, createAuthenticator } from './auth.js'
+import type { EventStore, StoredEvent } from '@herald/store'
+import { createStreamAcceptor } from './accept-stream.js'
+import { createAppender } from './append.js'
+import type { AuthOptions } from './auth.js'
+import { createAuthenticator } from './auth.js'
+import type { HubContext } from './context.js'
+import { corsHeaders } from './context.js'
 import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
 import type { HubRequest, HubResponse } from './http-io.js'
-import {
-  decodeUtf8,
-  errorResponse,
-  fail,
-  fromFetch,
-  fromNode,
-  fromStreamRequest,
-  json,
-  mercureCursorUrl,
-  originAllowed,
-  toResponse,
-  writeNode,
-} from './http-io.js'
+import { errorResponse, fail, fromFetch, fromNode, toResponse, writeNode } from './http-io.js'
 import type { IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
 import type { Broker } from './memory-broker.js'
 import { createMemoryBroker } from './memory-broker.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
+import { startNodeTail } from './node-tail.js'
 import type { PublishLimits } from './publish-request.js'
-import { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
+import { toAppendInput } from './publish-request.js'
 import type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 import { createRateLimiter } from './rate-limit.js'
+import { ROUTES } from './routes/index.js'
+import type { Route, StreamRoute } from './routes/route.js'
+import { createRouter } from './routes/route.js'
 import type { TopicSchema } from './schema.js'
 import { createSchemaCheck } from './schema.js'
 
@@ -164,8 +159,6 @@ export interface Hub {
 const MiB = 1024 * 1024
 /** Room for frame overhead (`id:`, `event:`, `data:` lines) on top of two largest events. */
 const QUEUE_HEADROOM_BYTES = 64 * 1024
-const BROKER_RETRY_MS = 1000
-const tracer = trace.getTracer('@herald/hub')
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -209,10 +202,9 @@ export function createHub(options: HubOptions): Hub {
       `bodyTimeoutMs must be a non-negative integer, got ${bodyTimeoutMs}`,
     )
   }
-  const auth: Authenticator = createAuthenticator(options.auth)
+  const auth = createAuthenticator(options.auth)
   const checkSchemas = createSchemaCheck(options.schemas ?? [])
   const maxTopics = positive('maxTopicsPerSubscription', options.maxTopicsPerSubscription, 100)
-  const idempotency = createIdempotencyCache<HubResponse>(options.idempotency)
   let limiter: RateLimiter | undefined
   try {
     limiter =
@@ -225,22 +217,20 @@ export function createHub(options: HubOptions): Hub {
   if (!auth.enabled) {
     logger.warn({}, 'no JWT key configured: anyone who can reach the hub may publish')
   }
-  const cors = options.cors
   const publishStartedAt = new Map<string, number>()
-  const expiryTimers = new Map<Session, ReturnType<typeof setTimeout>>()
 
   // Late-bound: the stream server needs the metrics, the metrics read the stream server.
-  let streams: StreamServer | undefined
-  let fanOut: FanOut | undefined
+  let lateStreams: StreamServer | undefined
+  let lateFanOut: FanOut | undefined
   const metrics = createHubMetrics(
     {
-      connections: () => streams?.size ?? 0,
-      subscribersByTopic: () => fanOut?.countByTopic() ?? new Map(),
+      connections: () => lateStreams?.size ?? 0,
+      subscribersByTopic: () => lateFanOut?.countByTopic() ?? new Map(),
     },
     options.processMetrics === true,
   )
   // One publish must never cut a subscriber off: the per-session queue holds at least two of
-  // the largest events plus headroom, and replay (below) waits for room between frames.
+  // the largest events plus headroom, and replay waits for room between frames.
   const minQueueBytes = 2 * maxPayloadBytes + QUEUE_HEADROOM_BYTES
   const maxQueueBytes = options.stream?.maxQueueBytes ?? Math.max(8 * MiB, 4 * maxPayloadBytes)
   if (maxQueueBytes < minQueueBytes) {
@@ -249,22 +239,16 @@ export function createHub(options: HubOptions): Hub {
       `stream.maxQueueBytes (${maxQueueBytes}) must be at least 2 x maxPayloadBytes + ${QUEUE_HEADROOM_BYTES} (${minQueueBytes}): a subscriber's queue must hold the largest event`,
     )
   }
-  streams = createStreamServer({
+  const cors = options.cors
+  const streams = createStreamServer({
     ...options.stream,
     maxQueueBytes,
     ...(cors === undefined ? {} : { cors }),
     logger,
     metrics: metrics.server,
-    onClose(session) {
-      const timer = expiryTimers.get(session)
-      if (timer !== undefined) {
-        clearTimeout(timer)
-        expiryTimers.delete(session)
-      }
-    },
   })
-  const streamServer = streams
-  fanOut = createFanOut({
+  lateStreams = streams
+  const fanOut = createFanOut({
     store,
     metrics,
     replayPageSize: positive('replayPageSize', options.replayPageSize, 500),
@@ -272,37 +256,7 @@ export function createHub(options: HubOptions): Hub {
     replayHighWaterBytes: Math.floor(maxQueueBytes / 2),
     publishStartedAt,
   })
-  const fan = fanOut
-
-  // ONE broker subscription per node, whatever the number of subscribers.
-  const stopping = new AbortController()
-  const pump = (async () => {
-    while (!stopping.signal.aborted) {
-      try {
-        for await (const batch of broker.subscribe(stopping.signal)) {
-          try {
-            fan.dispatch(batch)
-          } catch (error) {
-            logger.error({ err: error }, 'fan-out failed')
-          }
-        }
-      } catch (error) {
-        logger.error({ err: error }, 'broker subscription failed')
-      }
-      if (stopping.signal.aborted) break
-      // Live events may have been missed while the subscription was down: close every
-      // stream so its client reconnects and replays the gap from the log, then resubscribe.
-      logger.error({ streams: streamServer.size }, 'broker subscription ended: resubscribing')
-      for (const session of [...streamServer.sessions]) session.close('error')
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, BROKER_RETRY_MS)
-        stopping.signal.addEventListener('abort', () => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
-    }
-  })()
+  lateFanOut = fanOut
 
   async function timed<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now()
@@ -313,274 +267,8 @@ export function createHub(options: HubOptions): Hub {
     }
   }
 
-  async function append(inputs: readonly AppendInput[], started: number): Promise<StoredEvent[]> {
-    let stored: StoredEvent[]
-    try {
-      stored = await timed('append', () => store.append(inputs))
-    } catch (error) {
-      if (isHeraldError(error)) throw error
-      throw new HeraldError(
-        'HERALD_STORE_UNAVAILABLE',
-        `event store failed: ${(error as Error).message}`,
-        {
-          status: 503,
-          cause: error,
-        },
-      )
-    }
-    metrics.published.inc(stored.length)
-    const first = stored[0]
-    if (first !== undefined) {
-      if (publishStartedAt.size > 10_000) publishStartedAt.clear()
-      publishStartedAt.set(first.id, started)
-    }
-    await broker.publish(stored)
-    return stored
-  }
-
-  function corsHeaders(req: HubRequest): Record<string, string> {
-    const origin = req.header('origin')
-    if (cors === undefined || origin === undefined || !originAllowed(cors, origin)) return {}
-    const headers: Record<string, string> = {
-      'access-control-allow-origin': origin,
-      vary: 'Origin',
-    }
-    if (cors.credentials === true) headers['access-control-allow-credentials'] = 'true'
-    return headers
-  }
-
-  /**
-   * A publish authenticated by cookie must come from the hub's own origin or an allowed CORS
-   * origin: browsers attach cookies to cross-site form posts (no preflight), which would
-   * otherwise publish as the victim (CSRF). `Referer` stands in when `Origin` is absent.
-   */
-  function assertPublishOrigin(req: HubRequest): void {
-    let origin = req.header('origin')
-    if (origin === undefined) {
-      const referer = req.header('referer')
-      if (referer !== undefined) {
-        try {
-          origin = new URL(referer).origin
-        } catch {
-          origin = undefined
-        }
-      }
-    }
-    if (
-      origin !== undefined &&
-      origin !== 'null' &&
-      (origin === req.url.origin || (cors !== undefined && originAllowed(cors, origin)))
-    ) {
-      return
-    }
-    throw fail(
-      'HERALD_ORIGIN_NOT_ALLOWED',
-      403,
-      origin === undefined
-        ? 'a publish authenticated by cookie needs an Origin (or Referer) header from the hub or an allowed CORS origin; send the token in Authorization instead'
-        : `a publish authenticated by cookie from origin ${JSON.stringify(origin)} is refused: not the hub's origin nor an allowed CORS origin`,
-    )
-  }
-
-  async function authenticate(req: HubRequest): Promise<Principal> {
-    return auth.authenticate({ header: (name) => req.header(name), url: req.url })
-  }
-
-  /** Authorizes a subscription; answers the topics, or throws. */
-  async function authorizeSubscribe(
-    req: HubRequest,
-  ): Promise<{ topics: string[]; principal: Principal }> {
-    const topics = req.url.searchParams.getAll('topic')
-    if (topics.length === 0) {
-      throw fail('HERALD_INVALID_TOPIC', 400, 'name at least one topic: /events?topic=orders/*')
-    }
-    if (topics.length > maxTopics) {
-      throw fail('HERALD_INVALID_TOPIC', 400, `at most ${maxTopics} topics per subscription`)
-    }
-    for (const topic of topics) assertValidTopicPattern(topic)
-    const principal = await authenticate(req)
-    if (auth.enabled && !principal.authenticated) {
-      if (!auth.anonymousSubscribe)
-        throw fail('HERALD_UNAUTHORIZED', 401, 'a token is required to subscribe')
-    }
-    if (principal.authenticated) {
-      for (const topic of topics) {
-        if (!canSubscribe(principal, topic)) {
-          throw fail(
-            'HERALD_FORBIDDEN',
-            403,
-            `the token does not grant subscribing to ${JSON.stringify(topic)}`,
-          )
-        }
-      }
-    }
-    return { topics: [...new Set(topics)], principal }
-  }
-
-  function watchExpiry(session: Session, principal: Principal): void {
-    if (principal.expiresAt === undefined) return
-    const ms = principal.expiresAt - Date.now()
-    if (ms <= 0) {
-      session.close('expired')
-      return
-    }
-    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer tokens outlive any session anyway.
-    const timer = setTimeout(() => session.close('expired'), Math.min(ms, 2 ** 31 - 1))
-    timer.unref?.()
-    expiryTimers.set(session, timer)
-  }
-
-  function startSubscription(session: Session, topics: string[], principal: Principal): void {
-    watchExpiry(session, principal)
-    const span = tracer.startSpan('herald.subscribe', {
-      attributes: {
-        'herald.topics': topics,
-        'herald.resume': session.lastEventId !== undefined,
-      },
-    })
-    fan.attach(session, topics, principal).then(
-      () => span.end(),
-      (error: unknown) => {
-        logger.error({ err: error, sessionId: session.id }, 'replay failed')
-        span.recordException(error as Error)
-        span.setStatus({ code: SpanStatusCode.ERROR })
-        span.end()
-      },
-    )
-  }
-
-  /** Parses and authorizes a publish body. Throws `HeraldError`s. */
-  function parsePublish(
-    text: string,
-    isJson: boolean,
-    principal: Principal,
-  ): { events: AppendInput[]; batch: boolean } {
-    let events: AppendInput[]
-    let batch = false
-    if (isJson) {
-      const parsed = parseJsonPublish(text, limits)
-      events = parsed.events
-      batch = parsed.batch
-    } else {
-      events = parseFormPublish(text, limits)
-    }
-    if (auth.enabled) {
-      for (const event of events) {
-        if (!canPublish(principal, event.topic)) {
-          throw fail(
-            'HERALD_FORBIDDEN',
-            403,
-            `the token does not grant publishing to ${JSON.stringify(event.topic)}`,
-          )
-        }
-      }
-    }
-    return { events, batch }
-  }
-
-  /** Validates and appends parsed, authorized events. Throws `HeraldError`s. */
-  async function accept(
-    { events, batch }: { events: AppendInput[]; batch: boolean },
-    mercure: boolean,
-    started: number,
-    span: Span,
-  ): Promise<HubResponse> {
-    await checkSchemas(events)
-    span.setAttribute('herald.events', events.length)
-    const stored = await append(events, started)
-    const ids = stored.map((e) => e.id)
-    if (mercure) {
-      return {
-        status: 200,
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        body: ids[0] ?? '',
-      }
-    }
-    return json(200, batch ? { ids } : { id: ids[0], ids })
-  }
-
-  async function handlePublish(req: HubRequest, mercure: boolean): Promise<HubResponse> {
-    const started = performance.now()
-    const span = tracer.startSpan('herald.publish')
-    try {
-      const principal = await authenticate(req)
-      if (auth.enabled && !principal.authenticated) {
-        throw fail(
-          'HERALD_UNAUTHORIZED',
-          401,
-          'a token with a publish claim is required to publish',
-        )
-      }
-      if (principal.tokenFrom === 'cookie') assertPublishOrigin(req)
-      if (limiter !== undefined) {
-        const wait = limiter.take(principal.token ?? `ip:${req.ip}`)
-        if (wait > 0) {
-          const error = fail(
-            'HERALD_PUBLISH_RATE_LIMITED',
-            429,
-            'too many publish requests; slow down',
-          )
-          metrics.publishErrors.inc({ code: error.code })
-          return errorResponse(error, { 'retry-after': String(Math.max(1, Math.ceil(wait))) })
-        }
-      }
-      const type = (req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
-      const isJson = type === 'application/json' || type.endsWith('+json')
-      const isForm = type === 'application/x-www-form-urlencoded'
-      if (!isJson && !isForm) {
-        throw fail(
-          'HERALD_UNSUPPORTED_MEDIA_TYPE',
-          415,
-          'publish with Content-Type application/json (or application/x-www-form-urlencoded)',
-        )
-      }
-      const length = Number(req.header('content-length') ?? 0)
-      if (length > maxBodyBytes) {
-        throw fail(
-          'HERALD_PAYLOAD_TOO_LARGE',
-          413,
-          `request body larger than ${maxBodyBytes} bytes`,
-        )
-      }
-      const text = decodeUtf8(await req.body(maxBodyBytes, bodyTimeoutMs))
-      // Grants are checked before the idempotency cache: a remembered answer is never handed
-      // to a caller who may not publish what it was for.
-      const parsed = parsePublish(text, isJson, principal)
-      const key = req.header('idempotency-key')
-      if (key === undefined) return await accept(parsed, mercure, started, span)
-      if (key.length === 0 || key.length > 255) {
-        throw fail('HERALD_INVALID_PUBLISH', 400, 'Idempotency-Key must be 1 to 255 characters')
-      }
-      // Keys are scoped to the caller: another publisher's key never collides with yours.
-      const scope = principal.subject ?? principal.token ?? `ip:${req.ip}`
-      const { answer, replayed } = await idempotency.run(
-        `${scope}\u0000${mercure ? 'form' : 'json'}\u0000${key}`,
-        text,
-        () => accept(parsed, mercure, started, span),
-      )
-      span.setAttribute('herald.idempotent_replay', replayed)
-      return replayed
-        ? { ...answer, headers: { ...answer.headers, 'idempotent-replayed': 'true' } }
-        : answer
-    } catch (error) {
-      const herald = isHeraldError(error)
-        ? error
-        : new HeraldError('HERALD_STORE_UNAVAILABLE', 'publish failed', {
-            status: 503,
-            cause: error,
-          })
-      if (!isHeraldError(error)) logger.error({ err: error }, 'publish failed')
-      metrics.publishErrors.inc({ code: herald.code })
-      span.recordException(herald)
-      span.setStatus({ code: SpanStatusCode.ERROR, message: herald.code })
-      return errorResponse(herald)
-    } finally {
-      span.end()
-    }
-  }
-
   async function ready(): Promise<boolean> {
-    if (streamServer.draining) return false
+    if (streams.draining) return false
     try {
       const health = await Promise.race([
         timed('health', () => store.health()),
@@ -594,133 +282,66 @@ export function createHub(options: HubOptions): Hub {
     }
   }
 
-  function notAllowed(allow: string): HubResponse {
-    return errorResponse(fail('HERALD_METHOD_NOT_ALLOWED', 405, `use ${allow}`), { allow })
+  const ctx: HubContext = {
+    store,
+    auth,
+    metrics,
+    logger,
+    streams,
+    cors,
+    limits,
+    maxBodyBytes,
+    bodyTimeoutMs,
+    maxTopicsPerSubscription: maxTopics,
+    trustProxy: options.trustProxy === true,
+    limiter,
+    idempotency: createIdempotencyCache<HubResponse>(options.idempotency),
+    checkSchemas,
+    append: createAppender({ store, broker, metrics, publishStartedAt, timed }),
+    ready,
+    timed,
   }
-
-  /** Answers every route except an accepted stream. `undefined`: not a hub path. */
-  async function route(req: HubRequest): Promise<HubResponse | undefined> {
-    const path = req.url.pathname
-    const method = req.method
-    if (method === 'OPTIONS' && (path === '/publish' || path === '/.well-known/mercure')) {
-      const headers = corsHeaders(req)
-      if (headers['access-control-allow-origin'] !== undefined) {
-        headers['access-control-allow-methods'] = 'POST, OPTIONS'
-        headers['access-control-allow-headers'] = 'Authorization, Content-Type, Idempotency-Key'
-        headers['access-control-max-age'] = String(cors?.maxAgeSeconds ?? 600)
-      }
-      return { status: 204, headers, body: '' }
-    }
-    switch (path) {
-      case '/publish':
-      case '/.well-known/mercure':
-        if (method === 'GET' && path === '/.well-known/mercure') return undefined
-        if (method !== 'POST') return notAllowed('POST')
-        return handlePublish(req, path !== '/publish')
-      case '/healthz':
-        if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
-        return json(200, { status: 'ok' })
-      case '/readyz':
-        if (method !== 'GET' && method !== 'HEAD') return notAllowed('GET')
-        return (await ready())
-          ? json(200, { status: 'ready' })
-          : errorResponse(
-              fail(
-                'HERALD_STORE_UNAVAILABLE',
-                503,
-                'the event store is not reachable or the hub is draining',
-              ),
-            )
-      case '/metrics':
-        if (method !== 'GET') return notAllowed('GET')
-        return {
-          status: 200,
-          headers: { 'content-type': metrics.registry.contentType },
-          body: await metrics.registry.metrics(),
-        }
-      case '/':
-        if (method !== 'GET') return notAllowed('GET')
-        return json(200, {
-          name: 'herald',
-          endpoints: [
-            'GET /events?topic=',
-            'POST /publish',
-            'POST /.well-known/mercure',
-            'GET /healthz',
-            'GET /readyz',
-            'GET /metrics',
-          ],
-        })
-      default:
-        return undefined
-    }
+  const routes: Route[] = []
+  const streamRoutes: StreamRoute[] = []
+  for (const factory of ROUTES) {
+    const made = factory(ctx)
+    routes.push(...(made.routes ?? []))
+    streamRoutes.push(...(made.streams ?? []))
   }
+  const router = createRouter(ctx, routes, streamRoutes)
+  const acceptor = createStreamAcceptor(ctx, {
+    router,
+    attach: (session, topics, principal) => fanOut.attach(session, topics, principal),
+  })
+  const tail = startNodeTail({ broker, fanOut, streams, logger })
 
-  function isStreamPath(req: HubRequest): boolean {
-    const path = req.url.pathname
-    return (
-      path === '/events' ||
-      (path === '/.well-known/mercure' && req.method !== 'POST' && req.method !== 'OPTIONS')
+  const notFound = (req: HubRequest): HubResponse =>
+    errorResponse(
+      fail('HERALD_NOT_FOUND', 404, `no route ${req.url.pathname}`),
+      corsHeaders(cors, req),
     )
-  }
 
   async function handleNodeAsync(
     req: NodeRequest,
     res: NodeResponse,
     next: ((error?: unknown) => void) | undefined,
   ): Promise<void> {
-    let request: HubRequest
+    let view: HubRequest
     try {
-      request = fromNode(req, options.trustProxy === true)
+      view = fromNode(req, ctx.trustProxy)
     } catch (error) {
       if (!isHeraldError(error)) throw error
       writeNode(res, errorResponse(error), req.method ?? 'GET', req)
       return
     }
-    if (isStreamPath(request) && request.method === 'OPTIONS') {
-      // A CORS preflight never carries credentials: answer it before any auth check, or
-      // every cross-origin reconnect (Last-Event-ID forces a preflight) would fail.
-      streamServer.handleNode(req, res, { ip: request.ip })
+    const stream = router.stream(view)
+    if (stream !== undefined) return acceptor.node(view, stream, req, res)
+    const answer = await router.answer(view)
+    if (answer === undefined && next !== undefined) {
+      next()
       return
     }
-    if (isStreamPath(request)) {
-      let subscription: { topics: string[]; principal: Principal }
-      try {
-        subscription = await authorizeSubscribe(request)
-      } catch (error) {
-        const herald = isHeraldError(error)
-          ? error
-          : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
-        writeNode(res, errorResponse(herald, corsHeaders(request)), request.method)
-        return
-      }
-      const mercureUrl = mercureCursorUrl(request.url)
-      if (mercureUrl !== undefined) req.url = `${mercureUrl.pathname}${mercureUrl.search}`
-      const session = streamServer.handleNode(req, res, { ip: request.ip })
-      if (session !== undefined)
-        startSubscription(session, subscription.topics, subscription.principal)
-      return
-    }
-    const answer = await route(request)
-    if (answer === undefined) {
-      if (next !== undefined) {
-        next()
-        return
-      }
-      writeNode(
-        res,
-        errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${request.url.pathname}`)),
-        request.method,
-        req,
-      )
-      return
-    }
-    writeNode(
-      res,
-      { ...answer, headers: { ...corsHeaders(request), ...answer.headers } },
-      request.method,
-      req,
-    )
+    writeNode(res, answer ?? notFound(view), view.method, req)
   }
 
   return {
@@ -728,10 +349,10 @@ export function createHub(options: HubOptions): Hub {
       return metrics
     },
     get streams() {
-      return streamServer
+      return streams
     },
     get subscribers() {
-      return fan.size
+      return fanOut.size
     },
 
     handleNode(req, res, next) {
@@ -750,72 +371,14 @@ export function createHub(options: HubOptions): Hub {
     },
 
     createConnectionHandler(fallback) {
-      // What authorize learnt, for onSession: keyed by the request object, gone with it.
-      const subscriptions = new WeakMap<StreamRequest, { topics: string[]; principal: Principal }>()
-      return streamServer.createConnectionHandler({
-        fallback,
-        match(request) {
-          if (request.method !== 'GET' && request.method !== 'HEAD') return false
-          const path = request.url.pathname
-          if (path !== '/events' && path !== '/.well-known/mercure') return false
-          // Mercure's `lastEventID` alias needs the URL rewritten: the node path does that.
-          return mercureCursorUrl(request.url) === undefined
-        },
-        async authorize(request) {
-          const view = fromStreamRequest(request, options.trustProxy === true)
-          try {
-            subscriptions.set(request, await authorizeSubscribe(view))
-            return undefined
-          } catch (error) {
-            const herald = isHeraldError(error)
-              ? error
-              : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
-            const answer = errorResponse(herald, corsHeaders(view))
-            return { status: answer.status, headers: answer.headers, body: answer.body }
-          }
-        },
-        onSession(session, request) {
-          const subscription = subscriptions.get(request)
-          subscriptions.delete(request)
-          if (subscription === undefined) {
-            session.close('error')
-            return
-          }
-          startSubscription(session, subscription.topics, subscription.principal)
-        },
-      })
+      return acceptor.connectionHandler(fallback)
     },
 
     async fetch(request, init) {
-      const hubRequest = fromFetch(request, init?.ip ?? '')
-      if (isStreamPath(hubRequest) && hubRequest.method === 'OPTIONS') {
-        // Preflights carry no credentials: see handleNodeAsync.
-        return streamServer.handleFetch(request, { ip: hubRequest.ip }).response
-      }
-      if (isStreamPath(hubRequest)) {
-        let subscription: { topics: string[]; principal: Principal }
-        try {
-          subscription = await authorizeSubscribe(hubRequest)
-        } catch (error) {
-          const herald = isHeraldError(error)
-            ? error
-            : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
-          return toResponse(errorResponse(herald, corsHeaders(hubRequest)), request.method)
-        }
-        const mercureUrl = mercureCursorUrl(hubRequest.url)
-        const streamRequest = mercureUrl === undefined ? request : new Request(mercureUrl, request)
-        const { response, session } = streamServer.handleFetch(streamRequest, { ip: hubRequest.ip })
-        if (session !== undefined)
-          startSubscription(session, subscription.topics, subscription.principal)
-        return response
-      }
-      const answer =
-        (await route(hubRequest)) ??
-        errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${hubRequest.url.pathname}`))
-      return toResponse(
-        { ...answer, headers: { ...corsHeaders(hubRequest), ...answer.headers } },
-        request.method,
-      )
+      const view = fromFetch(request, init?.ip ?? '')
+      const stream = router.stream(view)
+      if (stream !== undefined) return acceptor.fetch(view, stream, request)
+      return toResponse((await router.answer(view)) ?? notFound(view), request.method)
     },
 
     async publish(input) {
@@ -825,22 +388,20 @@ export function createHub(options: HubOptions): Hub {
         toAppendInput(e, limits, list.length > 1 ? `events[${i}]: ` : ''),
       )
       await checkSchemas(events)
-      return append(events, performance.now())
+      return ctx.append(events, performance.now())
     },
 
     ready,
 
     async drain(drainOptions) {
-      await streamServer.drain(drainOptions)
+      await streams.drain(drainOptions)
     },
 
     async close() {
-      await streamServer.close()
-      stopping.abort()
+      await streams.close()
+      await tail.stop()
       if (ownsBroker) await broker.close()
-      await pump
-      for (const timer of expiryTimers.values()) clearTimeout(timer)
-      expiryTimers.clear()
+      acceptor.close()
     },
   }
 }

@@ -1,0 +1,186 @@
+/**
+ * The one path from a request to a subscriber session, for every transport (`node:http`,
+ * the lean socket path, Fetch): authorize through the stream route, map a refusal to its
+ * JSON error (with CORS headers), apply the route's URL rewrite, open the session through
+ * `@herald/server`, then watch the token's expiry and attach the session to the fan-out.
+ */
+import type { Socket } from 'node:net'
+import { isHeraldError } from '@herald/protocol'
+import type { NodeRequest, NodeResponse, Session, StreamRequest } from '@herald/server'
+import { SpanStatusCode, trace } from '@opentelemetry/api'
+import type { Principal } from './auth.js'
+import type { HubContext } from './context.js'
+import { corsHeaders } from './context.js'
+import type { HubRequest, HubResponse } from './http-io.js'
+import { errorResponse, fail, fromStreamRequest, toResponse, writeNode } from './http-io.js'
+import type { Router, StreamRoute, Subscription } from './routes/route.js'
+
+const tracer = trace.getTracer('@herald/hub')
+
+/** Accepts event streams. */
+export interface StreamAcceptor {
+  /** Serves a stream request on `node:http` / `node:http2` compat. */
+  node(view: HubRequest, route: StreamRoute, req: NodeRequest, res: NodeResponse): Promise<void>
+  /** Serves a stream request as a Fetch `Response`. */
+  fetch(view: HubRequest, route: StreamRoute, request: Request): Promise<Response>
+  /** The lean HTTP/1.1 socket path (see `Hub.createConnectionHandler`). */
+  connectionHandler(fallback: {
+    emit(event: 'connection', socket: Socket): boolean
+  }): (socket: Socket) => void
+  /** Cancels the token-expiry timers of open sessions. */
+  close(): void
+}
+
+/** What a stream acceptor hands sessions to. */
+export interface StreamAcceptorOptions {
+  /** Registers the session with the fan-out and runs its replay. */
+  attach(session: Session, topics: readonly string[], principal: Principal): Promise<void>
+  /** The hub's routes. */
+  router: Router
+}
+
+/** Creates the stream acceptor. */
+export function createStreamAcceptor(
+  ctx: HubContext,
+  options: StreamAcceptorOptions,
+): StreamAcceptor {
+  const { streams, logger } = ctx
+  const expiryTimers = new Map<Session, ReturnType<typeof setTimeout>>()
+
+  /** Authorizes `view`: the subscription, or the error answer to send instead. */
+  async function authorize(
+    route: StreamRoute,
+    view: HubRequest,
+  ): Promise<{ subscription: Subscription } | { refusal: HubResponse }> {
+    try {
+      return { subscription: await route.subscribe(view) }
+    } catch (error) {
+      const herald = isHeraldError(error)
+        ? error
+        : fail('HERALD_UNAUTHORIZED', 401, 'authentication failed')
+      return { refusal: errorResponse(herald, corsHeaders(ctx.cors, view)) }
+    }
+  }
+
+  function watchExpiry(session: Session, principal: Principal): void {
+    if (principal.expiresAt === undefined) return
+    const ms = principal.expiresAt - Date.now()
+    if (ms <= 0) {
+      session.close('expired')
+      return
+    }
+    // setTimeout takes at most 2^31-1 ms (~24.8 days); longer tokens outlive any session anyway.
+    const timer = setTimeout(() => session.close('expired'), Math.min(ms, 2 ** 31 - 1))
+    timer.unref?.()
+    expiryTimers.set(session, timer)
+    session.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer)
+        expiryTimers.delete(session)
+      },
+      { once: true },
+    )
+  }
+
+  function start(session: Session, { topics, principal }: Subscription): void {
+    watchExpiry(session, principal)
+    const span = tracer.startSpan('herald.subscribe', {
+      attributes: {
+        'herald.topics': topics,
+        'herald.resume': session.lastEventId !== undefined,
+      },
+    })
+    options.attach(session, topics, principal).then(
+      () => span.end(),
+      (error: unknown) => {
+        logger.error({ err: error, sessionId: session.id }, 'replay failed')
+        span.recordException(error as Error)
+        span.setStatus({ code: SpanStatusCode.ERROR })
+        span.end()
+      },
+    )
+  }
+
+  return {
+    async node(view, route, req, res) {
+      if (view.method === 'OPTIONS') {
+        // A CORS preflight never carries credentials: answer it before any auth check, or
+        // every cross-origin reconnect (Last-Event-ID forces a preflight) would fail.
+        streams.handleNode(req, res, { ip: view.ip })
+        return
+      }
+      const outcome = await authorize(route, view)
+      if ('refusal' in outcome) {
+        writeNode(res, outcome.refusal, view.method)
+        return
+      }
+      const url = route.rewrite?.(view.url)
+      if (url !== undefined) req.url = `${url.pathname}${url.search}`
+      const session = streams.handleNode(req, res, { ip: view.ip })
+      if (session !== undefined) start(session, outcome.subscription)
+    },
+
+    async fetch(view, route, request) {
+      if (view.method === 'OPTIONS') {
+        // Preflights carry no credentials: see `node`.
+        return streams.handleFetch(request, { ip: view.ip }).response
+      }
+      const outcome = await authorize(route, view)
+      if ('refusal' in outcome) return toResponse(outcome.refusal, request.method)
+      const url = route.rewrite?.(view.url)
+      const { response, session } = streams.handleFetch(
+        url === undefined ? request : new Request(url, request),
+        { ip: view.ip },
+      )
+      if (session !== undefined) start(session, outcome.subscription)
+      return response
+    },
+
+    connectionHandler(fallback) {
+      // What authorize learnt, for onSession: keyed by the request object, gone with it.
+      const accepted = new WeakMap<StreamRequest, Subscription>()
+      const routeOf = (request: StreamRequest): StreamRoute | undefined => {
+        if (request.method !== 'GET' && request.method !== 'HEAD') return undefined
+        const view = fromStreamRequest(request, ctx.trustProxy)
+        const route = options.router.stream(view)
+        // A route that rewrites the URL (Mercure's `lastEventID`) needs the node path.
+        if (route === undefined || route.rewrite?.(view.url) !== undefined) return undefined
+        return route
+      }
+      return streams.createConnectionHandler({
+        fallback,
+        match: (request) => routeOf(request) !== undefined,
+        async authorize(request) {
+          const route = routeOf(request)
+          const view = fromStreamRequest(request, ctx.trustProxy)
+          if (route === undefined) {
+            const answer = errorResponse(fail('HERALD_NOT_FOUND', 404, 'no stream route'))
+            return { status: answer.status, headers: answer.headers, body: answer.body }
+          }
+          const outcome = await authorize(route, view)
+          if ('refusal' in outcome) {
+            const { status, headers, body } = outcome.refusal
+            return { status, headers, body }
+          }
+          accepted.set(request, outcome.subscription)
+          return undefined
+        },
+        onSession(session, request) {
+          const subscription = accepted.get(request)
+          accepted.delete(request)
+          if (subscription === undefined) {
+            session.close('error')
+            return
+          }
+          start(session, subscription)
+        },
+      })
+    },
+
+    close() {
+      for (const timer of expiryTimers.values()) clearTimeout(timer)
+      expiryTimers.clear()
+    },
+  }
+}

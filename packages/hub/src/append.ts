@@ -1,0 +1,47 @@
+/**
+ * The hub's one write path: append validated events to the store, map store failures to
+ * `HERALD_STORE_UNAVAILABLE`, count them, and hand them on to every node.
+ */
+import { HeraldError, isHeraldError } from '@herald/protocol'
+import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
+import type { Broker } from './memory-broker.js'
+import type { HubMetrics } from './metrics.js'
+
+/** What the write path needs. */
+export interface AppenderOptions {
+  store: EventStore
+  broker: Broker
+  metrics: HubMetrics
+  /** Publish start times by first id, for the publish-to-write latency histogram. */
+  publishStartedAt: Map<string, number>
+  /** Times a store call. */
+  timed<T>(op: string, fn: () => Promise<T>): Promise<T>
+}
+
+/** Creates the write path: `(events, startedAt) => stored events`. */
+export function createAppender(
+  options: AppenderOptions,
+): (inputs: readonly AppendInput[], started: number) => Promise<StoredEvent[]> {
+  const { store, broker, metrics, publishStartedAt } = options
+  return async (inputs, started) => {
+    let stored: StoredEvent[]
+    try {
+      stored = await options.timed('append', () => store.append(inputs))
+    } catch (error) {
+      if (isHeraldError(error)) throw error
+      throw new HeraldError(
+        'HERALD_STORE_UNAVAILABLE',
+        `event store failed: ${(error as Error).message}`,
+        { status: 503, cause: error },
+      )
+    }
+    metrics.published.inc(stored.length)
+    const first = stored[0]
+    if (first !== undefined) {
+      if (publishStartedAt.size > 10_000) publishStartedAt.clear()
+      publishStartedAt.set(first.id, started)
+    }
+    await broker.publish(stored)
+    return stored
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * What the hub's parts share: the validated options and the services built from them.
+ * Routes, the stream acceptor and the node tail take a {@link HubContext}, never the raw
+ * options, so validation happens once, in `createHub`.
+ */
+import type { CorsOptions, Logger, StreamServer } from '@herald/server'
+import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
+import type { Authenticator } from './auth.js'
+import type { HubRequest, HubResponse } from './http-io.js'
+import { originAllowed } from './http-io.js'
+import type { IdempotencyCache } from './idempotency.js'
+import type { HubMetrics } from './metrics.js'
+import type { PublishLimits } from './publish-request.js'
+import type { RateLimiter } from './rate-limit.js'
+import type { SchemaCheck } from './schema.js'
+
+/** The hub's shared services. */
+export interface HubContext {
+  readonly store: EventStore
+  readonly auth: Authenticator
+  readonly metrics: HubMetrics
+  readonly logger: Logger
+  readonly streams: StreamServer
+  readonly cors: CorsOptions | undefined
+  readonly limits: PublishLimits
+  readonly maxBodyBytes: number
+  readonly bodyTimeoutMs: number
+  readonly maxTopicsPerSubscription: number
+  readonly trustProxy: boolean
+  readonly limiter: RateLimiter | undefined
+  readonly idempotency: IdempotencyCache<HubResponse>
+  readonly checkSchemas: SchemaCheck
+  /** Appends validated events (the one write path: HTTP publishes and `hub.publish`). */
+  append(events: readonly AppendInput[], startedAt: number): Promise<StoredEvent[]>
+  /** `true` when the hub can serve: not draining, and the store answers. */
+  ready(): Promise<boolean>
+  /** Times a store call into `herald_store_seconds{op}`. */
+  timed<T>(op: string, fn: () => Promise<T>): Promise<T>
+}
+
+/** CORS headers for a non-stream answer to `req` (none when its origin is not allowed). */
+export function corsHeaders(
+  cors: CorsOptions | undefined,
+  req: HubRequest,
+): Record<string, string> {
+  const origin = req.header('origin')
+  if (cors === undefined || origin === undefined || !originAllowed(cors, origin)) return {}
+  const headers: Record<string, string> = {
+    'access-control-allow-origin': origin,
+    vary: 'Origin',
+  }
+  if (cors.credentials === true) headers['access-control-allow-credentials'] = 'true'
+  return headers
+}

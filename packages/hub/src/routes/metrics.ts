@@ -1,0 +1,20 @@
+/** `GET /metrics`: Prometheus text format. */
+import type { RouteFactory } from './route.js'
+
+/** `/metrics`. */
+export const metricsRoutes: RouteFactory = (ctx) => ({
+  routes: [
+    {
+      path: '/metrics',
+      methods: {
+        async GET() {
+          return {
+            status: 200,
+            headers: { 'content-type': ctx.metrics.registry.contentType },
+            body: await ctx.metrics.registry.metrics(),
+          }
+        },
+      },
+    },
+  ],
+})

@@ -1,0 +1,216 @@
+/**
+ * `POST /publish`: JSON events (one or an array) in, their ids out. Also the publish
+ * pipeline Mercure's form POST shares: authentication, the cookie origin check, the rate
+ * limit, body limits, grants, idempotency, schemas, the append.
+ */
+import { HeraldError, isHeraldError } from '@herald/protocol'
+import type { AppendInput } from '@herald/store'
+import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
+import type { Principal } from '../auth.js'
+import { canPublish } from '../auth.js'
+import type { HubContext } from '../context.js'
+import type { HubRequest, HubResponse } from '../http-io.js'
+import { decodeUtf8, errorResponse, fail, json, originAllowed } from '../http-io.js'
+import { parseFormPublish, parseJsonPublish } from '../publish-request.js'
+import type { RouteFactory } from './route.js'
+
+const tracer = trace.getTracer('@herald/hub')
+
+/** The request headers a cross-origin publish may send. */
+export const PUBLISH_PREFLIGHT = {
+  methods: 'POST, OPTIONS',
+  headers: 'Authorization, Content-Type, Idempotency-Key',
+} as const
+
+/** How a publish request body is read and answered. */
+export type PublishFlavour = 'json' | 'form'
+
+/**
+ * Creates the publish pipeline: `(req, flavour)` reads, checks and appends the request's
+ * events and answers JSON ids (`json`) or Mercure's plain-text id (`form`).
+ */
+export function createPublishHandler(
+  ctx: HubContext,
+): (req: HubRequest, flavour: PublishFlavour) => Promise<HubResponse> {
+  const { auth, limits, metrics, logger } = ctx
+
+  /**
+   * A publish authenticated by cookie must come from the hub's own origin or an allowed CORS
+   * origin: browsers attach cookies to cross-site form posts (no preflight), which would
+   * otherwise publish as the victim (CSRF). `Referer` stands in when `Origin` is absent.
+   */
+  function assertPublishOrigin(req: HubRequest): void {
+    let origin = req.header('origin')
+    if (origin === undefined) {
+      const referer = req.header('referer')
+      if (referer !== undefined) {
+        try {
+          origin = new URL(referer).origin
+        } catch {
+          origin = undefined
+        }
+      }
+    }
+    if (
+      origin !== undefined &&
+      origin !== 'null' &&
+      (origin === req.url.origin || (ctx.cors !== undefined && originAllowed(ctx.cors, origin)))
+    ) {
+      return
+    }
+    throw fail(
+      'HERALD_ORIGIN_NOT_ALLOWED',
+      403,
+      origin === undefined
+        ? 'a publish authenticated by cookie needs an Origin (or Referer) header from the hub or an allowed CORS origin; send the token in Authorization instead'
+        : `a publish authenticated by cookie from origin ${JSON.stringify(origin)} is refused: not the hub's origin nor an allowed CORS origin`,
+    )
+  }
+
+  /** Parses and authorizes a publish body. Throws `HeraldError`s. */
+  function parsePublish(
+    text: string,
+    isJson: boolean,
+    principal: Principal,
+  ): { events: AppendInput[]; batch: boolean } {
+    let events: AppendInput[]
+    let batch = false
+    if (isJson) {
+      const parsed = parseJsonPublish(text, limits)
+      events = parsed.events
+      batch = parsed.batch
+    } else {
+      events = parseFormPublish(text, limits)
+    }
+    if (auth.enabled) {
+      for (const event of events) {
+        if (!canPublish(principal, event.topic)) {
+          throw fail(
+            'HERALD_FORBIDDEN',
+            403,
+            `the token does not grant publishing to ${JSON.stringify(event.topic)}`,
+          )
+        }
+      }
+    }
+    return { events, batch }
+  }
+
+  /** Validates and appends parsed, authorized events. Throws `HeraldError`s. */
+  async function accept(
+    { events, batch }: { events: AppendInput[]; batch: boolean },
+    flavour: PublishFlavour,
+    started: number,
+    span: Span,
+  ): Promise<HubResponse> {
+    await ctx.checkSchemas(events)
+    span.setAttribute('herald.events', events.length)
+    const stored = await ctx.append(events, started)
+    const ids = stored.map((e) => e.id)
+    if (flavour === 'form') {
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        body: ids[0] ?? '',
+      }
+    }
+    return json(200, batch ? { ids } : { id: ids[0], ids })
+  }
+
+  return async function handlePublish(req, flavour) {
+    const started = performance.now()
+    const span = tracer.startSpan('herald.publish')
+    try {
+      const principal = await auth.authenticate({
+        header: (name) => req.header(name),
+        url: req.url,
+      })
+      if (auth.enabled && !principal.authenticated) {
+        throw fail(
+          'HERALD_UNAUTHORIZED',
+          401,
+          'a token with a publish claim is required to publish',
+        )
+      }
+      if (principal.tokenFrom === 'cookie') assertPublishOrigin(req)
+      if (ctx.limiter !== undefined) {
+        const wait = ctx.limiter.take(principal.token ?? `ip:${req.ip}`)
+        if (wait > 0) {
+          const error = fail(
+            'HERALD_PUBLISH_RATE_LIMITED',
+            429,
+            'too many publish requests; slow down',
+          )
+          metrics.publishErrors.inc({ code: error.code })
+          return errorResponse(error, { 'retry-after': String(Math.max(1, Math.ceil(wait))) })
+        }
+      }
+      const type = (req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+      const isJson = type === 'application/json' || type.endsWith('+json')
+      const isForm = type === 'application/x-www-form-urlencoded'
+      if (!isJson && !isForm) {
+        throw fail(
+          'HERALD_UNSUPPORTED_MEDIA_TYPE',
+          415,
+          'publish with Content-Type application/json (or application/x-www-form-urlencoded)',
+        )
+      }
+      const length = Number(req.header('content-length') ?? 0)
+      if (length > ctx.maxBodyBytes) {
+        throw fail(
+          'HERALD_PAYLOAD_TOO_LARGE',
+          413,
+          `request body larger than ${ctx.maxBodyBytes} bytes`,
+        )
+      }
+      const text = decodeUtf8(await req.body(ctx.maxBodyBytes, ctx.bodyTimeoutMs))
+      // Grants are checked before the idempotency cache: a remembered answer is never handed
+      // to a caller who may not publish what it was for.
+      const parsed = parsePublish(text, isJson, principal)
+      const key = req.header('idempotency-key')
+      if (key === undefined) return await accept(parsed, flavour, started, span)
+      if (key.length === 0 || key.length > 255) {
+        throw fail('HERALD_INVALID_PUBLISH', 400, 'Idempotency-Key must be 1 to 255 characters')
+      }
+      // Keys are scoped to the caller: another publisher's key never collides with yours.
+      const scope = principal.subject ?? principal.token ?? `ip:${req.ip}`
+      const { answer, replayed } = await ctx.idempotency.run(
+        `${scope}\u0000${flavour}\u0000${key}`,
+        text,
+        () => accept(parsed, flavour, started, span),
+      )
+      span.setAttribute('herald.idempotent_replay', replayed)
+      return replayed
+        ? { ...answer, headers: { ...answer.headers, 'idempotent-replayed': 'true' } }
+        : answer
+    } catch (error) {
+      const herald = isHeraldError(error)
+        ? error
+        : new HeraldError('HERALD_STORE_UNAVAILABLE', 'publish failed', {
+            status: 503,
+            cause: error,
+          })
+      if (!isHeraldError(error)) logger.error({ err: error }, 'publish failed')
+      metrics.publishErrors.inc({ code: herald.code })
+      span.recordException(herald)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: herald.code })
+      return errorResponse(herald)
+    } finally {
+      span.end()
+    }
+  }
+}
+
+/** `POST /publish`. */
+export const publishRoutes: RouteFactory = (ctx) => {
+  const publish = createPublishHandler(ctx)
+  return {
+    routes: [
+      {
+        path: '/publish',
+        methods: { POST: (req) => publish(req, 'json') },
+        preflight: PUBLISH_PREFLIGHT,
+      },
+    ],
+  }
+}

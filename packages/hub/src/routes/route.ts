@@ -1,0 +1,135 @@
+/**
+ * Routes: what answers a request. A {@link Route} answers plain requests (JSON in, JSON
+ * out) for one path; a {@link StreamRoute} turns a request into a subscription, which the
+ * stream acceptor then serves on any transport. Adding a route is one file in `routes/`
+ * and one line in `routes/index.ts`.
+ */
+import type { Principal } from '../auth.js'
+import type { HubContext } from '../context.js'
+import { corsHeaders } from '../context.js'
+import type { HubRequest, HubResponse } from '../http-io.js'
+import { errorResponse, fail, json } from '../http-io.js'
+
+/** Answers one method of a route. Throwing a `HeraldError` answers its JSON error. */
+export type RouteHandler = (req: HubRequest) => Promise<HubResponse>
+
+/** A plain (non-stream) route. */
+export interface Route {
+  /** Exact path (`/publish`). */
+  readonly path: string
+  /** Handlers by method (upper case). `HEAD` falls back to `GET`. */
+  readonly methods: Readonly<Record<string, RouteHandler>>
+  /**
+   * Answer cross-origin preflights (`OPTIONS`) for these methods, with these request
+   * headers allowed. Absent: a preflight gets a plain 204 without CORS headers.
+   */
+  readonly preflight?: { readonly methods: string; readonly headers: string } | undefined
+  /** Listed in the `GET /` index (default `true`). */
+  readonly listed?: boolean | undefined
+}
+
+/** An authorized subscription. */
+export interface Subscription {
+  /** Topic patterns, deduplicated. */
+  readonly topics: string[]
+  /** Who subscribes. */
+  readonly principal: Principal
+}
+
+/** A route that serves event streams (`GET`/`HEAD`; preflights go to the stream server). */
+export interface StreamRoute {
+  /** Exact path (`/events`). */
+  readonly path: string
+  /** Authorizes the request. @throws {HeraldError} the refusal to answer. */
+  subscribe(req: HubRequest): Promise<Subscription>
+  /**
+   * The URL to hand the stream server instead of the request's, when the route renames a
+   * parameter (Mercure's `lastEventID`); `undefined` to keep it.
+   */
+  rewrite?(url: URL): URL | undefined
+}
+
+/** Builds the routes of one feature from the hub's services. */
+export type RouteFactory = (ctx: HubContext) => {
+  routes?: readonly Route[]
+  streams?: readonly StreamRoute[]
+}
+
+/** A 405 naming the allowed methods. */
+export function notAllowed(allow: string): HubResponse {
+  return errorResponse(fail('HERALD_METHOD_NOT_ALLOWED', 405, `use ${allow}`), { allow })
+}
+
+/** Dispatches plain requests to their {@link Route}. */
+export interface Router {
+  /** The answer, or `undefined` when no route has this path. */
+  answer(req: HubRequest): Promise<HubResponse | undefined>
+  /** The stream route for `req` (a `GET`, `HEAD` or `OPTIONS` on a stream path), if any. */
+  stream(req: HubRequest): StreamRoute | undefined
+}
+
+/**
+ * Creates the router over `routes` and `streams` (a path may have both: Mercure). `GET /`
+ * lists every endpoint unless a route claims `/`.
+ */
+export function createRouter(
+  ctx: HubContext,
+  routes: readonly Route[],
+  streams: readonly StreamRoute[],
+): Router {
+  const byPath = new Map<string, Route>()
+  const endpoints: string[] = []
+  for (const route of streams) endpoints.push(`GET ${route.path}`)
+  for (const route of routes) {
+    if (route.listed === false) continue
+    for (const method of Object.keys(route.methods)) endpoints.push(`${method} ${route.path}`)
+  }
+  const index: Route = {
+    path: '/',
+    listed: false,
+    methods: { GET: async () => json(200, { name: 'herald', endpoints }) },
+  }
+  for (const route of [...routes, index]) {
+    if (route === index && byPath.has('/')) continue
+    if (byPath.has(route.path)) throw new Error(`two routes for ${route.path}`)
+    byPath.set(route.path, route)
+  }
+  const streamByPath = new Map<string, StreamRoute>()
+  for (const route of streams) streamByPath.set(route.path, route)
+
+  return {
+    stream(req) {
+      const route = streamByPath.get(req.url.pathname)
+      if (route === undefined) return undefined
+      const { method } = req
+      if (method === 'GET' || method === 'HEAD') return route
+      // A path with a plain route too (Mercure's POST): other methods and preflights go there.
+      // Otherwise the stream server answers them (405, or the stream preflight).
+      return byPath.has(route.path) ? undefined : route
+    },
+    async answer(req) {
+      const route = byPath.get(req.url.pathname)
+      if (route === undefined) return undefined
+      const { method } = req
+      let answer: HubResponse
+      if (method === 'OPTIONS') {
+        const headers = corsHeaders(ctx.cors, req)
+        if (route.preflight !== undefined && headers['access-control-allow-origin'] !== undefined) {
+          headers['access-control-allow-methods'] = route.preflight.methods
+          headers['access-control-allow-headers'] = route.preflight.headers
+          headers['access-control-max-age'] = String(ctx.cors?.maxAgeSeconds ?? 600)
+        }
+        return { status: 204, headers, body: '' }
+      }
+      const handler = route.methods[method] ?? (method === 'HEAD' ? route.methods.GET : undefined)
+      if (handler === undefined) {
+        const allow = Object.keys(route.methods)
+        if (streamByPath.has(route.path)) allow.unshift('GET')
+        answer = notAllowed(allow.join(', '))
+      } else {
+        answer = await handler(req)
+      }
+      return { ...answer, headers: { ...corsHeaders(ctx.cors, req), ...answer.headers } }
+    },
+  }
+}
