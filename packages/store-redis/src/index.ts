@@ -1,0 +1,4 @@
+export type { RedisArg, RedisConnection, RedisConnectionOptions } from './connection.js'
+export { backoffMs, createRedisConnection, redactUrl } from './connection.js'
+export type { RedisEventStore, RedisEventStoreOptions } from './redis-store.js'
+export { createRedisEventStore, REDIS_STORE_DEFAULT_RETENTION } from './redis-store.js'

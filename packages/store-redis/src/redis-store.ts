@@ -1,0 +1,356 @@
+/**
+ * The Redis Streams event log: every node of a hub appends to one stream through a Lua
+ * script that assigns the next hub-wide sequence number, so ids are unique and totally
+ * ordered across nodes. Replays of exact topics (and of patterns that match few topics) read
+ * per-topic index streams, so their cost follows the matching events, not the log.
+ */
+import { randomUUID } from 'node:crypto'
+import { HeraldError } from '@herald/protocol'
+import type {
+  AppendInput,
+  EventStore,
+  ReadFilter,
+  ReadResult,
+  RetentionOptions,
+  StoredEvent,
+  StoreHealth,
+} from '@herald/store'
+import {
+  createTopicMatcher,
+  createWakeSignal,
+  formatSequenceCursor,
+  isTopicPattern,
+  NO_ALTERNATES,
+  parseSequenceCursor,
+  resolveRetention,
+  SEQUENCE_CURSORS,
+  toStoredEvent,
+} from '@herald/store'
+import { createRedisConnection, type RedisArg, type RedisConnection } from './connection.js'
+import { APPEND_SCRIPT, READ_SCRIPT } from './scripts.js'
+
+/** Options of {@link createRedisEventStore}. */
+export interface RedisEventStoreOptions {
+  /** Redis URL. Default `redis://127.0.0.1:6379`. */
+  url?: string | undefined
+  /**
+   * Several hubs can share one Redis: each uses keys `herald:v1:{namespace}:*`. Letters,
+   * digits, `.`, `_` and `-`. Default `default`.
+   */
+  namespace?: string | undefined
+  /** Retention; defaults to 1 000 000 events and 7 days. */
+  retention?: RetentionOptions | undefined
+  /**
+   * Bound on the log's size in bytes (payload, topics and metadata, plus 64 per event): the
+   * oldest events go first past it. Default 512 MiB. `Infinity` lifts it.
+   */
+  maxBytes?: number | undefined
+  /** Deadline of one Redis command, in ms: past it the call fails with 503. Default 2000. */
+  commandTimeoutMs?: number | undefined
+  /** Longest pause between reconnection attempts, in ms. Default 2000. */
+  maxBackoffMs?: number | undefined
+  /**
+   * A pattern read merges the index streams of the topics it matches while there are at
+   * most this many; past it, it walks the log. Default 256.
+   */
+  indexLimit?: number | undefined
+  /** Log entries a pattern read walks per page before answering "go on". Default 5000. */
+  scanBudget?: number | undefined
+  /** Connection errors, for logs (the store reconnects by itself). */
+  onError?: ((error: Error) => void) | undefined
+  /** Clock, for tests. Defaults to `Date.now`. */
+  now?: (() => number) | undefined
+}
+
+/** Default hub-wide retention of the Redis store. */
+export const REDIS_STORE_DEFAULT_RETENTION = { maxEvents: 1_000_000, maxAgeMs: 7 * 24 * 3600_000 }
+
+/** The Redis {@link EventStore}, with the key prefix it writes under. */
+export interface RedisEventStore extends EventStore {
+  /** `herald:v1:{namespace}:`. */
+  readonly prefix: string
+  /** The connection, shared with the idempotency cache and the rate limiter. */
+  readonly connection: RedisConnection
+}
+
+type Entry = [id: string, fields: string[]]
+
+/** `/readyz` must answer promptly, even while Redis is slow. */
+const HEALTH_TIMEOUT_MS = 1000
+
+const NAMESPACE = /^[A-Za-z0-9._-]{1,64}$/
+
+function bound(value: number): string {
+  return value === Number.POSITIVE_INFINITY ? '-1' : String(value)
+}
+
+function toEvent(entry: Entry): StoredEvent {
+  const [id, raw] = entry
+  let topic = ''
+  let data = ''
+  let alternates: readonly string[] = NO_ALTERNATES
+  let type: string | undefined
+  let clientId: string | undefined
+  let retry: number | undefined
+  let isPrivate = false
+  let publishedAt = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const value = raw[i + 1] as string
+    switch (raw[i]) {
+      case 't':
+        topic = value
+        break
+      case 'd':
+        data = value
+        break
+      case 'x':
+        alternates = value.split('\n')
+        break
+      case 'e':
+        type = value
+        break
+      case 'c':
+        clientId = value
+        break
+      case 'r':
+        retry = Number(value)
+        break
+      case 'p':
+        isPrivate = true
+        break
+      case 'a':
+        publishedAt = Number(value)
+        break
+    }
+  }
+  return {
+    id: formatSequenceCursor(Number(id.slice(0, id.indexOf('-')))),
+    topic,
+    alternates,
+    data,
+    type,
+    clientId,
+    retry,
+    private: isPrivate,
+    publishedAt,
+  }
+}
+
+/** The ZRANGEBYLEX bounds holding every topic `pattern` can match. */
+function prefixRange(pattern: string): [RedisArg, RedisArg] {
+  const segments = pattern.split('/')
+  const literal: string[] = []
+  for (const s of segments) {
+    if (s === '*' || s === '**') break
+    literal.push(s)
+  }
+  if (literal.length === 0) return ['-', '+']
+  const prefix = Buffer.from(`${literal.join('/')}/`)
+  // 0xff never occurs in UTF-8: every topic starting with the prefix sorts below it.
+  return [
+    Buffer.concat([Buffer.from('['), prefix]),
+    Buffer.concat([Buffer.from('['), prefix, Buffer.from([0xff])]),
+  ]
+}
+
+/**
+ * Creates a Redis {@link EventStore}. It connects in the background and reconnects by
+ * itself; while Redis is down, calls fail after `commandTimeoutMs` with
+ * `HERALD_STORE_UNAVAILABLE` and {@link EventStore.health} answers `{ ok: false }`.
+ *
+ * @throws {TypeError} for an invalid namespace, bound or URL.
+ */
+export function createRedisEventStore(options: RedisEventStoreOptions = {}): RedisEventStore {
+  const namespace = options.namespace ?? 'default'
+  if (!NAMESPACE.test(namespace)) {
+    throw new TypeError('createRedisEventStore: namespace must be 1-64 of A-Z a-z 0-9 . _ -')
+  }
+  const url = options.url ?? 'redis://127.0.0.1:6379'
+  if (!/^rediss?:\/\//.test(url))
+    throw new TypeError('createRedisEventStore: url must be redis:// or rediss://')
+  const policy = resolveRetention(options.retention, REDIS_STORE_DEFAULT_RETENTION)
+  const maxBytes = options.maxBytes ?? 512 * 1024 * 1024
+  if (!(maxBytes > 0)) throw new TypeError('createRedisEventStore: maxBytes must be > 0')
+  const now = options.now ?? Date.now
+  const indexLimit = options.indexLimit ?? 256
+  const scanBudget = options.scanBudget ?? 5000
+  const prefix = `herald:v1:{${namespace}}:`
+  const connection = createRedisConnection({
+    url,
+    commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+    maxBackoffMs: options.maxBackoffMs ?? 2000,
+    onError: options.onError,
+  })
+  const retentionArgs: string[] = [
+    bound(policy.maxEvents),
+    bound(policy.maxAgeMs),
+    bound(maxBytes),
+    String(policy.topics.length),
+  ]
+  for (const rule of policy.topics) {
+    retentionArgs.push(rule.pattern, bound(rule.maxEvents), bound(rule.maxAgeMs))
+  }
+  const wake = createWakeSignal()
+  // What this node has seen of the log: a log that comes back empty (Redis restarted
+  // without persistence, or flushed) starts above `highest`, so ids never go backwards.
+  let epoch = ''
+  let highest = 0
+  let closed = false
+
+  function assertOpen(): void {
+    if (closed)
+      throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
+  }
+
+  function seen(seq: number, logEpoch: string): void {
+    if (seq > highest) highest = seq
+    if (logEpoch !== '') epoch = logEpoch
+  }
+
+  async function append(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
+    assertOpen()
+    if (inputs.length === 0) return []
+    const args: RedisArg[] = [
+      prefix,
+      epoch,
+      randomUUID(),
+      String(highest),
+      String(now()),
+      ...retentionArgs,
+    ]
+    args.push(String(inputs.length))
+    for (const input of inputs) {
+      args.push(
+        input.topic,
+        input.alternates === undefined ? '' : input.alternates.join('\n'),
+        input.data,
+        input.type === undefined ? '' : `=${input.type}`,
+        input.clientId === undefined ? '' : `=${input.clientId}`,
+        input.retry === undefined ? '' : String(input.retry),
+        input.private === true ? '1' : '',
+        '',
+      )
+    }
+    const [logEpoch, first, time] = await connection.script<[string, string, string, number]>(
+      APPEND_SCRIPT,
+      args,
+    )
+    const firstSeq = Number(first)
+    const t = Number(time)
+    seen(firstSeq + inputs.length - 1, logEpoch)
+    return inputs.map((input, i) => toStoredEvent(input, firstSeq + i, t))
+  }
+
+  async function runRead(
+    cursor: number,
+    filter: ReadFilter,
+    mode: string,
+    timeoutMs?: number,
+  ): Promise<unknown[]> {
+    const exact: string[] = []
+    const patterns: string[] = []
+    const prefixes: RedisArg[] = []
+    for (const topic of filter.topics) {
+      if (!isTopicPattern(topic)) exact.push(topic)
+      else {
+        patterns.push(topic)
+        prefixes.push(...prefixRange(topic))
+      }
+    }
+    const all = filter.topics.includes('**')
+    const args: RedisArg[] = [
+      prefix,
+      String(now()),
+      ...retentionArgs,
+      String(cursor),
+      String(Math.max(1, Math.floor(filter.limit))),
+      String(scanBudget),
+      String(indexLimit),
+      mode === 'bounds' ? mode : all ? 'all' : 'topics',
+      String(patterns.length),
+      ...patterns,
+      String(exact.length),
+      ...exact,
+      String(prefixes.length),
+      ...prefixes,
+    ]
+    return connection.script<unknown[]>(READ_SCRIPT, args, timeoutMs)
+  }
+
+  const optionalId = (s: string): string | undefined =>
+    s === '' ? undefined : formatSequenceCursor(Number(s))
+
+  const store: RedisEventStore = {
+    prefix,
+    connection,
+    cursors: SEQUENCE_CURSORS,
+    append,
+
+    async read(cursor, filter): Promise<ReadResult> {
+      assertOpen()
+      createTopicMatcher(filter.topics)
+      let c = -1
+      if (cursor !== undefined) c = parseSequenceCursor(cursor) ?? -2
+      const reply = await runRead(c, filter, 'read')
+      if (reply[0] === 'reset') {
+        const [, reason, oldest, latest, logEpoch] = reply as [
+          string,
+          'expired' | 'unknown',
+          string,
+          string,
+          string,
+        ]
+        if (latest !== '') seen(Number(latest), logEpoch)
+        return { kind: 'reset', reason, oldestId: optionalId(oldest), latestId: optionalId(latest) }
+      }
+      const [, reached, more, logEpoch, latest] = reply as [string, string, number, string, string]
+      if (latest !== '') seen(Number(latest), logEpoch)
+      const events: StoredEvent[] = []
+      for (let i = 5; i < reply.length; i++) events.push(toEvent(reply[i] as Entry))
+      return {
+        kind: 'events',
+        events,
+        cursor: reached === '' ? cursor : formatSequenceCursor(Number(reached)),
+        more: more === 1,
+      }
+    },
+
+    watch(signal) {
+      const inner = wake.watch(signal)
+      const subscribed = connection.subscribe(`${prefix}wake`, wake.wake, wake.wake)
+      return {
+        async *[Symbol.asyncIterator]() {
+          await subscribed
+          if (signal.aborted) return
+          // Subscribed now: one wakeup covers whatever was appended before.
+          yield
+          for await (const _ of inner) {
+            if (signal.aborted) return
+            yield
+          }
+        },
+      }
+    },
+
+    async health(): Promise<StoreHealth> {
+      assertOpen()
+      try {
+        const reply = await runRead(-1, { topics: ['**'], limit: 1 }, 'bounds', HEALTH_TIMEOUT_MS)
+        const [, oldest, latest, logEpoch] = reply as string[]
+        if (latest !== undefined && latest !== '') seen(Number(latest), logEpoch ?? '')
+        return { ok: true, oldestId: optionalId(oldest ?? ''), latestId: optionalId(latest ?? '') }
+      } catch (error) {
+        if (closed) throw error
+        return { ok: false, reason: (error as Error).message }
+      }
+    },
+
+    async close() {
+      if (closed) return
+      closed = true
+      wake.close()
+      await connection.close()
+    },
+  }
+  return store
+}
