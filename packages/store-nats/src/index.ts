@@ -1,1 +1,7 @@
-export {}
+export type { NatsEventStore, NatsEventStoreOptions } from './nats-store.js'
+export {
+  createNatsEventStore,
+  NATS_STORE_DEFAULT_RETENTION,
+  patternsIntersect,
+} from './nats-store.js'
+export { encodeSegment, encodeTopic } from './subjects.js'

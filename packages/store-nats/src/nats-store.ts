@@ -1,0 +1,767 @@
+/**
+ * The NATS JetStream event log. One stream per hub; one message per event on one subject per
+ * topic (`herald.v1.<ns>.t.<encoded topic>`), so the server filters replays of a topic or
+ * pattern; the stream sequence is the hub cursor. Events with alternate topics go to one
+ * `herald.v1.<ns>.x` subject that every replay also reads.
+ *
+ * Batches: JetStream 2.9 cannot publish several messages atomically, so a batch's messages
+ * carry `{ b: batch id, i: index, k: size }` and are published as a chain (each expects the
+ * previous one as the stream's last message, `Nats-Expected-Last-Msg-Id`). A batch is visible
+ * only when its k messages sit at k consecutive sequences; one interrupted by a failure, or by
+ * another node's publish, is skipped by every reader and published again whole. A batch still
+ * being written holds readers back at its first message (nothing after it is delivered before
+ * it), so no reader ever sees part of a batch.
+ */
+import { randomUUID } from 'node:crypto'
+import { HeraldError } from '@herald/protocol'
+import type {
+  AppendInput,
+  EventStore,
+  ReadFilter,
+  ReadResult,
+  RetentionOptions,
+  StoredEvent,
+  StoreHealth,
+} from '@herald/store'
+import {
+  createTopicMatcher,
+  createWakeSignal,
+  formatSequenceCursor,
+  NO_ALTERNATES,
+  parseSequenceCursor,
+  patternCovers,
+  resolveRetention,
+  SEQUENCE_CURSORS,
+  toStoredEvent,
+} from '@herald/store'
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { encodeTopic } from './subjects.js'
+
+/** Options of {@link createNatsEventStore}. */
+export interface NatsEventStoreOptions {
+  /** NATS server URL(s), comma-separated. Default `nats://127.0.0.1:4222`. */
+  url?: string | undefined
+  /** Several hubs can share one NATS: each uses its own stream. `A-Z a-z 0-9 _ -`. Default `default`. */
+  namespace?: string | undefined
+  /**
+   * Retention; defaults to 1 000 000 events and 7 days (the stream's `max_msgs` and
+   * `max_age`, plus the store's own age check by its clock). Per-topic rules apply to events
+   * without alternate topics.
+   */
+  retention?: RetentionOptions | undefined
+  /** The stream's `max_bytes`. Default 512 MiB; `Infinity` lifts it. */
+  maxBytes?: number | undefined
+  /** Deadline of one NATS request, in ms: past it the call fails with 503. Default 2000. */
+  commandTimeoutMs?: number | undefined
+  /** Connection errors, for logs (the store reconnects by itself). */
+  onError?: ((error: Error) => void) | undefined
+  /** Clock, for tests. Defaults to `Date.now`. */
+  now?: (() => number) | undefined
+}
+
+/** Default hub-wide retention of the NATS store. */
+export const NATS_STORE_DEFAULT_RETENTION = { maxEvents: 1_000_000, maxAgeMs: 7 * 24 * 3600_000 }
+
+/** The NATS {@link EventStore}. */
+export interface NatsEventStore extends EventStore {
+  /** The JetStream stream holding the log. */
+  readonly stream: string
+}
+
+const NAMESPACE = /^[A-Za-z0-9_-]{1,64}$/
+/** Messages a replay source reads by direct get before it opens a consumer for the rest. */
+const DIRECT_READS = 16
+const HEALTH_TIMEOUT_MS = 1000
+/** Tries of a batch that other nodes' publishes keep interrupting. */
+const BATCH_TRIES = 8
+
+/** One event as its message holds it (b, i, k: batch id, index, size). */
+interface Wire {
+  a: number
+  t: string
+  d: string
+  x?: string[]
+  e?: string
+  c?: string
+  r?: number
+  p?: 1
+  b?: string
+  i?: number
+  k?: number
+}
+
+interface Raw {
+  seq: number
+  wire: Wire
+}
+
+interface Meta {
+  base: number
+  marks: Record<string, number>
+}
+
+type Conn = { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }
+
+function unavailable(message: string, cause?: unknown): HeraldError {
+  return new HeraldError('HERALD_STORE_UNAVAILABLE', `NATS ${message}`, { status: 503, cause })
+}
+
+/** `true` when some topic may match both patterns (conservative: never a false `false`). */
+export function patternsIntersect(a: string, b: string): boolean {
+  const x = a.split('/')
+  const y = b.split('/')
+  for (let i = 0; ; i++) {
+    const p = x[i]
+    const q = y[i]
+    if (p === '**') return q !== undefined
+    if (q === '**') return p !== undefined
+    if (p === undefined || q === undefined) return p === q
+    if (p !== '*' && q !== '*' && p !== q) return false
+  }
+}
+
+/**
+ * Creates a NATS JetStream {@link EventStore}. It connects in the background and reconnects
+ * by itself; the stream is created on first use. While NATS is down, calls fail after
+ * `commandTimeoutMs` with `HERALD_STORE_UNAVAILABLE` and `health` answers `{ ok: false }`.
+ *
+ * @throws {TypeError} for an invalid namespace, bound or URL.
+ */
+export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsEventStore {
+  const namespace = options.namespace ?? 'default'
+  if (!NAMESPACE.test(namespace)) {
+    throw new TypeError('createNatsEventStore: namespace must be 1-64 of A-Z a-z 0-9 _ -')
+  }
+  const servers = (options.url ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim())
+  for (const s of servers) {
+    if (!/^(nats|tls):\/\//.test(s))
+      throw new TypeError('createNatsEventStore: url must be nats://')
+  }
+  const policy = resolveRetention(options.retention, NATS_STORE_DEFAULT_RETENTION)
+  const maxBytes = options.maxBytes ?? 512 * 1024 * 1024
+  if (!(maxBytes > 0)) throw new TypeError('createNatsEventStore: maxBytes must be > 0')
+  const now = options.now ?? Date.now
+  const timeoutMs = options.commandTimeoutMs ?? 2000
+  const stream = `herald-v1-${namespace}`
+  const metaStream = `herald-v1-${namespace}-meta`
+  const root = `herald.v1.${namespace}`
+  const mixed = `${root}.x`
+  const metaSubject = `herald.meta.v1.${namespace}`
+  const wakeSubject = `herald.wake.v1.${namespace}`
+  const rules = policy.topics.map((rule) => ({
+    ...rule,
+    matcher: createTopicMatcher([rule.pattern]),
+    subject: `${root}.t.${encodeTopic(rule.pattern)}`,
+  }))
+  const wake = createWakeSignal()
+  const encoder = new TextEncoder()
+  const decoder = new TextDecoder()
+
+  let closed = false
+  let lastTime = 0
+  let lastAgeCheck = Number.NEGATIVE_INFINITY
+  // The newest sequence this node saw: a stream that comes back empty restarts above it.
+  let highest = 0
+  let meta: Meta | undefined
+  let metaFor = ''
+  let conn: Promise<Conn> | undefined
+  let ensured: Promise<void> | undefined
+  let connected = false
+  // Appends keep call order: single events are pipelined, a batch waits for what came
+  // before it and holds back what comes after.
+  let barrier: Promise<unknown> = Promise.resolve()
+  let since = new Set<Promise<unknown>>()
+
+  function assertOpen(): void {
+    if (closed)
+      throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
+  }
+
+  function connection(): Promise<Conn> {
+    if (conn !== undefined) return conn
+    const c = (async () => {
+      const nc = await connect({
+        servers,
+        waitOnFirstConnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        reconnectJitter: 250,
+        pingInterval: 5000,
+        maxPingOut: 2,
+        timeout: timeoutMs,
+        name: `herald ${namespace}`,
+      })
+      connected = true
+      ;(async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect') connected = false
+          else if (s.type === 'reconnect') {
+            connected = true
+            // The stream may have been lost with the server: check it again.
+            ensured = undefined
+            wake.wake()
+          } else if (s.type === 'error') options.onError?.(s.error as Error)
+        }
+      })().catch(() => {})
+      const js = jetstream(nc, { timeout: timeoutMs })
+      const jsm = await jetstreamManager(nc, { timeout: timeoutMs, checkAPI: false })
+      return { nc, js, jsm }
+    })()
+    conn = c
+    c.catch(() => {
+      if (conn === c) conn = undefined
+    })
+    return c
+  }
+
+  /** Resolves or rejects within the deadline, mapping NATS failures to 503. */
+  async function bounded<T>(what: string, work: Promise<T>, ms = timeoutMs): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(unavailable(`did not answer ${what} within ${ms} ms`)), ms)
+    })
+    try {
+      return await Promise.race([work, deadline])
+    } catch (error) {
+      if (error instanceof HeraldError) throw error
+      throw unavailable(`${what} failed: ${(error as Error).message}`, error)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  function streamLimits() {
+    return {
+      max_msgs: policy.maxEvents === Number.POSITIVE_INFINITY ? -1 : policy.maxEvents,
+      max_bytes: maxBytes === Number.POSITIVE_INFINITY ? -1 : maxBytes,
+      max_age: policy.maxAgeMs === Number.POSITIVE_INFINITY ? 0 : policy.maxAgeMs * 1_000_000,
+      discard: DiscardPolicy.Old,
+    }
+  }
+
+  async function readMeta(jsm: JetStreamManager): Promise<{ meta: Meta; seq: number } | undefined> {
+    const m = await jsm.direct.getMessage(metaStream, { last_by_subj: metaSubject })
+    if (m === null) return undefined
+    return { meta: JSON.parse(decoder.decode(m.data)) as Meta, seq: m.seq }
+  }
+
+  async function writeMeta(c: Conn, update: (m: Meta) => Meta): Promise<Meta> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const current = await readMeta(c.jsm)
+      const next = update(current?.meta ?? { base: 1, marks: {} })
+      try {
+        await c.js.publish(metaSubject, JSON.stringify(next), {
+          expect: { lastSubjectSequence: current?.seq ?? 0 },
+        })
+        return next
+      } catch (error) {
+        if (!/wrong last sequence/i.test((error as Error).message)) throw error
+      }
+    }
+    throw unavailable('meta update kept conflicting')
+  }
+
+  /** Makes sure both streams exist; a new log starts above every id issued before. */
+  function ensure(): Promise<void> {
+    if (ensured !== undefined) return ensured
+    const e = (async () => {
+      const c = await connection()
+      const { jsm } = c
+      try {
+        await jsm.streams.info(metaStream)
+      } catch {
+        await jsm.streams
+          .add({
+            name: metaStream,
+            subjects: [metaSubject],
+            max_msgs_per_subject: 1,
+            allow_direct: true,
+            storage: StorageType.File,
+          })
+          .catch(() => {})
+      }
+      const subjects = [`${root}.t.>`, mixed]
+      for (let attempt = 0; ; attempt++) {
+        let info: Awaited<ReturnType<JetStreamManager['streams']['info']>> | undefined
+        try {
+          info = await jsm.streams.info(stream)
+        } catch {
+          info = undefined
+        }
+        if (info?.config.subjects?.includes(mixed)) return
+        if (info !== undefined || attempt > 0) {
+          // Another node is creating it: wait for its subjects.
+          if (attempt > 50) throw unavailable(`stream ${stream} is stuck half-created`)
+          await new Promise((resolve) => setTimeout(resolve, 100))
+          if (info !== undefined) continue
+        }
+        // Created on a subject nobody publishes to, moved to its first sequence, then
+        // opened: no publish can land below the start. A fresh log starts from the clock
+        // (now x 1000) or above what this node saw, so ids never go backwards even when the
+        // server lost its data.
+        try {
+          await jsm.streams.add({
+            name: stream,
+            subjects: [`${root}.init`],
+            retention: RetentionPolicy.Limits,
+            storage: StorageType.File,
+            allow_direct: true,
+            // Batch message ids are checked within it; never longer than max_age.
+            duplicate_window: Math.min(120_000, policy.maxAgeMs) * 1_000_000,
+            ...streamLimits(),
+          })
+        } catch (error) {
+          if (!/already in use|exists/i.test((error as Error).message)) {
+            throw unavailable(`cannot create stream ${stream}: ${(error as Error).message}`, error)
+          }
+          continue
+        }
+        const start = Math.max(Math.floor(now()) * 1000, highest + 1, 1)
+        await jsm.streams.purge(stream, { seq: start })
+        await writeMeta(c, () => ({ base: start, marks: {} }))
+        const created = await jsm.streams.info(stream)
+        await jsm.streams.update(stream, { ...created.config, subjects })
+        return
+      }
+    })()
+    ensured = e
+    e.catch(() => {
+      if (ensured === e) ensured = undefined
+    })
+    return e
+  }
+
+  async function ready(): Promise<Conn> {
+    assertOpen()
+    const c = await bounded('connecting', connection())
+    await bounded('opening the stream', ensure())
+    return c
+  }
+
+  /** Stream state and this log's meta (base, per-topic marks). */
+  async function state(jsm: JetStreamManager) {
+    const info = await jsm.streams.info(stream)
+    if (meta === undefined || metaFor !== info.created || rules.length > 0) {
+      meta = (await readMeta(jsm))?.meta ?? { base: 1, marks: {} }
+      metaFor = info.created
+    }
+    const { first_seq: first, last_seq: last, messages } = info.state
+    if (last > highest) highest = last
+    return { first, last, messages, meta }
+  }
+
+  function decode(data: Uint8Array): Wire {
+    return JSON.parse(decoder.decode(data)) as Wire
+  }
+
+  function toEvent(seq: number, w: Wire): StoredEvent {
+    return {
+      id: formatSequenceCursor(seq),
+      topic: w.t,
+      alternates: w.x === undefined ? NO_ALTERNATES : w.x,
+      data: w.d,
+      type: w.e,
+      clientId: w.c,
+      retry: w.r,
+      private: w.p === 1,
+      publishedAt: w.a,
+    }
+  }
+
+  function wireOf(input: AppendInput, t: number): Wire {
+    const w: Wire = { a: t, t: input.topic, d: input.data }
+    if (input.alternates !== undefined && input.alternates.length > 0) w.x = [...input.alternates]
+    if (input.type !== undefined) w.e = input.type
+    if (input.clientId !== undefined) w.c = input.clientId
+    if (input.retry !== undefined) w.r = input.retry
+    if (input.private === true) w.p = 1
+    return w
+  }
+
+  function subjectOf(input: AppendInput): string {
+    return input.alternates !== undefined && input.alternates.length > 0
+      ? mixed
+      : `${root}.t.${encodeTopic(input.topic)}`
+  }
+
+  function payloadOf(c: Conn, w: Wire): Uint8Array {
+    const payload = encoder.encode(JSON.stringify(w))
+    const max = c.nc.info?.max_payload ?? 1024 * 1024
+    if (payload.length > max - 512) {
+      throw new HeraldError(
+        'HERALD_PAYLOAD_TOO_LARGE',
+        `the event is ${payload.length} bytes as stored; this NATS server takes messages of at most ${max} bytes (max_payload)`,
+        { status: 413 },
+      )
+    }
+    return payload
+  }
+
+  /** Up to `max` messages of `subject` from `from` to `last`, and whether it stopped early. */
+  async function collect(c: Conn, subject: string, from: number, last: number, max: number) {
+    const messages: Raw[] = []
+    let at = from
+    // A rare topic costs a few direct gets, whatever the size of the log.
+    while (messages.length < Math.min(max, DIRECT_READS)) {
+      if (at > last) return { messages, full: false }
+      const m = await c.jsm.direct.getMessage(stream, { seq: at, next_by_subj: subject })
+      if (m === null || m.seq > last) return { messages, full: false }
+      messages.push({ seq: m.seq, wire: decode(m.data) })
+      at = m.seq + 1
+    }
+    if (messages.length >= max) return { messages, full: true }
+    if (at > last) return { messages, full: false }
+    // A long replay: one consumer for the rest of the page.
+    const info = await c.jsm.consumers.add(stream, {
+      filter_subject: subject,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: at,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: 30_000_000_000,
+    })
+    try {
+      const want = Math.min(info.num_pending, max - messages.length)
+      if (want > 0) {
+        const consumer = await c.js.consumers.get(stream, info.name)
+        for await (const m of await consumer.fetch({ max_messages: want, expires: timeoutMs })) {
+          if (m.seq > last) break
+          messages.push({ seq: m.seq, wire: decode(m.data) })
+          if (messages.length >= max) break
+        }
+      }
+      return { messages, full: messages.length >= max }
+    } finally {
+      c.jsm.consumers.delete(stream, info.name).catch(() => {})
+    }
+  }
+
+  /** Per-topic rules: past a rule's maxEvents, delete its oldest messages and mark the rule. */
+  async function pruneRules(c: Conn, touched: readonly AppendInput[]): Promise<void> {
+    for (const rule of rules) {
+      if (rule.maxEvents === Number.POSITIVE_INFINITY) continue
+      if (!touched.some((e) => subjectOf(e) !== mixed && rule.matcher.matches(e.topic))) continue
+      const info = await c.jsm.consumers.add(stream, {
+        filter_subject: rule.subject,
+        deliver_policy: DeliverPolicy.All,
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        num_replicas: 1,
+        headers_only: true,
+        inactive_threshold: 30_000_000_000,
+      })
+      try {
+        const excess = info.num_pending - rule.maxEvents
+        if (excess <= 0) continue
+        const consumer = await c.js.consumers.get(stream, info.name)
+        let through = 0
+        let n = 0
+        for await (const m of await consumer.fetch({ max_messages: excess, expires: timeoutMs })) {
+          through = m.seq
+          if (++n >= excess) break
+        }
+        if (through === 0) continue
+        // Marked before the delete: a reader never misses a deletion it should reset for.
+        await writeMeta(c, (m) => ({
+          ...m,
+          marks: { ...m.marks, [rule.pattern]: Math.max(m.marks[rule.pattern] ?? 0, through) },
+        }))
+        await c.jsm.streams.purge(stream, { filter: rule.subject, seq: through + 1 })
+      } finally {
+        c.jsm.consumers.delete(stream, info.name).catch(() => {})
+      }
+    }
+  }
+
+  /** Age by this store's clock (the stream's max_age uses the server's): at most once a second. */
+  async function pruneAge(c: Conn, first: number, last: number, t: number): Promise<boolean> {
+    if (policy.maxAgeMs === Number.POSITIVE_INFINITY || t - lastAgeCheck < 1000) return false
+    lastAgeCheck = t
+    const cutoff = t - policy.maxAgeMs
+    let through = 0
+    for (let seq = first; seq <= last; ) {
+      const m = await c.jsm.direct.getMessage(stream, { seq, next_by_subj: `${root}.>` })
+      if (m === null || decode(m.data).a >= cutoff) break
+      through = m.seq
+      seq = m.seq + 1
+    }
+    if (through === 0) return false
+    await c.jsm.streams.purge(stream, { seq: through + 1 })
+    return true
+  }
+
+  async function publishOne(c: Conn, input: AppendInput, t: number): Promise<StoredEvent[]> {
+    const payload = payloadOf(c, wireOf(input, t))
+    const ack = await bounded(
+      'the append',
+      c.js.publish(subjectOf(input), payload, { timeout: timeoutMs }),
+    )
+    if (ack.seq > highest) highest = ack.seq
+    return [toStoredEvent(input, ack.seq, t)]
+  }
+
+  async function publishBatch(
+    c: Conn,
+    inputs: readonly AppendInput[],
+    t: number,
+  ): Promise<StoredEvent[]> {
+    const k = inputs.length
+    for (let attempt = 0; attempt < BATCH_TRIES; attempt++) {
+      const b = randomUUID()
+      const payloads = inputs.map((input, i) => payloadOf(c, { ...wireOf(input, t), b, i, k }))
+      const acks = await Promise.allSettled(
+        inputs.map((input, i) =>
+          c.js.publish(subjectOf(input), payloads[i] as Uint8Array, {
+            timeout: timeoutMs,
+            msgID: `${b}.${i}`,
+            ...(i > 0 ? { expect: { lastMsgID: `${b}.${i - 1}` } } : {}),
+          }),
+        ),
+      )
+      const failed = acks.find((a) => a.status === 'rejected')
+      if (failed === undefined) {
+        const seqs = acks.map((a) => (a as PromiseFulfilledResult<{ seq: number }>).value.seq)
+        const first = seqs[0] as number
+        if (first + k - 1 > highest) highest = first + k - 1
+        return inputs.map((input, i) => toStoredEvent(input, first + i, t))
+      }
+      const reason = (failed as PromiseRejectedResult).reason as Error
+      // Interrupted by another node's publish: the parts already written stay invisible.
+      if (!/wrong last msg ?id/i.test(reason.message ?? '')) {
+        throw reason instanceof HeraldError
+          ? reason
+          : unavailable(`append failed: ${reason.message}`, reason)
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * (attempt + 1)))
+    }
+    throw unavailable('the batch kept being interrupted by other publishes; try again')
+  }
+
+  async function appendNow(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
+    const c = await ready()
+    const t = Math.max(Math.floor(now()), lastTime)
+    lastTime = t
+    let out: StoredEvent[]
+    try {
+      out =
+        inputs.length === 1
+          ? await publishOne(c, inputs[0] as AppendInput, t)
+          : await publishBatch(c, inputs, t)
+    } catch (error) {
+      // The stream may have been lost (a server that came back empty): check it next time.
+      ensured = undefined
+      throw error
+    }
+    c.nc.publish(wakeSubject)
+    if (rules.length > 0) await bounded('per-topic retention', pruneRules(c, inputs))
+    if (policy.maxAgeMs !== Number.POSITIVE_INFINITY && t - lastAgeCheck >= 1000) {
+      const s = await bounded('reading the stream', state(c.jsm))
+      await bounded('age retention', pruneAge(c, s.first, s.last, t))
+    }
+    return out
+  }
+
+  function append(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
+    try {
+      assertOpen()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (inputs.length === 0) return Promise.resolve([])
+    if (inputs.length === 1) {
+      const wait = barrier
+      const p = wait.then(() => appendNow(inputs))
+      const settled = p.then(
+        () => {},
+        () => {},
+      )
+      since.add(settled)
+      settled.then(() => since.delete(settled))
+      return p
+    }
+    const wait = barrier
+    const before = [...since]
+    since = new Set()
+    const p = (async () => {
+      await wait
+      await Promise.all(before)
+      return appendNow(inputs)
+    })()
+    barrier = p.then(
+      () => {},
+      () => {},
+    )
+    return p
+  }
+
+  /** Whether the batch message `m` is whole: 'yes', 'no' (interrupted) or 'pending'. */
+  async function batchState(c: Conn, m: Raw, known: Map<number, Raw>, last: number) {
+    const { b, i, k } = m.wire as Required<Pick<Wire, 'b' | 'i' | 'k'>>
+    const start = m.seq - i
+    for (let s = start; s < start + k; s++) {
+      if (s === m.seq) continue
+      if (s > last) return 'pending'
+      let other = known.get(s)
+      if (other === undefined) {
+        const got = await c.jsm.direct.getMessage(stream, { seq: s })
+        // Deleted by retention since: not an interruption.
+        if (got === null) continue
+        other = { seq: got.seq, wire: decode(got.data) }
+        known.set(s, other)
+      }
+      if (other.wire.b !== b || other.wire.i !== s - start) return 'no'
+    }
+    return 'yes'
+  }
+
+  async function read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
+    assertOpen()
+    const matcher = createTopicMatcher(filter.topics)
+    const limit = Math.max(1, Math.floor(filter.limit))
+    const c = await ready()
+    let s = await bounded('reading the stream', state(c.jsm))
+    if (await bounded('age retention', pruneAge(c, s.first, s.last, Math.floor(now())))) {
+      s = await bounded('reading the stream', state(c.jsm))
+    }
+    const { first, last, messages } = s
+    const base = s.meta.base
+    const issued = last >= base
+    const latestId = issued ? formatSequenceCursor(last) : undefined
+    const reset = (reason: 'expired' | 'unknown'): ReadResult => ({
+      kind: 'reset',
+      reason,
+      oldestId: messages > 0 ? formatSequenceCursor(first) : undefined,
+      latestId,
+    })
+    let after = 0
+    if (cursor !== undefined) {
+      const n = parseSequenceCursor(cursor)
+      if (n === undefined) return reset('unknown')
+      if (n !== 0 && (!issued || n > last || n < base)) return reset('unknown')
+      after = n === 0 ? (issued ? base - 1 : 0) : n
+      if (after < first - 1 && issued) return reset('expired')
+      for (const [pattern, through] of Object.entries(s.meta.marks)) {
+        if (through > after && filter.topics.some((p) => patternsIntersect(p, pattern))) {
+          return reset('expired')
+        }
+      }
+    }
+    const from = Math.max(after + 1, first)
+    if (from > last) return { kind: 'events', events: [], cursor, more: false }
+    // Sources: one subject per pattern (none covered by another), plus the mixed subject.
+    let sources: string[]
+    if (filter.topics.includes('**')) sources = [`${root}.>`]
+    else {
+      const kept = filter.topics.filter(
+        (p, i) =>
+          !filter.topics.some((q, j) => j !== i && patternCovers(q, p) && (p !== q || j < i)),
+      )
+      sources = [...kept.map((p) => `${root}.t.${encodeTopic(p)}`), mixed]
+    }
+    const results = await bounded(
+      'the replay',
+      Promise.all(sources.map((subject) => collect(c, subject, from, last, limit))),
+    )
+    // Merge: everything up to the first source that stopped early is complete.
+    let horizon = last
+    for (const r of results) if (r.full) horizon = Math.min(horizon, (r.messages.at(-1) as Raw).seq)
+    const known = new Map<number, Raw>()
+    for (const r of results) for (const m of r.messages) known.set(m.seq, m)
+    const ordered = [...known.values()]
+      .filter((m) => m.seq <= horizon)
+      .sort((x, y) => x.seq - y.seq)
+    const events: StoredEvent[] = []
+    let reached = horizon
+    for (const m of ordered) {
+      const w = m.wire
+      if (!matcher.matches(w.t) && !(w.x ?? []).some((x) => matcher.matches(x))) continue
+      if (w.k !== undefined && w.k > 1) {
+        const whole = await bounded('the replay', batchState(c, m, known, last))
+        if (whole === 'pending') {
+          // Hold back at the batch's first message until it is complete.
+          reached = m.seq - (w.i ?? 0) - 1
+          break
+        }
+        if (whole === 'no') continue
+      }
+      if (events.length === limit) {
+        return { kind: 'events', events, cursor: (events.at(-1) as StoredEvent).id, more: true }
+      }
+      events.push(toEvent(m.seq, w))
+    }
+    const more = reached < horizon ? false : horizon < last
+    if (reached <= after) return { kind: 'events', events, cursor, more: false }
+    return { kind: 'events', events, cursor: formatSequenceCursor(reached), more }
+  }
+
+  const store: NatsEventStore = {
+    stream,
+    cursors: SEQUENCE_CURSORS,
+    append,
+    read,
+
+    watch(signal) {
+      const inner = wake.watch(signal)
+      const subscribed = (async () => {
+        const { nc } = await connection()
+        const sub = nc.subscribe(wakeSubject, { callback: () => wake.wake() })
+        signal.addEventListener('abort', () => sub.unsubscribe(), { once: true })
+        await nc.flush()
+      })()
+      return {
+        async *[Symbol.asyncIterator]() {
+          await subscribed
+          if (signal.aborted) return
+          yield
+          for await (const _ of inner) {
+            if (signal.aborted) return
+            yield
+          }
+        },
+      }
+    },
+
+    async health(): Promise<StoreHealth> {
+      assertOpen()
+      try {
+        const c = await bounded('connecting', connection(), HEALTH_TIMEOUT_MS)
+        if (!connected) return { ok: false, reason: 'NATS is unreachable (reconnecting)' }
+        await bounded('opening the stream', ensure(), HEALTH_TIMEOUT_MS)
+        const s = await bounded('reading the stream', state(c.jsm), HEALTH_TIMEOUT_MS)
+        return {
+          ok: true,
+          oldestId: s.messages > 0 ? formatSequenceCursor(s.first) : undefined,
+          latestId: s.last >= s.meta.base ? formatSequenceCursor(s.last) : undefined,
+        }
+      } catch (error) {
+        if (closed) throw error
+        return { ok: false, reason: (error as Error).message }
+      }
+    },
+
+    async close() {
+      if (closed) return
+      closed = true
+      wake.close()
+      const c = conn
+      conn = undefined
+      if (c !== undefined) {
+        const got = await c.catch(() => undefined)
+        await got?.nc.close().catch(() => {})
+      }
+    },
+  }
+  return store
+}
