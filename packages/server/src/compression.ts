@@ -56,8 +56,16 @@ class CompressedSink extends NodeSink {
     })
   }
 
-  override write(chunk: Uint8Array): void {
-    this.compressor.write(chunk)
+  override write(chunk: Uint8Array, done?: () => void): void {
+    this.compressor.write(chunk, done)
+    ;(this.compressor as unknown as { flush(kind: number): void }).flush(this.flushKind)
+  }
+
+  override writev(chunks: readonly Uint8Array[], done?: () => void): void {
+    const last = chunks.length - 1
+    for (let i = 0; i < last; i++) this.compressor.write(chunks[i] as Uint8Array)
+    if (last >= 0) this.compressor.write(chunks[last] as Uint8Array, done)
+    else done?.()
     ;(this.compressor as unknown as { flush(kind: number): void }).flush(this.flushKind)
   }
 

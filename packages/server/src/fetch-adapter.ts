@@ -21,12 +21,23 @@ class FetchSink implements Sink {
     this.owner = owner
   }
 
-  write(chunk: Uint8Array): void {
+  write(chunk: Uint8Array, done?: () => void): void {
     try {
       this.controller?.enqueue(chunk)
     } catch {
       // Already closed or errored: the close path reports it.
     }
+    // The body's queue holds the chunk by reference and `buffered` counts it: taken.
+    done?.()
+  }
+
+  writev(chunks: readonly Uint8Array[], done?: () => void): void {
+    try {
+      for (const chunk of chunks) this.controller?.enqueue(chunk)
+    } catch {
+      // Already closed or errored: the close path reports it.
+    }
+    done?.()
   }
 
   get buffered(): number {

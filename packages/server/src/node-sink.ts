@@ -8,7 +8,9 @@ import type { Sink, SinkOwner } from './sink.js'
 
 /** The part of `ServerResponse` / `Http2Stream` a sink uses. */
 export interface NodeWritable {
-  write(chunk: Uint8Array): boolean
+  write(chunk: Uint8Array, done?: (error?: Error | null) => void): boolean
+  cork?(): void
+  uncork?(): void
   end(): unknown
   destroy(error?: Error): unknown
   readonly writableLength: number
@@ -40,6 +42,26 @@ function onError(this: Owned, error: Error): void {
   else owner?.transportClosed('error', error)
 }
 
+/**
+ * Writes `chunks` corked, so that a socket sends them with one `writev` (the buffers as they
+ * are, no join). `done` rides on the last chunk: it runs once all of them were taken.
+ */
+function writeCorked(
+  writable: Pick<NodeWritable, 'write' | 'cork' | 'uncork'>,
+  chunks: readonly Uint8Array[],
+  done: (() => void) | undefined,
+): void {
+  const last = chunks.length - 1
+  if (last < 0) {
+    done?.()
+    return
+  }
+  writable.cork?.()
+  for (let i = 0; i < last; i++) writable.write(chunks[i] as Uint8Array)
+  writable.write(chunks[last] as Uint8Array, done)
+  writable.uncork?.()
+}
+
 /** @internal */
 export class NodeSink implements Sink {
   protected readonly writable: Owned
@@ -57,8 +79,12 @@ export class NodeSink implements Sink {
     if (writable.destroyed) onClose.call(writable)
   }
 
-  write(chunk: Uint8Array): void {
-    this.writable.write(chunk)
+  write(chunk: Uint8Array, done?: () => void): void {
+    this.writable.write(chunk, done)
+  }
+
+  writev(chunks: readonly Uint8Array[], done?: () => void): void {
+    writeCorked(this.writable, chunks, done)
   }
 
   get buffered(): number {
@@ -99,7 +125,7 @@ export class NodeSink implements Sink {
 
 /** The socket under an HTTP/1.1 response, as far as a sink needs it. */
 export interface NodeSocketLike {
-  write(chunk: Uint8Array): boolean
+  write(chunk: Uint8Array, done?: (error?: Error | null) => void): boolean
   on?(event: 'drain', listener: () => void): unknown
   cork?(): void
   uncork?(): void
@@ -122,9 +148,13 @@ export class Http1SocketSink extends NodeSink {
     this.socket = socket
   }
 
-  override write(chunk: Uint8Array): void {
+  override write(chunk: Uint8Array, done?: () => void): void {
     // Between a peer reset and the response's 'close' event, writing would only raise errors.
-    if (!this.socket.destroyed) this.socket.write(chunk)
+    if (!this.socket.destroyed) this.socket.write(chunk, done)
+  }
+
+  override writev(chunks: readonly Uint8Array[], done?: () => void): void {
+    if (!this.socket.destroyed) writeCorked(this.socket, chunks, done)
   }
 
   override get buffered(): number {

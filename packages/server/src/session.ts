@@ -41,6 +41,20 @@ const CLOSE_REASONS: ReadonlySet<string> = new Set([
 const idPrefix = Math.floor(Math.random() * 0xffffffff).toString(36)
 let nextId = 0
 
+/**
+ * What a queued frame pins beyond its bytes, for the bound: a queue slot here, then while the
+ * write is in flight the transport's entry for it and its `uv_buf_t`. An estimate on the high
+ * side, so that a flood of tiny frames is bounded too.
+ */
+export const FRAME_OVERHEAD_BYTES = 64
+
+/**
+ * Small frames are joined into one private buffer (one `write` instead of a `writev` of
+ * many): a copy this small costs less than the per-chunk work, and with one write in flight
+ * per session it pins at most this much per session.
+ */
+const JOIN_MAX_BYTES = 16 * 1024
+
 function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array {
   const out = shared(new Uint8Array(total))
   out.set(head, 0)
@@ -74,6 +88,10 @@ export class StreamSession implements Session, SinkOwner {
   private queued = 0
   // Transport-buffered bytes as of the last flush; re-read when it could trip the limit.
   private sinkBuffered = 0
+  // Frames handed to the transport whose write has not completed (0: none in flight).
+  private inFlight = 0
+  // The write-completion callback, made on the first flush (idle sessions never need one).
+  private onWritten: (() => void) | undefined = undefined
   private reason: CloseReason | undefined = undefined
   private controller: AbortController | undefined = undefined
   private closedPromise: Promise<CloseReason> | undefined = undefined
@@ -130,6 +148,16 @@ export class StreamSession implements Session, SinkOwner {
 
   get bufferedBytes(): number {
     return this.sink === undefined ? 0 : this.queued + this.sink.buffered
+  }
+
+  /** @internal Bytes this session pins: its queue, the transport's buffer, per-frame overhead. */
+  private pinned(extra: number): number {
+    return (
+      this.queued +
+      extra +
+      this.sinkBuffered +
+      (this.frames + this.inFlight + 1) * FRAME_OVERHEAD_BYTES
+    )
   }
 
   ready(maxBufferedBytes?: number): Promise<boolean> {
@@ -191,10 +219,10 @@ export class StreamSession implements Session, SinkOwner {
     const size = bytes.byteLength
     if (size === 0) return true
     const max = this.host.maxQueueBytes
-    if (this.queued + size + this.sinkBuffered > max) {
+    if (this.pinned(size) > max) {
       // The cached transport figure may be stale (the peer read since): look again first.
       this.sinkBuffered = this.sink === undefined ? 0 : this.sink.buffered
-      if (this.queued + size + this.sinkBuffered > max) {
+      if (this.pinned(size) > max) {
         this.close('slow-consumer')
         return false
       }
@@ -211,34 +239,59 @@ export class StreamSession implements Session, SinkOwner {
     return true
   }
 
-  /** @internal Takes the queue as one chunk (or `undefined` when empty). */
-  private take(): Uint8Array | undefined {
+  /**
+   * @internal Hands everything queued to the transport in ONE write: the frame itself, a join
+   * of small frames, or a `writev` of the shared frames. Returns the frames written (0 when
+   * the queue is empty or the previous write is still in flight).
+   */
+  private handOff(sink: Sink, done: (() => void) | undefined): number {
     const head = this.head
-    if (head === undefined) return undefined
-    const chunk = this.more === undefined ? head : concat(head, this.more, this.queued)
+    if (head === undefined) return 0
+    const more = this.more
+    const frames = this.frames
+    if (more === undefined) sink.write(head, done)
+    else if (this.queued <= JOIN_MAX_BYTES) sink.write(concat(head, more, this.queued), done)
+    else {
+      more.unshift(head)
+      sink.writev(more, done)
+    }
     this.head = undefined
     this.more = undefined
     this.queued = 0
     this.frames = 0
-    return chunk
+    return frames
   }
 
   /**
-   * @internal Writes everything queued in ONE transport write. Returns the bytes written.
-   * Called by the host once per event-loop turn.
+   * @internal Writes everything queued in ONE transport write, unless the previous write is
+   * still in flight (the peer is not reading): then the frames wait here, shared, and go out
+   * together once it completes. Returns the bytes written. Called by the host once per
+   * event-loop turn.
    */
   flush(now: number): number {
     this.dirty = false
     const sink = this.sink
-    if (sink === undefined) return 0
-    const chunk = this.take()
-    if (chunk === undefined) return 0
-    sink.write(chunk)
+    if (sink === undefined || this.inFlight > 0 || this.head === undefined) return 0
+    const bytes = this.queued
+    this.onWritten ??= () => this.written()
+    this.inFlight = this.handOff(sink, this.onWritten)
     this.lastWriteAt = now
     this.sinkBuffered = sink.buffered
-    if (this.sinkBuffered > this.host.maxQueueBytes) this.close('slow-consumer')
+    if (this.pinned(0) > this.host.maxQueueBytes) this.close('slow-consumer')
     else if (this.waiters !== undefined) this.wakeWaiters()
-    return chunk.byteLength
+    return bytes
+  }
+
+  /** The transport took the last write: send what queued up meanwhile. */
+  private written(): void {
+    this.inFlight = 0
+    const sink = this.sink
+    if (sink === undefined) return
+    this.sinkBuffered = sink.buffered
+    if (this.head !== undefined && !this.dirty) {
+      this.dirty = true
+      this.host.schedule(this)
+    }
   }
 
   close(reason: CloseReason = 'server'): void {
@@ -257,11 +310,10 @@ export class StreamSession implements Session, SinkOwner {
     const sink = this.sink
     this.sink = undefined
     const bufferedBytes = sink === undefined ? this.queued : this.queued + sink.buffered
-    const pending = this.take()
     if (sink !== undefined) {
       try {
         if (reason === 'server' || reason === 'drain' || reason === 'expired') {
-          if (pending !== undefined) sink.write(pending)
+          this.handOff(sink, undefined)
           this.host.ending(sink)
         } else {
           // Slow consumer, error, client gone: drop the queue and the transport's buffers now.
@@ -271,7 +323,12 @@ export class StreamSession implements Session, SinkOwner {
         error ??= cause
       }
     }
+    this.head = undefined
+    this.more = undefined
+    this.queued = 0
+    this.frames = 0
     this.sinkBuffered = 0
+    this.inFlight = 0
     this.host.released(this, reason, error, bufferedBytes)
     this.controller?.abort()
     const waiters = this.waiters

@@ -9,10 +9,23 @@ export interface SinkOwner {
   transportClosed(reason: 'client' | 'error', error?: unknown): void
 }
 
-/** Where a session's coalesced bytes go. One `write` per session per event-loop turn. */
+/**
+ * Where a session's coalesced bytes go. A session has at most one write in flight: it hands
+ * the transport more only once `done` of the previous write ran, so frames that pile up while
+ * a peer does not read stay in the session's queue as references to the shared frames (and
+ * count against its bound) instead of as private copies inside the transport.
+ */
 export interface Sink {
-  /** Writes one coalesced chunk. */
-  write(chunk: Uint8Array): void
+  /**
+   * Writes one chunk. `done` runs once the transport has taken it (handed it to the kernel,
+   * or queued it where `buffered` counts it); it may never run if the transport dies.
+   */
+  write(chunk: Uint8Array, done?: () => void): void
+  /**
+   * Writes several chunks in order as ONE transport write where the transport can (a socket's
+   * `writev`): the chunks are the shared frames themselves, never copied. `done` as in `write`.
+   */
+  writev(chunks: readonly Uint8Array[], done?: () => void): void
   /** Bytes the transport holds that the peer has not taken yet. */
   readonly buffered: number
   /**
