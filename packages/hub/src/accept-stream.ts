@@ -112,7 +112,7 @@ export function createStreamAcceptor(
       }
       const outcome = await authorize(route, view)
       if ('refusal' in outcome) {
-        writeNode(res, outcome.refusal, view.method)
+        writeNode(res, outcome.refusal, view.method, req)
         return
       }
       const url = route.rewrite?.(view.url)

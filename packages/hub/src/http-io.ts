@@ -137,6 +137,14 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
+function aborted(): HeraldError {
+  return fail(
+    'HERALD_REQUEST_ABORTED',
+    400,
+    'the client went away before the request body arrived in full',
+  )
+}
+
 /**
  * Reads a Node request (`node:http` or `node:http2` compat).
  *
@@ -183,6 +191,12 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
     },
     body: (limit, timeoutMs = 0) =>
       new Promise<Uint8Array>((resolve, reject) => {
+        // The client may have gone while the handler was busy (authenticating): the request is
+        // then destroyed and its 'close' already fired, so waiting for it would never end.
+        if (req.destroyed || (req as { readableAborted?: boolean }).readableAborted === true) {
+          reject(aborted())
+          return
+        }
         const chunks: Buffer[] = []
         let size = 0
         // A client trickling its body (slowloris) must not hold the connection forever.
@@ -224,8 +238,7 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
         // A client that goes away mid-body never sends 'end': do not wait forever.
         req.on('close', () => {
           settle()
-          if (!req.complete)
-            reject(fail('HERALD_INVALID_PUBLISH', 400, 'the request body was cut short'))
+          if (!req.complete) reject(aborted())
         })
       }),
   }
@@ -244,7 +257,7 @@ export function writeNode(
   req?: NodeRequest,
 ): void {
   if (res.headersSent) return
-  const abandon = req !== undefined && !req.complete
+  const abandon = req !== undefined && !req.complete && !req.destroyed
   const http2 = req !== undefined && req.httpVersionMajor >= 2
   const headers: Record<string, string | number> = {
     ...answer.headers,

@@ -32,6 +32,24 @@ function openSink(writable: NodeWritable, encoding: 'br' | 'gzip' | undefined): 
   return encoding === undefined ? new NodeSink(writable) : compressSink(writable, encoding)
 }
 
+/**
+ * A refused request that announced a body it has not finished sending: answering is enough,
+ * the rest is not worth reading. Without this, `node:http` reads and discards the body to
+ * keep the connection alive, for as long as the client trickles it, outside every limit.
+ * Returns `true` when the connection (HTTP/2: the stream) will be closed once the answer is out.
+ */
+function abandonBody(req: NodeRequest, res: NodeResponse): boolean {
+  if (req.complete) return false
+  ;(res as unknown as { once(event: 'finish', listener: () => void): unknown }).once(
+    'finish',
+    () => {
+      if ('stream' in req) req.stream.close()
+      else req.socket.destroy()
+    },
+  )
+  return true
+}
+
 /** Handles a `node:http` or `node:http2` compat request. */
 export function handleNodeRequest(
   core: ServerCore,
@@ -52,7 +70,13 @@ export function handleNodeRequest(
   }
   if (decision.kind === 'refuse') {
     core.refused(decision.code, ip)
-    response.writeHead(decision.status, decision.headers)
+    const abandon = abandonBody(req, res)
+    response.writeHead(
+      decision.status,
+      abandon && req.httpVersionMajor < 2
+        ? { ...decision.headers, connection: 'close' }
+        : decision.headers,
+    )
     response.end(decision.body)
     return undefined
   }
