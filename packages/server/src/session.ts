@@ -249,16 +249,19 @@ export class StreamSession implements Session, SinkOwner {
     if (head === undefined) return 0
     const more = this.more
     const frames = this.frames
-    if (more === undefined) sink.write(head, done)
-    else if (this.queued <= JOIN_MAX_BYTES) sink.write(concat(head, more, this.queued), done)
-    else {
-      more.unshift(head)
-      sink.writev(more, done)
-    }
+    const bytes = this.queued
     this.head = undefined
     this.more = undefined
     this.queued = 0
     this.frames = 0
+    // In flight before writing: a transport may report completion synchronously (Fetch).
+    if (done !== undefined) this.inFlight = frames
+    if (more === undefined) sink.write(head, done)
+    else if (bytes <= JOIN_MAX_BYTES) sink.write(concat(head, more, bytes), done)
+    else {
+      more.unshift(head)
+      sink.writev(more, done)
+    }
     return frames
   }
 
@@ -274,7 +277,7 @@ export class StreamSession implements Session, SinkOwner {
     if (sink === undefined || this.inFlight > 0 || this.head === undefined) return 0
     const bytes = this.queued
     this.onWritten ??= () => this.written()
-    this.inFlight = this.handOff(sink, this.onWritten)
+    this.handOff(sink, this.onWritten)
     this.lastWriteAt = now
     this.sinkBuffered = sink.buffered
     if (this.pinned(0) > this.host.maxQueueBytes) this.close('slow-consumer')
