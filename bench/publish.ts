@@ -1,0 +1,401 @@
+/**
+ * `npm run bench:publish`: the publish path against the Node floor and nchan, in one run.
+ *
+ * Every server runs alone on core 0 (`taskset -c 0`); the load generators run on core 1 in
+ * their own processes, never in this one:
+ *
+ * - throughput: `wrk` (Debian), one thread, 32 keep-alive connections, bench/publish.lua
+ *   POSTing the same JSON body on every request (closed loop: each connection sends its next
+ *   request when the answer arrives, so the server is saturated);
+ * - latency: bench/publish-loadgen.c (built here with `cc -O2`), an open-loop generator at a
+ *   constant rate, half of the saturating rate wrk measured for that server in the same round,
+ *   timing each request from when it was due (as wrk2 does: no coordinated omission).
+ *
+ * The servers:
+ * - `node-floor`: a bare node:http server that reads the body and answers `{}`: what any Node
+ *   publish endpoint costs at least;
+ * - `herald-memory`, `herald-sqlite`: the real `herald serve` with its defaults on (validation,
+ *   rate limit (raised so it never refuses), metrics, OpenTelemetry tracing with no exporter,
+ *   logging at info), retention 100 000 events, measured in STEADY state: BENCH_PREFILL
+ *   (150 000) events are published first, so the log is full and every append also deletes;
+ * - `herald-memory-auth`: the same with `--jwt-secret`, every request carrying one token;
+ * - `nchan`: nginx + libnginx-mod-nchan, one worker, buffer of 100 000 messages.
+ *
+ * A 100-byte JSON event (`{"topic":"bench/single","data":"xxx..."}`), and batches of 100 of
+ * them as one JSON array (nchan has no batch publish).
+ *
+ * Environment: BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
+ * (default 3; the servers interleave inside each round), BENCH_SECONDS (per measurement,
+ * default 5), BENCH_PREFILL (default 150000).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { mintToken } from '@herald/hub'
+import { startNchan } from './nchan.js'
+import { freePort, waitForPort } from './ports.js'
+
+const list = (name: string, fallback: string) =>
+  (process.env[name] ?? fallback).split(',').filter((s) => s !== '')
+const SERVERS = list(
+  'BENCH_SERVERS',
+  'node-floor,herald-memory,herald-sqlite,herald-memory-auth,nchan',
+)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const PREFILL = Number(process.env.BENCH_PREFILL ?? 150_000)
+const RETENTION = 100_000
+const CONNECTIONS = 32
+const SECRET = 'bench-secret-bench-secret-bench-secret'
+
+const root = new URL('..', import.meta.url).pathname
+const tmp = mkdtempSync(join(os.tmpdir(), 'herald-bench-publish-'))
+const build = join(root, '.bench-tmp')
+mkdirSync(build, { recursive: true })
+
+// This process and the load generators take core 1; each server gets core 0 to itself.
+execFileSync('taskset', ['-a', '-pc', '1', String(process.pid)], { stdio: 'ignore' })
+
+const loadgen = join(build, 'publish-loadgen')
+execFileSync('cc', ['-O2', '-o', loadgen, join(root, 'bench/publish-loadgen.c')])
+
+// The 100-byte event, and a batch of 100 of them.
+const padding = 100 - JSON.stringify({ topic: 'bench/single', data: '' }).length
+const event = { topic: 'bench/single', data: 'x'.repeat(padding) }
+const single = JSON.stringify(event)
+if (Buffer.byteLength(single) !== 100) throw new Error('the event must be 100 bytes')
+const singleFile = join(tmp, 'single.json')
+const batchFile = join(tmp, 'batch.json')
+writeFileSync(singleFile, single)
+writeFileSync(batchFile, JSON.stringify(Array.from({ length: 100 }, () => event)))
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** utime + stime of a process, in clock ticks (1/100 s). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ')
+}
+
+interface Server {
+  kind: string
+  url: string
+  pid: number
+  /** `Authorization` header value, for the servers with auth on. */
+  auth: string | undefined
+  /** Path that takes a publish. */
+  path: string
+  batches: boolean
+  stop(): Promise<void>
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once('exit', () => resolve())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref()
+  })
+}
+
+const FLOOR = `require('node:http').createServer((req, res) => {
+  req.resume()
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end('{}')
+  })
+}).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))`
+
+async function startServer(kind: string): Promise<Server> {
+  if (kind === 'nchan') {
+    const nchan = await startNchan({ bufferLength: RETENTION, cpu: 0 })
+    return { kind, ...nchan, auth: undefined, path: '/pub/bench', batches: false }
+  }
+  if (kind === 'node-floor') {
+    const port = await freePort()
+    const child = spawn('taskset', ['-c', '0', process.execPath, '-e', FLOOR, String(port)], {
+      stdio: 'ignore',
+    })
+    await waitForPort(port)
+    return {
+      kind,
+      url: `http://127.0.0.1:${port}`,
+      pid: child.pid as number,
+      auth: undefined,
+      path: '/publish',
+      batches: true,
+      stop: () => stopChild(child),
+    }
+  }
+  const store = kind.startsWith('herald-sqlite') ? `sqlite:${join(tmp, `${kind}.db`)}` : 'memory'
+  const withAuth = kind.includes('-auth')
+  const args = [
+    join(root, 'packages/cli/dist/bin.js'),
+    'serve',
+    '--port',
+    '0',
+    '--store',
+    store,
+    '--retention-events',
+    String(RETENTION),
+    '--log-level',
+    'info',
+    // On, but never the limit here: one client publishing flat out from one IP.
+    '--publish-rate',
+    '100000000',
+  ]
+  if (withAuth) args.push('--jwt-secret', SECRET)
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: tmp,
+  })
+  child.stderr?.resume()
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+      const match = /herald listening on (\S+)/.exec(out)
+      if (match !== null) resolve(match[1] as string)
+    })
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)))
+  })
+  child.stdout?.resume()
+  const auth = withAuth
+    ? `Bearer ${await mintToken({ secret: SECRET, publish: ['bench/**'], ttlSeconds: 3600 })}`
+    : undefined
+  return {
+    kind,
+    url,
+    pid: child.pid as number,
+    auth,
+    path: '/publish',
+    batches: true,
+    stop: () => stopChild(child),
+  }
+}
+
+/** Publishes `count` events in batches of 1000, a few in flight: fills the log. */
+async function prefill(server: Server, count: number): Promise<void> {
+  const body = JSON.stringify(Array.from({ length: 1000 }, () => event))
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (server.auth !== undefined) headers.authorization = server.auth
+  let sent = 0
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (sent < count) {
+        sent += 1000
+        const response = await fetch(`${server.url}${server.path}`, {
+          method: 'POST',
+          headers,
+          body,
+        })
+        if (response.status !== 200) throw new Error(`prefill answered ${response.status}`)
+        await response.arrayBuffer()
+      }
+    }),
+  )
+}
+
+interface Load {
+  /** Requests per second. */
+  rate: number
+  /** Server and generator CPU, in % of one core. */
+  serverCpu: number
+  generatorCpu: number
+}
+
+/** Runs wrk for `seconds` against the server; fails on any non-2xx answer or socket error. */
+async function wrk(server: Server, bodyFile: string, seconds: number): Promise<Load> {
+  const before = cpuTicks(server.pid)
+  const started = performance.now()
+  // `times` prints the shell's children's CPU (wrk's) once wrk has exited.
+  const script = `taskset -c 1 wrk -t1 -c${CONNECTIONS} -d${seconds}s -s "$0" "$1" && times`
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      'bash',
+      ['-c', script, join(root, 'bench/publish.lua'), `${server.url}${server.path}`],
+      {
+        env: { ...process.env, BENCH_BODY: bodyFile, BENCH_AUTH: server.auth ?? '' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    let out = ''
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+    })
+    child.once('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`wrk failed (${code}):\n${out}`)),
+    )
+  })
+  const elapsed = (performance.now() - started) / 1000
+  const serverCpu = ((cpuTicks(server.pid) - before) / 100 / elapsed) * 100
+  const line = output.split('\n').find((l) => l.startsWith('{"requests"'))
+  if (line === undefined) throw new Error(`no summary from wrk:\n${output}`)
+  const summary = JSON.parse(line) as {
+    requests: number
+    durationUs: number
+    non2xx: number
+    socketErrors: number
+  }
+  if (summary.non2xx > 0 || summary.socketErrors > 0) {
+    throw new Error(
+      `${server.kind}: ${summary.non2xx} error answers, ${summary.socketErrors} socket errors`,
+    )
+  }
+  // `times`: second line is the children's "XmY.YYYs XmZ.ZZZs" (user, system).
+  const times = output.trim().split('\n').at(-1) ?? ''
+  const seconds_ = [...times.matchAll(/(\d+)m([\d.]+)s/g)].map(
+    (m) => Number(m[1]) * 60 + Number(m[2]),
+  )
+  const wrkCpu = ((seconds_.reduce((a, b) => a + b, 0) || 0) / (summary.durationUs / 1e6)) * 100
+  return {
+    rate: summary.requests / (summary.durationUs / 1e6),
+    serverCpu,
+    generatorCpu: wrkCpu,
+  }
+}
+
+interface Latency {
+  rate: number
+  p50Ms: number
+  p99Ms: number
+  lateMs: number
+}
+
+async function constantRate(server: Server, rate: number, seconds: number): Promise<Latency> {
+  const args = [
+    '-c',
+    '1',
+    loadgen,
+    String(new URL(server.url).port),
+    server.path,
+    singleFile,
+    String(Math.round(rate)),
+    String(seconds),
+    String(CONNECTIONS),
+  ]
+  if (server.auth !== undefined) args.push(`Authorization: ${server.auth}`)
+  const output = execFileSync('taskset', args, { encoding: 'utf8' })
+  const result = JSON.parse(output) as Latency & {
+    non2xx: number
+    errors: number
+    due: number
+    completed: number
+  }
+  if (result.non2xx > 0 || result.errors > 0 || result.completed !== result.due) {
+    throw new Error(`${server.kind}: constant-rate run failed: ${output}`)
+  }
+  return result
+}
+
+interface Row {
+  single: Load
+  batch: Load | undefined
+  latency: Latency
+}
+
+async function measure(kind: string): Promise<Row> {
+  const server = await startServer(kind)
+  try {
+    if (kind.startsWith('herald')) await prefill(server, PREFILL)
+    // Warm-up (JIT, connections, nchan's buffer), then the measurements.
+    await wrk(server, singleFile, 2)
+    const single = await wrk(server, singleFile, SECONDS)
+    const batch = server.batches ? await wrk(server, batchFile, SECONDS) : undefined
+    await sleep(200)
+    const latency = await constantRate(server, single.rate / 2, SECONDS)
+    return { single, batch, latency }
+  } finally {
+    await server.stop()
+  }
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+const range = (values: number[], f: (n: number) => string = fmt) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const lo = sorted[0] as number
+  const hi = sorted.at(-1) as number
+  return sorted.length === 1 || f(lo) === f(hi) ? f(lo) : `${f(lo)}-${f(hi)}`
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `Herald publish benchmark: ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}; ${ROUNDS} rounds, ${SECONDS} s per measurement, wrk -t1 -c${CONNECTIONS}; load average before: ${loadAverage()}`,
+  )
+  const rows: Record<string, Row[]> = {}
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const kind of SERVERS) {
+      const row = await measure(kind)
+      const list_ = rows[kind] ?? []
+      list_.push(row)
+      rows[kind] = list_
+      process.stderr.write(
+        `round ${round + 1} ${kind}: ${fmt(row.single.rate)}/s (server ${fmt(row.single.serverCpu)}% CPU, wrk ${fmt(row.single.generatorCpu)}%), batch ${row.batch === undefined ? 'n/a' : fmt(row.batch.rate * 100)} events/s, at ${fmt(row.latency.rate)}/s p50 ${row.latency.p50Ms.toFixed(2)} ms p99 ${row.latency.p99Ms.toFixed(2)} ms; load ${loadAverage()}\n`,
+      )
+    }
+  }
+  const floor = rows['node-floor']
+  const ratio = (kind: string, pick: (r: Row) => number | undefined): string => {
+    if (floor === undefined) return ''
+    const mine = rows[kind] ?? []
+    const values = mine
+      .map((r, i) => {
+        const v = pick(r)
+        const f = floor[i] === undefined ? undefined : pick(floor[i] as Row)
+        return v === undefined || f === undefined ? undefined : v / f
+      })
+      .filter((v): v is number => v !== undefined)
+    return values.length === 0 ? 'n/a' : `${range(values, (n) => n.toFixed(2))}x`
+  }
+  console.log(`\nload average after: ${loadAverage()}\n`)
+  // Per CPU-second of the server: what a publish costs, much less disturbed by the
+  // neighbours than the rate when the server does not get its core to itself.
+  const perCpu = (l: Load) => l.rate / Math.max(l.serverCpu / 100, 0.01)
+  console.log(
+    '| server | 1 event per POST: publishes/s | / Node floor | per server CPU-second | / Node floor | server CPU | wrk CPU | 100 events per POST: events/s | / Node floor | p50 ms at half rate | p99 ms |',
+  )
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+  for (const kind of SERVERS) {
+    const mine = rows[kind] ?? []
+    const batches = mine.map((r) => r.batch).filter((b): b is Load => b !== undefined)
+    const cells = [
+      kind,
+      range(mine.map((r) => r.single.rate)),
+      ratio(kind, (r) => r.single.rate),
+      range(mine.map((r) => perCpu(r.single))),
+      ratio(kind, (r) => perCpu(r.single)),
+      `${range(mine.map((r) => r.single.serverCpu))}%`,
+      `${range(mine.map((r) => r.single.generatorCpu))}%`,
+      batches.length === 0 ? 'n/a' : range(batches.map((b) => b.rate * 100)),
+      batches.length === 0 ? 'n/a' : ratio(kind, (r) => r.batch?.rate),
+      range(
+        mine.map((r) => r.latency.p50Ms),
+        (n) => n.toFixed(2),
+      ),
+      range(
+        mine.map((r) => r.latency.p99Ms),
+        (n) => n.toFixed(2),
+      ),
+    ]
+    console.log(`| ${cells.join(' | ')} |`)
+  }
+  console.log(
+    '\nwrk and the constant-rate generator run on core 1, each server alone on core 0. Latency: open loop at half the rate wrk measured for that server in the same round, timed from when each request was due.',
+  )
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+  .finally(() => rmSync(tmp, { recursive: true, force: true }))
