@@ -80,6 +80,22 @@ static int open_conn(void) {
   return fd;
 }
 
+/* Replaces connection i's socket with a new one (the server closed it, or will). */
+static void reconnect(int epfd, int i) {
+  conn_t *c = &conns[i];
+  epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = open_conn();
+  if (c->fd < 0) {
+    perror("reconnect");
+    exit(1);
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+  epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+  c->have = 0;
+  reconnects++;
+}
+
 static void record(double ms) {
   if (nlat == caplat) {
     caplat = caplat ? caplat * 2 : 1 << 16;
@@ -109,7 +125,7 @@ static int flush_request(conn_t *c) {
  * Length of the first complete answer in c->buf, or 0 when more bytes are needed.
  * Handles Content-Length and chunked bodies; sets *status.
  */
-static size_t answer_length(conn_t *c, int *status) {
+static size_t answer_length(conn_t *c, int *status, int *closing) {
   c->buf[c->have < READ_SIZE ? c->have : READ_SIZE - 1] = 0;
   char *end = memmem(c->buf, c->have, "\r\n\r\n", 4);
   if (end == NULL) return 0;
@@ -121,6 +137,7 @@ static size_t answer_length(conn_t *c, int *status) {
     char *l = line + 2;
     if (strncasecmp(l, "content-length:", 15) == 0) length = atol(l + 15);
     else if (strncasecmp(l, "transfer-encoding:", 18) == 0 && strstr(l, "chunked") != NULL) chunked = 1;
+    else if (strncasecmp(l, "connection:", 11) == 0 && strncasecmp(l + 11 + strspn(l + 11, " "), "close", 5) == 0) *closing = 1;
   }
   if (chunked) {
     char *last = memmem(c->buf + head, c->have - head, "0\r\n\r\n", 5);
@@ -229,21 +246,11 @@ int main(int argc, char **argv) {
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         /* Closed by the server: an idle keep-alive connection may be (clients reconnect);
            one with a request in flight is an error, and that request is not retried. */
-        reconnects++;
         if (c->busy) {
           errors++;
           fprintf(stderr, "publish-loadgen: connection %d closed with a request in flight (%zu bytes buffered)\n", i, c->have);
         }
-        epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
-        c->fd = open_conn();
-        if (c->fd < 0) {
-          perror("reconnect");
-          return 1;
-        }
-        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
-        epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
-        c->have = 0;
+        reconnect(epfd, i);
         if (c->busy) {
           c->busy = 0;
           idle[nidle++] = i;
@@ -251,9 +258,9 @@ int main(int argc, char **argv) {
         continue;
       }
       c->have += (size_t)r;
-      int status = 0;
+      int status = 0, closing = 0;
       size_t len;
-      while ((len = answer_length(c, &status)) > 0) {
+      while ((len = answer_length(c, &status, &closing)) > 0) {
         if (!c->busy) {
           fprintf(stderr, "publish-loadgen: an answer nobody asked for\n");
           return 1;
@@ -266,6 +273,11 @@ int main(int argc, char **argv) {
         memmove(c->buf, c->buf + len, c->have - len);
         c->have -= len;
         idle[nidle++] = i;
+        if (closing) {
+          /* `Connection: close` (nginx after keepalive_requests): a client opens another. */
+          reconnect(epfd, i);
+          break;
+        }
       }
       if (c->have >= READ_SIZE - 1) {
         fprintf(stderr, "publish-loadgen: answer larger than %d bytes\n", READ_SIZE);

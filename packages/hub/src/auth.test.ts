@@ -1,6 +1,8 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { isHeraldError } from '@herald/protocol'
-import { SignJWT } from 'jose'
-import { describe, expect, it } from 'vitest'
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   canPublish,
   canReceivePrivate,
@@ -100,6 +102,153 @@ describe('authenticator', () => {
         code = isHeraldError(error) ? error.code : 'other'
       }
       expect(code).toBe('HERALD_INVALID_CONFIG')
+    }
+  })
+})
+
+describe('token cache', () => {
+  const key = new TextEncoder().encode(SECRET)
+  const T0 = Date.UTC(2030, 0, 1)
+  const bearer = (token: string) => source({ authorization: `Bearer ${token}` })
+  /** An HS256 token expiring at `exp` (seconds), with a distinguishing subject. */
+  const token = (exp: number | undefined, sub = 'pub') => {
+    const jwt = new SignJWT({ herald: { publish: ['a/*'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+    if (exp !== undefined) jwt.setExpirationTime(exp)
+    return jwt.sign(key)
+  }
+
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('answers a repeated token from the cache until its exp, then refuses it', async () => {
+    let now = T0
+    const auth = createAuthenticator({ jwtSecret: SECRET }, () => now)
+    const exp = T0 / 1000 + 60
+    const t = await token(exp)
+    const first = await auth.authenticate(bearer(t))
+    expect(auth.cachedTokens).toBe(1)
+    now = T0 + 59_999
+    const second = await auth.authenticate(bearer(t))
+    // The same verified claims object: served from the cache, not verified again.
+    expect(second.publish).toBe(first.publish)
+    expect(second).toMatchObject({ authenticated: true, subject: 'pub', tokenFrom: 'header' })
+    // At exp the cached entry is as dead as the token: refused, and forgotten.
+    now = T0 + 60_000
+    expect(await reject(auth.authenticate(bearer(t)))).toBe('HERALD_UNAUTHORIZED')
+    expect(auth.cachedTokens).toBe(0)
+  })
+
+  it('honours the clock tolerance exactly as verification does', async () => {
+    let now = T0
+    const auth = createAuthenticator({ jwtSecret: SECRET, clockToleranceSeconds: 5 }, () => now)
+    const t = await token(T0 / 1000 + 10)
+    await auth.authenticate(bearer(t))
+    now = T0 + 14_999
+    expect((await auth.authenticate(bearer(t))).authenticated).toBe(true)
+    now = T0 + 15_000
+    expect(await reject(auth.authenticate(bearer(t)))).toBe('HERALD_UNAUTHORIZED')
+    // And an uncached authenticator agrees at both instants.
+    const fresh = createAuthenticator(
+      { jwtSecret: SECRET, clockToleranceSeconds: 5, tokenCache: false },
+      () => now,
+    )
+    expect(await reject(fresh.authenticate(bearer(t)))).toBe('HERALD_UNAUTHORIZED')
+    now = T0 + 14_999
+    expect((await fresh.authenticate(bearer(t))).authenticated).toBe(true)
+  })
+
+  it('never remembers a refused token, and can be turned off', async () => {
+    const auth = createAuthenticator({ jwtSecret: SECRET }, () => T0)
+    const forged = await new SignJWT({ herald: { publish: ['a/*'] } })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode('another-secret-another-secret-another'))
+    expect(await reject(auth.authenticate(bearer(forged)))).toBe('HERALD_UNAUTHORIZED')
+    expect(await reject(auth.authenticate(bearer(forged)))).toBe('HERALD_UNAUTHORIZED')
+    expect(auth.cachedTokens).toBe(0)
+    const off = createAuthenticator({ jwtSecret: SECRET, tokenCache: false }, () => T0)
+    const t = await token(T0 / 1000 + 60)
+    const a = await off.authenticate(bearer(t))
+    const b = await off.authenticate(bearer(t))
+    expect(b.publish).not.toBe(a.publish)
+    expect(off.cachedTokens).toBe(0)
+  })
+
+  it('stays bounded by entries and by characters, the oldest going first', async () => {
+    const auth = createAuthenticator(
+      { jwtSecret: SECRET, tokenCache: { maxEntries: 10 } },
+      () => T0,
+    )
+    const tokens = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => token(T0 / 1000 + 60, `pub-${i}`)),
+    )
+    for (const t of tokens) {
+      expect((await auth.authenticate(bearer(t))).authenticated).toBe(true)
+      expect(auth.cachedTokens).toBeLessThanOrEqual(10)
+    }
+    expect(auth.cachedTokens).toBe(10)
+    // The newest is still cached; the oldest was evicted (verified afresh, and cached again).
+    const newest = await auth.authenticate(bearer(tokens[49] as string))
+    expect((await auth.authenticate(bearer(tokens[49] as string))).publish).toBe(newest.publish)
+    const oldest = await auth.authenticate(bearer(tokens[0] as string))
+    expect(oldest.subject).toBe('pub-0')
+    expect(auth.cachedTokens).toBe(10)
+
+    const length = (tokens[49] as string).length
+    const byChars = createAuthenticator(
+      { jwtSecret: SECRET, tokenCache: { maxChars: 3 * length + 2 } },
+      () => T0,
+    )
+    for (const t of tokens) await byChars.authenticate(bearer(t))
+    expect(byChars.cachedTokens).toBe(3)
+  })
+
+  it('empties when the JWKS rotates: a token signed by a removed key is refused', async () => {
+    const make = async (kid: string) => {
+      const pair = await generateKeyPair('ES256')
+      const jwk: JWK = { ...(await exportJWK(pair.publicKey)), kid, alg: 'ES256', use: 'sig' }
+      const sign = (sub: string) =>
+        new SignJWT({ herald: { publish: ['a/*'] } })
+          .setProtectedHeader({ alg: 'ES256', kid })
+          .setSubject(sub)
+          .setExpirationTime('2h')
+          .sign(pair.privateKey)
+      return { jwk, sign }
+    }
+    const a = await make('a')
+    const b = await make('b')
+    let served: JWK[] = [a.jwk]
+    let fetches = 0
+    const server = createServer((_req, res) => {
+      fetches++
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ keys: served }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`
+      vi.useFakeTimers({ toFake: ['Date'] })
+      const auth = createAuthenticator({ jwksUrl: url })
+      const ta = await a.sign('signed-by-a')
+      const first = await auth.authenticate(bearer(ta))
+      expect((await auth.authenticate(bearer(ta))).publish).toBe(first.publish)
+      expect(auth.cachedTokens).toBe(1)
+      expect(fetches).toBe(1)
+      // Key a is rotated out. While jose's copy of the set is fresh (10 minutes) an uncached
+      // hub would still accept ta too; once it is stale, the set is fetched again, has
+      // changed, and the cache goes with it.
+      served = [b.jwk]
+      vi.setSystemTime(Date.now() + 11 * 60_000)
+      expect(await reject(auth.authenticate(bearer(ta)))).toBe('HERALD_UNAUTHORIZED')
+      expect(fetches).toBe(2)
+      expect(auth.cachedTokens).toBe(0)
+      const tb = await b.sign('signed-by-b')
+      expect((await auth.authenticate(bearer(tb))).subject).toBe('signed-by-b')
+      expect(auth.cachedTokens).toBe(1)
+    } finally {
+      server.close()
     }
   })
 })

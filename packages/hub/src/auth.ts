@@ -8,7 +8,14 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
 import { assertValidTopicPattern, patternCovers, topicMatches } from '@herald/store'
-import { createRemoteJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify, SignJWT } from 'jose'
+import {
+  createRemoteJWKSet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+  type RemoteJWKSet,
+  SignJWT,
+} from 'jose'
 
 /** Authentication options of the hub. With no key at all, auth is off (development mode). */
 export interface AuthOptions {
@@ -30,6 +37,21 @@ export interface AuthOptions {
   cookieName?: string | undefined
   /** Clock skew tolerated on `exp` and `nbf`, in seconds. Default 0. */
   clockToleranceSeconds?: number | undefined
+  /**
+   * Verified tokens remembered, keyed by the token string, until their `exp`, so a caller
+   * that sends the same token on every request pays for the signature check once: without
+   * it, verifying the token is most of a publish. Bounded by `maxEntries` (default 10 000)
+   * and `maxChars` (the tokens' total length, default 8 Mi characters); the oldest go first.
+   * A token is never accepted from the cache that a fresh verification would refuse: expiry
+   * is checked on every use with the same clock tolerance, and with a JWKS the cache is
+   * emptied whenever the fetched key set changes (a rotated or revoked key) and re-checked
+   * against it once the set is stale. Invalid tokens are never remembered. `false` (or
+   * `maxEntries: 0`) verifies every request.
+   */
+  tokenCache?:
+    | { maxEntries?: number | undefined; maxChars?: number | undefined }
+    | false
+    | undefined
 }
 
 /** Who is calling, after authentication. */
@@ -74,6 +96,8 @@ export interface Authenticator {
    * @throws {HeraldError} `HERALD_UNAUTHORIZED` (401) for an invalid token.
    */
   authenticate(source: TokenSource): Promise<Principal>
+  /** Verified tokens held by the token cache right now (see {@link AuthOptions.tokenCache}). */
+  readonly cachedTokens: number
 }
 
 /** The principal of a caller without a token. */
@@ -216,11 +240,14 @@ function cookie(header: string | undefined, name: string): string | undefined {
 }
 
 /**
- * Creates the hub's {@link Authenticator}.
+ * Creates the hub's {@link Authenticator}. `now` is the clock for token expiry (tests).
  *
  * @throws {HeraldError} `HERALD_INVALID_CONFIG` for an unusable key or URL.
  */
-export function createAuthenticator(options: AuthOptions = {}): Authenticator {
+export function createAuthenticator(
+  options: AuthOptions = {},
+  now: () => number = Date.now,
+): Authenticator {
   const secret =
     options.jwtSecret === undefined || options.jwtSecret === ''
       ? undefined
@@ -230,7 +257,7 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
       ? undefined
       : importPublicKey(options.jwtPublicKey)
   const publicAlgorithms = publicKey === undefined ? [] : algorithmsOf(publicKey)
-  let jwks: JWTVerifyGetKey | undefined
+  let jwks: RemoteJWKSet | undefined
   if (options.jwksUrl !== undefined && options.jwksUrl !== '') {
     let url: URL
     try {
@@ -283,37 +310,137 @@ export function createAuthenticator(options: AuthOptions = {}): Authenticator {
     return undefined
   }
 
+  const tolerance = options.clockToleranceSeconds ?? 0
+  const verifyOptions = {
+    algorithms,
+    ...(options.audience === undefined ? {} : { audience: [options.audience].flat() }),
+    ...(options.issuer === undefined ? {} : { issuer: [options.issuer].flat() }),
+    clockTolerance: tolerance,
+  }
+  const cache = createTokenCache(options.tokenCache, now)
+  // The key set the cached tokens were verified against (JWKS only): jose replaces it when
+  // it refetches, and a changed set (a key rotated out or revoked) empties the cache.
+  let keySet: string | undefined
+  const keySetNow = () => (jwks === undefined ? undefined : JSON.stringify(jwks.jwks() ?? null))
+
+  async function verify(token: string): Promise<Omit<Principal, 'tokenFrom'>> {
+    let payload: JWTPayload
+    try {
+      const verified = await jwtVerify(token, getKey, {
+        ...verifyOptions,
+        currentDate: new Date(now()),
+      })
+      payload = verified.payload
+    } catch (error) {
+      if (error instanceof HeraldError) throw error
+      throw unauthorized(`invalid token: ${describeJoseError(error)}`, error)
+    } finally {
+      if (jwks !== undefined) {
+        const current = keySetNow()
+        if (current !== keySet) {
+          cache.clear()
+          keySet = current
+        }
+      }
+    }
+    const { publish, subscribe } = claimsOf(payload)
+    return {
+      authenticated: true,
+      subject: payload.sub,
+      token,
+      publish,
+      subscribe,
+      expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
+    }
+  }
+
   return {
     enabled,
     anonymousSubscribe,
+    get cachedTokens() {
+      return cache.size
+    },
     async authenticate(source) {
       if (!enabled) return ANONYMOUS
       const found = tokenOf(source)
       if (found === undefined) return ANONYMOUS
       const { token } = found
-      let payload: JWTPayload
-      try {
-        const verified = await jwtVerify(token, getKey, {
-          algorithms,
-          ...(options.audience === undefined ? {} : { audience: [options.audience].flat() }),
-          ...(options.issuer === undefined ? {} : { issuer: [options.issuer].flat() }),
-          clockTolerance: options.clockToleranceSeconds ?? 0,
-        })
-        payload = verified.payload
-      } catch (error) {
-        if (error instanceof HeraldError) throw error
-        throw unauthorized(`invalid token: ${describeJoseError(error)}`, error)
+      // A stale JWKS means jose would refetch it on this verification: go through it, so a
+      // key removed from the set stops working as it would without the cache.
+      let principal = jwks === undefined || jwks.fresh ? cache.get(token) : undefined
+      if (principal === undefined) {
+        principal = await verify(token)
+        // jose refuses once `exp <= now - tolerance` (in whole seconds), so the token is
+        // good until (exp + tolerance) seconds; no `exp`: until evicted or the keys change.
+        const exp = principal.expiresAt
+        cache.set(
+          token,
+          principal,
+          exp === undefined ? Number.POSITIVE_INFINITY : exp + tolerance * 1000,
+        )
       }
-      const { publish, subscribe } = claimsOf(payload)
-      return {
-        authenticated: true,
-        subject: payload.sub,
-        token,
-        publish,
-        subscribe,
-        expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
-        tokenFrom: found.from,
+      return { ...principal, tokenFrom: found.from }
+    },
+  }
+}
+
+interface TokenCache {
+  readonly size: number
+  get(token: string): Omit<Principal, 'tokenFrom'> | undefined
+  set(token: string, principal: Omit<Principal, 'tokenFrom'>, validUntil: number): void
+  clear(): void
+}
+
+/**
+ * The bounded cache of verified tokens. Hand-written (a Map in insertion order) rather than
+ * an LRU package: it sits on every authenticated request, needs an absolute per-entry
+ * deadline from the token's own `exp` on the hub's clock, and a character budget; insertion
+ * order is close enough to recency for tokens that are re-sent constantly.
+ */
+function createTokenCache(options: AuthOptions['tokenCache'], now: () => number): TokenCache {
+  const maxEntries = options === false ? 0 : (options?.maxEntries ?? 10_000)
+  const maxChars = options === false ? 0 : (options?.maxChars ?? 8 * 1024 * 1024)
+  for (const [name, value] of [
+    ['maxEntries', maxEntries],
+    ['maxChars', maxChars],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new HeraldError(
+        'HERALD_INVALID_CONFIG',
+        `auth.tokenCache.${name} must be a non-negative integer, got ${value}`,
+      )
+    }
+  }
+  const entries = new Map<string, { principal: Omit<Principal, 'tokenFrom'>; validUntil: number }>()
+  let chars = 0
+  const remove = (token: string) => {
+    if (entries.delete(token)) chars -= token.length
+  }
+  return {
+    get size() {
+      return entries.size
+    },
+    get(token) {
+      const entry = entries.get(token)
+      if (entry === undefined) return undefined
+      if (now() < entry.validUntil) return entry.principal
+      remove(token)
+      return undefined
+    },
+    set(token, principal, validUntil) {
+      if (maxEntries === 0 || token.length > maxChars || !(now() < validUntil)) return
+      remove(token)
+      entries.set(token, { principal, validUntil })
+      chars += token.length
+      // Oldest first: the Map iterates in insertion order.
+      for (const oldest of entries.keys()) {
+        if (entries.size <= maxEntries && chars <= maxChars) break
+        remove(oldest)
       }
+    },
+    clear() {
+      entries.clear()
+      chars = 0
     },
   }
 }

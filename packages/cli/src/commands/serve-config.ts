@@ -20,6 +20,7 @@ export interface ServeConfig {
   jwtIssuer: string | undefined
   denyAnonymous: boolean
   queryToken: boolean
+  tokenCache: number
   heartbeat: number
   corsOrigin: string[]
   maxPayload: number
@@ -123,6 +124,14 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_QUERY_TOKEN',
     kind: 'bool',
     help: 'also accept ?authorization=TOKEN',
+  },
+  {
+    key: 'tokenCache',
+    flag: 'token-cache',
+    env: 'HERALD_TOKEN_CACHE',
+    kind: 'int',
+    min: 0,
+    help: 'verified tokens remembered until their exp (0: verify every request). Default 10000',
   },
   {
     key: 'heartbeat',
@@ -274,6 +283,7 @@ const DEFAULTS: ServeConfig = {
   jwtIssuer: undefined,
   denyAnonymous: false,
   queryToken: false,
+  tokenCache: 10_000,
   heartbeat: 15,
   corsOrigin: [],
   maxPayload: 1024 * 1024,

@@ -146,6 +146,7 @@ export async function runServe(
         issuer: config.jwtIssuer,
         anonymousSubscribe: !config.denyAnonymous,
         queryToken: config.queryToken,
+        tokenCache: { maxEntries: config.tokenCache },
       },
       maxPayloadBytes: config.maxPayload,
       bodyTimeoutMs: Math.round(config.bodyTimeout * 1000),
