@@ -13,6 +13,8 @@ Commands:
   subscribe   stream a hub's events to stdout
   token       mint an HS256 development token
   parse       read an event stream on stdin, print one JSON line per event
+  bench       measure delivery: synthetic subscribers, latency, loss, SLOs
+  chaos       soak the hub under injected faults and prove nothing is lost
 
 Run 'herald <command> --help' for a command's options.`
 
@@ -38,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./commands/subscribe.js')).runSubscribe(rest, process)
     case 'token':
       return (await import('./commands/token.js')).runToken(rest, process)
+    case 'bench':
+      return (await import('./commands/bench.js')).runBenchCommand(rest, process)
+    case 'chaos':
+      return (await import('./commands/chaos.js')).runChaosCommand(rest, process)
     case '--version':
     case '-v':
       process.stdout.write(`${version()}\n`)
