@@ -50,6 +50,13 @@ export function createPublisher(options: PublisherOptions): Publisher {
   let inFlight = 0
   let stopped = false
   let idle: (() => void) | undefined
+  // Every publish up to `settled` has been answered; `answered` holds those above it.
+  let settled = 0
+  const answered = new Set<number>()
+  const settle = (seq: number) => {
+    answered.add(seq)
+    while (answered.delete(settled + 1)) settled++
+  }
   const started = monotonicMs()
 
   const fail = (seq: number, why: string) => {
@@ -59,7 +66,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   const publish = (seq: number) => {
     const at = monotonicMs()
-    const data = encodePayload(seq, at, options.payload)
+    const data = encodePayload(seq, at, options.payload, settled)
     const body = options.format === 'raw' ? data : JSON.stringify({ topic: options.topic, data })
     inFlight++
     const request = client.request(
@@ -79,18 +86,19 @@ export function createPublisher(options: PublisherOptions): Publisher {
           const status = response.statusCode ?? 0
           if (status < 200 || status > 299) fail(seq, `publish answered ${status}`)
           else recordMs(latency, monotonicMs() - at)
-          done()
+          done(seq)
         })
       },
     )
     request.on('error', (error) => {
       fail(seq, `publish failed: ${error.message}`)
-      done()
+      done(seq)
     })
     request.end(body)
   }
 
-  const done = () => {
+  const done = (seq: number) => {
+    settle(seq)
     inFlight--
     if (inFlight === 0) idle?.()
   }

@@ -3,6 +3,10 @@
  * twice or late. Events normally arrive in order, so the state is the highest sequence seen
  * plus a (usually empty) list of missing ranges; a bitmap per subscriber would cost
  * megabytes at 15k subscribers.
+ *
+ * Out of order means causally out of order: `a` arriving after an event sent once `a` had
+ * been answered (see `settled` in payload.ts). Publishes that were in flight together may
+ * reach subscribers in either order; such late arrivals only fill their gap.
  */
 
 /** Counts of one subscriber, or of many added together. */
@@ -19,6 +23,8 @@ export class SequenceTracker {
   #received = 0
   #duplicated = 0
   #outOfOrder = 0
+  /** Highest `settled` of any event received: everything at or below it must come first. */
+  #floor = 0
   /** Missing ranges, inclusive, ascending. */
   #gaps: Array<[number, number]> = []
 
@@ -27,9 +33,14 @@ export class SequenceTracker {
     return this.#max
   }
 
-  /** Records one delivery of `seq`. */
-  see(seq: number): void {
+  /**
+   * Records one delivery of `seq`, sent when every publish up to `settled` had been
+   * answered (default: the previous one, i.e. a strictly ordered publisher).
+   */
+  see(seq: number, settled = seq - 1): void {
     this.#received++
+    const floor = this.#floor
+    if (settled > this.#floor) this.#floor = settled
     if (seq === this.#max + 1) {
       this.#max = seq
       return
@@ -43,7 +54,7 @@ export class SequenceTracker {
     for (let i = 0; i < this.#gaps.length; i++) {
       const gap = this.#gaps[i] as [number, number]
       if (seq < gap[0] || seq > gap[1]) continue
-      this.#outOfOrder++
+      if (seq <= floor) this.#outOfOrder++
       if (gap[0] === gap[1]) this.#gaps.splice(i, 1)
       else if (seq === gap[0]) gap[0]++
       else if (seq === gap[1]) gap[1]--

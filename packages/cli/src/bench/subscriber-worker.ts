@@ -71,7 +71,7 @@ function start(message: StartMessage): void {
             frames++
             const payload = decodePayload(data)
             if (payload === undefined) return
-            tracker.see(payload.seq)
+            tracker.see(payload.seq, payload.settled)
             const ms = monotonicMs() - payload.sentMs
             // The charts show the warm-up too; the totals leave it out.
             recordMs(tickLatency, ms)
