@@ -69,6 +69,11 @@ export interface Principal {
   /** When the token expires (ms since the epoch), if it does. */
   readonly expiresAt: number | undefined
   /**
+   * `true` when the token grants the admin views (dashboard, clients, playground, `/metrics`):
+   * claim `herald.admin: true` or `{ "herald": { "admin": true } }`.
+   */
+  readonly admin?: boolean | undefined
+  /**
    * Where the token came from. A browser attaches cookies to cross-site requests on its own,
    * so a `cookie` token proves nothing about the page that sent the request.
    */
@@ -206,9 +211,10 @@ function patternsFrom(value: unknown, claim: string): string[] {
   return value as string[]
 }
 
-function claimsOf(payload: JWTPayload): { publish: string[]; subscribe: string[] } {
+function claimsOf(payload: JWTPayload): { publish: string[]; subscribe: string[]; admin: boolean } {
   const publish: string[] = []
   const subscribe: string[] = []
+  let admin = payload['herald.admin'] === true
   for (const name of ['herald', 'mercure']) {
     const claim = payload[name]
     if (claim === undefined) continue
@@ -216,12 +222,13 @@ function claimsOf(payload: JWTPayload): { publish: string[]; subscribe: string[]
       throw unauthorized(`token claim ${name} must be an object`)
     }
     const c = claim as Record<string, unknown>
+    if (name === 'herald' && c.admin === true) admin = true
     publish.push(...patternsFrom(c.publish, `${name}.publish`))
     subscribe.push(...patternsFrom(c.subscribe, `${name}.subscribe`))
   }
   publish.push(...patternsFrom(payload['herald.publish'], 'herald.publish'))
   subscribe.push(...patternsFrom(payload['herald.subscribe'], 'herald.subscribe'))
-  return { publish, subscribe }
+  return { publish, subscribe, admin }
 }
 
 function cookie(header: string | undefined, name: string): string | undefined {
@@ -343,13 +350,14 @@ export function createAuthenticator(
         }
       }
     }
-    const { publish, subscribe } = claimsOf(payload)
+    const { publish, subscribe, admin } = claimsOf(payload)
     return {
       authenticated: true,
       subject: payload.sub,
       token,
       publish,
       subscribe,
+      admin,
       expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
     }
   }
@@ -477,6 +485,8 @@ export interface MintTokenOptions {
   subject?: string | undefined
   /** `aud` claim. */
   audience?: string | undefined
+  /** Grant the admin views (`herald.admin`). Default `false`. */
+  admin?: boolean | undefined
 }
 
 /**
@@ -488,7 +498,11 @@ export async function mintToken(options: MintTokenOptions): Promise<string> {
     if (p !== '*') assertValidTopicPattern(p)
   }
   const jwt = new SignJWT({
-    herald: { publish: [...(options.publish ?? [])], subscribe: [...(options.subscribe ?? [])] },
+    herald: {
+      publish: [...(options.publish ?? [])],
+      subscribe: [...(options.subscribe ?? [])],
+      ...(options.admin === true ? { admin: true } : {}),
+    },
   })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt()

@@ -34,6 +34,8 @@ export {
   topicMatches,
   toStoredEvent,
 } from '@herald/store'
+export type { AdminAccess, AdminGate } from './admin.js'
+export { createAdminGate, MIN_ADMIN_TOKEN_LENGTH } from './admin.js'
 export type {
   Authenticator,
   AuthOptions,
@@ -49,6 +51,13 @@ export {
   createAuthenticator,
   mintToken,
 } from './auth.js'
+export type { ClientsPage, ClientsQuery, ClientView, TailEvent, Tails } from './dashboard-api.js'
+export {
+  createTails,
+  listClients,
+  MAX_CLIENTS_PAGE,
+  TAIL_MAX_PER_SECOND,
+} from './dashboard-api.js'
 export { EARLIEST, RESET_EVENT } from './fan-out.js'
 export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'
 export { createHub } from './hub.js'
@@ -65,3 +74,16 @@ export type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 export { createRateLimiter } from './rate-limit.js'
 export type { SchemaCheck, StandardResult, StandardSchemaV1, TopicSchema } from './schema.js'
 export { createSchemaCheck } from './schema.js'
+export type {
+  HubStats,
+  HubStatsOptions,
+  LatencyQuantiles,
+  NodeStats,
+  StatsListener,
+  StatsSample,
+  StatsSnapshot,
+  StoreStats,
+  TopicCount,
+  TopicStats,
+} from './stats.js'
+export { createHubStats, quantileFromBuckets } from './stats.js'

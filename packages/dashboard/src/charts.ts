@@ -1,0 +1,94 @@
+/**
+ * Time-series charts on uPlot (about 50 KB, canvas): colours come from the page's CSS
+ * variables, so a theme switch rebuilds them; a ResizeObserver keeps them at their box width.
+ */
+import uPlot from 'uplot'
+
+/** One line of a chart. */
+export interface LineSpec {
+  label: string
+  /** CSS variable holding the colour, e.g. `--s1`. */
+  colour: string
+  fill?: boolean
+}
+
+/** A live chart: give it the whole window of data each time. */
+export interface Chart {
+  setData(data: uPlot.AlignedData): void
+  rebuild(): void
+}
+
+function cssVar(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888888'
+}
+
+/** `#rrggbb` at `alpha` as `rgba()`: canvas fills do not take every CSS colour syntax. */
+function withAlpha(hex: string, alpha: number): string {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex)
+  if (m === null) return hex
+  const [r, g, b] = [m[1], m[2], m[3]].map((h) => Number.parseInt(h ?? '0', 16))
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`
+}
+
+/** Creates a chart in `el` with `lines`; `value` formats the y axis and the legend. */
+export function createChart(
+  el: HTMLElement,
+  lines: readonly LineSpec[],
+  value: (n: number | null) => string,
+): Chart {
+  let plot: uPlot | undefined
+  let data: uPlot.AlignedData = [[], ...lines.map(() => [])]
+
+  function build(): void {
+    plot?.destroy()
+    const ink = cssVar('--muted')
+    const grid = cssVar('--grid')
+    const axis = {
+      stroke: ink,
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: grid, width: 1 },
+    }
+    const opts: uPlot.Options = {
+      width: Math.max(200, el.clientWidth),
+      height: Math.max(120, el.clientHeight - 28),
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: true },
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      axes: [
+        { ...axis, space: 70 },
+        { ...axis, size: 54, values: (_u, ticks) => ticks.map((t) => value(t)) },
+      ],
+      series: [
+        {},
+        ...lines.map((line) => {
+          const colour = cssVar(line.colour)
+          return {
+            label: line.label,
+            stroke: colour,
+            width: 2,
+            points: { show: false },
+            value: (_u: uPlot, v: number | null) => value(v),
+            ...(line.fill === true ? { fill: withAlpha(colour, 0.12) } : {}),
+          }
+        }),
+      ],
+    }
+    plot = new uPlot(opts, data, el)
+  }
+
+  build()
+  new ResizeObserver(() => {
+    plot?.setSize({
+      width: Math.max(200, el.clientWidth),
+      height: Math.max(120, el.clientHeight - 28),
+    })
+  }).observe(el)
+
+  return {
+    setData(next) {
+      data = next
+      plot?.setData(next)
+    },
+    rebuild: build,
+  }
+}
