@@ -92,9 +92,13 @@ describe('herald token, publish, subscribe', () => {
       },
     )
     const received = lines(subscriber, 2)
-    // The subscriber is connected once the hub counts it.
+    // The subscriber is connected once the hub counts it (/metrics needs the admin grant).
+    const admin = herald(['token', '--admin', '--secret', SECRET]).stdout.trim()
+    expect(decodeJwt(admin).herald).toEqual({ publish: [], subscribe: [], admin: true })
     for (let i = 0; ; i++) {
-      const metrics = await (await fetch(`${hub.url}/metrics`)).text()
+      const metrics = await (
+        await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } })
+      ).text()
       if (metrics.includes('herald_subscribers{topic="cli/*"} 1')) break
       if (i > 200) throw new Error('subscriber never connected')
       await new Promise((resolve) => setImmediate(resolve))

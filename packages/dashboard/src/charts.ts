@@ -30,7 +30,22 @@ function withAlpha(hex: string, alpha: number): string {
   return `rgba(${r}, ${g}, ${b}, ${alpha})`
 }
 
-/** Creates a chart in `el` with `lines`; `value` formats the y axis and the legend. */
+const axisNumber = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 2 })
+
+/** Axis ticks without units (the caption names them): `0.25`, `12`, `1.5K`. */
+function tick(n: number): string {
+  return axisNumber.format(n)
+}
+
+/** `HH:MM:SS` of a uPlot time (seconds since the epoch). */
+function clock(seconds: number): string {
+  const d = new Date(seconds * 1000)
+  return [d.getHours(), d.getMinutes(), d.getSeconds()]
+    .map((n) => String(n).padStart(2, '0'))
+    .join(':')
+}
+
+/** Creates a chart in `el` with `lines`; `value` formats the legend's values. */
 export function createChart(
   el: HTMLElement,
   lines: readonly LineSpec[],
@@ -55,11 +70,11 @@ export function createChart(
       legend: { live: true },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
-        { ...axis, space: 70 },
-        { ...axis, size: 54, values: (_u, ticks) => ticks.map((t) => value(t)) },
+        { ...axis, space: 80, values: (_u, ticks) => ticks.map(clock) },
+        { ...axis, size: 48, values: (_u, ticks) => ticks.map((t) => tick(t)) },
       ],
       series: [
-        {},
+        { label: 'time', value: (_u: uPlot, v: number | null) => (v === null ? '–' : clock(v)) },
         ...lines.map((line) => {
           const colour = cssVar(line.colour)
           return {

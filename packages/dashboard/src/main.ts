@@ -208,7 +208,8 @@ function renderKpis(sample: StatsSample): void {
     p.published > 0 ? `fan-out ×${(p.delivered / p.published).toFixed(1)}` : 'idle',
   )
   setText('k-p99', ms(p.p99))
-  setText('k-p50', `p50 ${ms(p.p50)} · p95 ${ms(p.p95)}`)
+  setText('k-p50', `p50 ${ms(p.p50).replace(' ms', '')} · p95 ${ms(p.p95)}`)
+  $('k-p50').title = `p50 ${ms(p.p50)}, p95 ${ms(p.p95)}, p99 ${ms(p.p99)} over the last 5 s`
   setText('k-replayed', rate(sum(nodes, (n) => n.replayedPerSec)))
   setText('k-replayed-total', `${count(sum(nodes, (n) => n.replayed))} since start`)
   const slow = sum(nodes, (n) => n.slowConsumersClosed)

@@ -11,6 +11,7 @@ import type { EventStore, StoredEvent, TopicMatcher } from '@herald/store'
 import { createTopicMatcher, isTopicPattern } from '@herald/store'
 import type { Principal } from './auth.js'
 import { canReceivePrivate } from './auth.js'
+import type { ClientView } from './dashboard-api.js'
 import type { HubMetrics } from './metrics.js'
 
 /** Event type of the in-band reset notice. */
@@ -27,6 +28,8 @@ interface Subscriber {
   buffer: StoredEvent[] | undefined
   /** Newest id written to the session. */
   lastId: string | undefined
+  /** Attached at, ms since the epoch (the dashboard's clients table). */
+  readonly since: number
 }
 
 /** Options of {@link createFanOut}. */
@@ -51,6 +54,8 @@ export interface FanOut {
   dispatch(events: readonly StoredEvent[]): void
   /** Subscribers per requested topic. */
   countByTopic(): Map<string, number>
+  /** Every subscriber, oldest first, as the dashboard's clients table shows it. */
+  clients(): IterableIterator<ClientView>
   /** Number of subscribers. */
   readonly size: number
 }
@@ -196,6 +201,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
         principal,
         buffer: session.lastEventId === undefined ? undefined : [],
         lastId: undefined,
+        since: Date.now(),
       }
       add(sub)
       session.signal.addEventListener('abort', () => remove(sub), { once: true })
@@ -252,6 +258,20 @@ export function createFanOut(options: FanOutOptions): FanOut {
         if (started !== undefined) {
           options.publishStartedAt.delete(event.id)
           metrics.publishLatency.observe((performance.now() - started) / 1000)
+        }
+      }
+    },
+
+    *clients() {
+      for (const sub of subscribers) {
+        yield {
+          id: sub.session.id,
+          ip: sub.session.info.ip,
+          topics: sub.topics,
+          since: sub.since,
+          queuedBytes: sub.session.bufferedBytes,
+          lastEventId: sub.session.lastEventId ?? null,
+          subject: sub.principal.subject ?? null,
         }
       }
     },

@@ -72,6 +72,14 @@ export type { PublishLimits } from './publish-request.js'
 export { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
 export type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 export { createRateLimiter } from './rate-limit.js'
+export type {
+  DashboardAsset,
+  DashboardAssets,
+  DashboardDeps,
+  DashboardRoutes,
+  StreamGrant,
+} from './routes/dashboard.js'
+export { createDashboardRoutes } from './routes/dashboard.js'
 export type { SchemaCheck, StandardResult, StandardSchemaV1, TopicSchema } from './schema.js'
 export { createSchemaCheck } from './schema.js'
 export type {

@@ -6,6 +6,7 @@
  * event or per subscriber except {@link HubStats.observe}, one map increment per event.
  */
 
+import { hostname } from 'node:os'
 import type { StoredEvent, StoreHealth } from '@herald/store'
 import { parseSequenceCursor } from '@herald/store'
 import type { Counter, Histogram, Registry } from 'prom-client'
@@ -122,11 +123,11 @@ export type StatsListener = (sample: StatsSample) => void
 export interface HubStats {
   /** Counts a dispatched batch (per-topic rate, newest delivered id). */
   observe(events: readonly StoredEvent[]): void
-  /** What a new viewer gets first. */
+  /** What a new viewer gets first (node names withheld from non-admins). */
   snapshot(access: { admin: boolean; gated: boolean }): StatsSnapshot
   /**
    * Calls `listener` once per tick until the returned function is called. `admin` listeners
-   * get the topic rankings too.
+   * get the topic rankings and node names too.
    */
   watch(listener: StatsListener, admin: boolean): () => void
   /** Takes one sample now (tests, and the first tick). */
@@ -143,7 +144,7 @@ const PROBE_TIMEOUT_MS = 2000
 
 function defaultNodeName(): string {
   const proc = (globalThis as { process?: { pid?: number; env?: Record<string, string> } }).process
-  const host = proc?.env?.HOSTNAME ?? 'node'
+  const host = hostname()
   return proc?.pid === undefined ? host : `${host}:${proc.pid}`
 }
 
@@ -211,6 +212,11 @@ export function quantileFromBuckets(
     below = cumulative
   }
   return lower
+}
+
+/** A sample for a viewer without the admin grant: node names (host, pid) withheld. */
+function withoutNames(sample: StatsSample): StatsSample {
+  return { t: sample.t, nodes: sample.nodes.map((n, i) => ({ ...n, node: `node ${i + 1}` })) }
 }
 
 function top(map: Map<string, number>, n: number, scale = 1): TopicCount[] {
@@ -354,12 +360,16 @@ export function createHubStats(options: HubStatsOptions): HubStats {
       if (history.length > historySize) history.shift()
       if (listeners.size === 0) return
       let withTopics: StatsSample | undefined
+      let anonymous: StatsSample | undefined
       for (const [listener, admin] of listeners) {
         try {
           if (admin) {
             withTopics ??= { ...next, topics: topics() }
             listener(withTopics)
-          } else listener(next)
+          } else {
+            anonymous ??= withoutNames(next)
+            listener(anonymous)
+          }
         } catch {}
       }
     } finally {
@@ -383,7 +393,15 @@ export function createHubStats(options: HubStatsOptions): HubStats {
       if (last !== undefined) deliveredId = last.id
     },
     snapshot({ admin, gated }) {
-      return { version: 1, node, startedAt, intervalMs, admin, gated, history: [...history] }
+      return {
+        version: 1,
+        node: admin ? node : '',
+        startedAt,
+        intervalMs,
+        admin,
+        gated,
+        history: admin ? [...history] : history.map(withoutNames),
+      }
     },
     watch(listener, admin) {
       listeners.set(listener, admin)

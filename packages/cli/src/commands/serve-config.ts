@@ -39,6 +39,7 @@ export interface ServeConfig {
   tlsCert: string | undefined
   tlsKey: string | undefined
   leanStreams: boolean
+  adminToken: string | undefined
 }
 
 type Kind = 'int' | 'string' | 'bool' | 'list' | 'number' | 'rules'
@@ -270,6 +271,13 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'bool',
     help: 'serve streams on the lean HTTP/1.1 path (less memory per stream; not with TLS)',
   },
+  {
+    key: 'adminToken',
+    flag: 'admin-token',
+    env: 'HERALD_ADMIN_TOKEN',
+    kind: 'string',
+    help: 'secret (16+ chars) for the dashboard and /metrics, as Authorization: Bearer',
+  },
 ]
 
 const DEFAULTS: ServeConfig = {
@@ -302,6 +310,7 @@ const DEFAULTS: ServeConfig = {
   tlsCert: undefined,
   tlsKey: undefined,
   leanStreams: false,
+  adminToken: undefined,
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']

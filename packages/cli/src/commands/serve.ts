@@ -11,6 +11,7 @@ import { createHub, createMemoryEventStore } from '@herald/hub'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import { createSqliteEventStore } from '@herald/store-sqlite'
 import pino from 'pino'
+import { loadDashboardAssets } from './dashboard-assets.js'
 import type { FlagValues, ServeConfig } from './serve-config.js'
 import { resolveServeConfig, SETTINGS } from './serve-config.js'
 import type { Listener } from './serve-listener.js'
@@ -166,6 +167,8 @@ export async function runServe(
       replayPageSize: config.replayPageSize,
       logger,
       processMetrics: true,
+      adminToken: config.adminToken,
+      dashboard: loadDashboardAssets(),
     })
   } catch (error) {
     await store.close()

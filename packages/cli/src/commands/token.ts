@@ -16,7 +16,8 @@ Options:
   --secret SECRET       signing secret [HERALD_JWT_SECRET]
   --ttl SECONDS         lifetime (default 3600; 0: never expires)
   --sub SUBJECT         sub claim
-  --aud AUDIENCE        aud claim`
+  --aud AUDIENCE        aud claim
+  --admin               grant the admin views (dashboard, its API, /metrics): herald.admin`
 
 /** Runs `herald token`. Resolves to the exit code. */
 export async function runToken(
@@ -31,6 +32,7 @@ export async function runToken(
     ttl?: string | undefined
     sub?: string | undefined
     aud?: string | undefined
+    admin?: boolean | undefined
     help?: boolean | undefined
   }
   try {
@@ -44,6 +46,7 @@ export async function runToken(
         ttl: { type: 'string' },
         sub: { type: 'string' },
         aud: { type: 'string' },
+        admin: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -75,6 +78,7 @@ export async function runToken(
       ttlSeconds: ttl,
       subject: values.sub,
       audience: values.aud,
+      admin: values.admin === true,
     })
     io.stdout.write(`${token}\n`)
     return 0
