@@ -188,7 +188,9 @@ describe('dashboard', () => {
     await page.close()
   })
 
-  it('as admin: counts the subscribers, lists and searches them, tails a playground publish', async () => {
+  it('as admin: counts the subscribers, lists and searches them, tails a playground publish', {
+    timeout: 90_000,
+  }, async () => {
     const { page, errors, failed } = await openPage({ token: ADMIN_TOKEN })
     await page.locator('#access[data-state="admin"]').waitFor()
     // The token left the address bar.
@@ -246,7 +248,7 @@ describe('dashboard', () => {
     await page.close()
   })
 
-  it('works from the keyboard, in light mode and at phone width', async () => {
+  it('works from the keyboard, in light mode and at phone width', { timeout: 90_000 }, async () => {
     const { page, errors } = await openPage({ token: ADMIN_TOKEN, scheme: 'light', width: 390 })
     await page.locator('#access[data-state="admin"]').waitFor()
     const reached = new Set<string>()

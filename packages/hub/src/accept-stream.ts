@@ -83,8 +83,13 @@ export function createStreamAcceptor(
     )
   }
 
-  function start(session: Session, { topics, principal }: Subscription): void {
+  function start(session: Session, subscription: Subscription, route: StreamRoute): void {
+    const { topics, principal } = subscription
     watchExpiry(session, principal)
+    if (route.start !== undefined) {
+      route.start(session, subscription)
+      return
+    }
     const span = tracer.startSpan('herald.subscribe', {
       attributes: {
         'herald.topics': topics,
@@ -104,10 +109,11 @@ export function createStreamAcceptor(
 
   return {
     async node(view, route, req, res) {
+      const server = route.server ?? streams
       if (view.method === 'OPTIONS') {
         // A CORS preflight never carries credentials: answer it before any auth check, or
         // every cross-origin reconnect (Last-Event-ID forces a preflight) would fail.
-        streams.handleNode(req, res, { ip: view.ip })
+        server.handleNode(req, res, { ip: view.ip })
         return
       }
       const outcome = await authorize(route, view)
@@ -117,35 +123,41 @@ export function createStreamAcceptor(
       }
       const url = route.rewrite?.(view.url)
       if (url !== undefined) req.url = `${url.pathname}${url.search}`
-      const session = streams.handleNode(req, res, { ip: view.ip })
-      if (session !== undefined) start(session, outcome.subscription)
+      const session = server.handleNode(req, res, { ip: view.ip })
+      if (session !== undefined) start(session, outcome.subscription, route)
     },
 
     async fetch(view, route, request) {
+      const server = route.server ?? streams
       if (view.method === 'OPTIONS') {
         // Preflights carry no credentials: see `node`.
-        return streams.handleFetch(request, { ip: view.ip }).response
+        return server.handleFetch(request, { ip: view.ip }).response
       }
       const outcome = await authorize(route, view)
       if ('refusal' in outcome) return toResponse(outcome.refusal, request.method)
       const url = route.rewrite?.(view.url)
-      const { response, session } = streams.handleFetch(
+      const { response, session } = server.handleFetch(
         url === undefined ? request : new Request(url, request),
         { ip: view.ip },
       )
-      if (session !== undefined) start(session, outcome.subscription)
+      if (session !== undefined) start(session, outcome.subscription, route)
       return response
     },
 
     connectionHandler(fallback) {
       // What authorize learnt, for onSession: keyed by the request object, gone with it.
-      const accepted = new WeakMap<StreamRequest, Subscription>()
+      const accepted = new WeakMap<
+        StreamRequest,
+        { subscription: Subscription; route: StreamRoute }
+      >()
       const routeOf = (request: StreamRequest): StreamRoute | undefined => {
         if (request.method !== 'GET' && request.method !== 'HEAD') return undefined
         const view = fromStreamRequest(request, ctx.trustProxy)
         const route = options.router.stream(view)
-        // A route that rewrites the URL (Mercure's `lastEventID`) needs the node path.
-        if (route === undefined || route.rewrite?.(view.url) !== undefined) return undefined
+        // A route that rewrites the URL (Mercure's `lastEventID`) or has its own stream
+        // server (the dashboard's) needs the node path.
+        if (route === undefined || route.server !== undefined) return undefined
+        if (route.rewrite?.(view.url) !== undefined) return undefined
         return route
       }
       return streams.createConnectionHandler({
@@ -163,17 +175,17 @@ export function createStreamAcceptor(
             const { status, headers, body } = outcome.refusal
             return { status, headers, body }
           }
-          accepted.set(request, outcome.subscription)
+          accepted.set(request, { subscription: outcome.subscription, route })
           return undefined
         },
         onSession(session, request) {
-          const subscription = accepted.get(request)
+          const found = accepted.get(request)
           accepted.delete(request)
-          if (subscription === undefined) {
+          if (found === undefined) {
             session.close('error')
             return
           }
-          start(session, subscription)
+          start(session, found.subscription, found.route)
         },
       })
     },

@@ -5,7 +5,9 @@
  */
 import type { CorsOptions, Logger, StreamServer } from '@herald/server'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
+import type { AdminGate } from './admin.js'
 import type { Authenticator } from './auth.js'
+import type { DashboardServices } from './dashboard-api.js'
 import type { HubRequest, HubResponse } from './http-io.js'
 import { originAllowed } from './http-io.js'
 import type { IdempotencyCache } from './idempotency.js'
@@ -30,6 +32,10 @@ export interface HubContext {
   readonly limiter: RateLimiter | undefined
   readonly idempotency: IdempotencyCache<HubResponse>
   readonly checkSchemas: SchemaCheck
+  /** Who may see the admin views (the dashboard's private parts, `/metrics`). */
+  readonly admin: AdminGate
+  /** The dashboard's stats, tails, stream server, clients view and files. */
+  readonly dashboard: DashboardServices
   /** Appends validated events (the one write path: HTTP publishes and `hub.publish`). */
   append(events: readonly AppendInput[], startedAt: number): Promise<StoredEvent[]>
   /** `true` when the hub can serve: not draining, and the store answers. */

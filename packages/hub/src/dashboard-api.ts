@@ -3,9 +3,35 @@
  * on the hub, so the browser never holds 15 000 rows) and the tail (a rate-capped copy of
  * the events a pattern matches, topic included, for the playground).
  */
-import type { Session } from '@herald/server'
+import type { Session, StreamServer } from '@herald/server'
 import type { StoredEvent, TopicMatcher } from '@herald/store'
 import { createTopicMatcher } from '@herald/store'
+import type { HubStats } from './stats.js'
+
+/** One static file of the dashboard. */
+export interface DashboardAsset {
+  /** File contents (the built dashboard is text only: HTML, JS, CSS, SVG). */
+  readonly body: string
+  /** `Content-Type`. */
+  readonly contentType: string
+}
+
+/** The dashboard's files by URL path (`/index.html`, `/dashboard/index-abc123.js`, ...). */
+export type DashboardAssets = ReadonlyMap<string, DashboardAsset>
+
+/** What the dashboard routes read: built once by `createHub`. */
+export interface DashboardServices {
+  readonly stats: HubStats
+  readonly tails: Tails
+  /** The stream server of the dashboard's own streams (not counted as connections). */
+  readonly streams: StreamServer
+  /** The built front end; without it `/` stays the JSON index and only the API is served. */
+  readonly assets: DashboardAssets | undefined
+  /** Subscribers on this node, in connection order. */
+  clients(): Iterable<ClientView>
+  /** How many. */
+  clientCount(): number
+}
 
 /** One subscriber as the fan-out knows it. */
 export interface ClientView {

@@ -21,11 +21,14 @@ import type {
 import { createStreamServer } from '@herald/server'
 import type { EventStore, StoredEvent } from '@herald/store'
 import { createStreamAcceptor } from './accept-stream.js'
+import { createAdminGate } from './admin.js'
 import { createAppender } from './append.js'
 import type { AuthOptions } from './auth.js'
 import { createAuthenticator } from './auth.js'
 import type { HubContext } from './context.js'
 import { corsHeaders } from './context.js'
+import type { DashboardAssets } from './dashboard-api.js'
+import { createTails } from './dashboard-api.js'
 import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
 import type { HubRequest, HubResponse } from './http-io.js'
@@ -42,10 +45,11 @@ import { toAppendInput } from './publish-request.js'
 import type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 import { createRateLimiter } from './rate-limit.js'
 import { ROUTES } from './routes/index.js'
-import type { Route, StreamRoute } from './routes/route.js'
+import type { Route, RouteHandler, StreamRoute } from './routes/route.js'
 import { createRouter } from './routes/route.js'
 import type { TopicSchema } from './schema.js'
 import { createSchemaCheck } from './schema.js'
+import { createHubStats } from './stats.js'
 
 /** Stream options passed through to `@herald/server` (the hub wires logger, metrics and hooks). */
 export type HubStreamOptions = Omit<
@@ -95,6 +99,16 @@ export interface HubOptions {
   schemas?: readonly TopicSchema[] | undefined
   /** How long and how many `Idempotency-Key`s of publish requests are remembered. */
   idempotency?: IdempotencyOptions | undefined
+  /**
+   * A shared secret (at least 16 characters) that grants the admin views: the dashboard's
+   * private parts, its API and `/metrics`, sent as `Authorization: Bearer`. With it, or with
+   * auth on, those need the admin grant (this token, or a JWT with `herald.admin`).
+   */
+  adminToken?: string | undefined
+  /** The dashboard's built files (`herald serve` ships them); without them `/` answers JSON. */
+  dashboard?: DashboardAssets | undefined
+  /** This node's name in the dashboard. Default `host:pid`. */
+  nodeName?: string | undefined
 }
 
 /** What `hub.publish` takes: the JSON shape of `POST /publish`. */
@@ -282,6 +296,21 @@ export function createHub(options: HubOptions): Hub {
     }
   }
 
+  const admin = createAdminGate(auth, options.adminToken)
+  const stats = createHubStats({
+    registry: metrics.registry,
+    node: options.nodeName,
+    connections: () => streams.size,
+    subscribers: () => fanOut.size,
+    countByTopic: () => fanOut.countByTopic(),
+    health: () => store.health(),
+  })
+  const tails = createTails()
+  // The dashboard's own streams: not subscribers, not counted as connections.
+  const dashboardStreams = createStreamServer({
+    heartbeatMs: options.stream?.heartbeatMs ?? 15_000,
+    logger,
+  })
   const ctx: HubContext = {
     store,
     auth,
@@ -297,23 +326,43 @@ export function createHub(options: HubOptions): Hub {
     limiter,
     idempotency: createIdempotencyCache<HubResponse>(options.idempotency),
     checkSchemas,
+    admin,
+    dashboard: {
+      stats,
+      tails,
+      streams: dashboardStreams,
+      assets: options.dashboard,
+      clients: () => fanOut.clients(),
+      clientCount: () => fanOut.size,
+    },
     append: createAppender({ store, broker, metrics, publishStartedAt, timed }),
     ready,
     timed,
   }
   const routes: Route[] = []
   const streamRoutes: StreamRoute[] = []
+  let page: RouteHandler | undefined
   for (const factory of ROUTES) {
     const made = factory(ctx)
     routes.push(...(made.routes ?? []))
     streamRoutes.push(...(made.streams ?? []))
+    page ??= made.page
   }
-  const router = createRouter(ctx, routes, streamRoutes)
+  const router = createRouter(ctx, routes, streamRoutes, page)
   const acceptor = createStreamAcceptor(ctx, {
     router,
     attach: (session, topics, principal) => fanOut.attach(session, topics, principal),
   })
-  const tail = startNodeTail({ broker, fanOut, streams, logger })
+  const tail = startNodeTail({
+    broker,
+    fanOut,
+    streams,
+    logger,
+    onBatch(batch) {
+      stats.observe(batch)
+      tails.dispatch(batch)
+    },
+  })
 
   const notFound = (req: HubRequest): HubResponse =>
     errorResponse(
@@ -394,11 +443,12 @@ export function createHub(options: HubOptions): Hub {
     ready,
 
     async drain(drainOptions) {
-      await streams.drain(drainOptions)
+      await Promise.all([streams.drain(drainOptions), dashboardStreams.drain(drainOptions)])
     },
 
     async close() {
-      await streams.close()
+      stats.close()
+      await Promise.all([streams.close(), dashboardStreams.close()])
       await tail.stop()
       if (ownsBroker) await broker.close()
       acceptor.close()

@@ -51,7 +51,16 @@ export {
   createAuthenticator,
   mintToken,
 } from './auth.js'
-export type { ClientsPage, ClientsQuery, ClientView, TailEvent, Tails } from './dashboard-api.js'
+export type {
+  ClientsPage,
+  ClientsQuery,
+  ClientView,
+  DashboardAsset,
+  DashboardAssets,
+  DashboardServices,
+  TailEvent,
+  Tails,
+} from './dashboard-api.js'
 export {
   createTails,
   listClients,
@@ -72,14 +81,6 @@ export type { PublishLimits } from './publish-request.js'
 export { parseFormPublish, parseJsonPublish, toAppendInput } from './publish-request.js'
 export type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 export { createRateLimiter } from './rate-limit.js'
-export type {
-  DashboardAsset,
-  DashboardAssets,
-  DashboardDeps,
-  DashboardRoutes,
-  StreamGrant,
-} from './routes/dashboard.js'
-export { createDashboardRoutes } from './routes/dashboard.js'
 export type { SchemaCheck, StandardResult, StandardSchemaV1, TopicSchema } from './schema.js'
 export { createSchemaCheck } from './schema.js'
 export type {

@@ -3,6 +3,7 @@
  * of subscribers, feeding the fan-out.
  */
 import type { Logger, StreamServer } from '@herald/server'
+import type { StoredEvent } from '@herald/store'
 import type { FanOut } from './fan-out.js'
 import type { Broker } from './memory-broker.js'
 
@@ -20,10 +21,18 @@ export interface NodeTailOptions {
   fanOut: FanOut
   streams: StreamServer
   logger: Logger
+  /** Sees every batch after the fan-out (the dashboard's stats and tails). */
+  onBatch?: ((events: readonly StoredEvent[]) => void) | undefined
 }
 
 /** Starts the node tail. */
-export function startNodeTail({ broker, fanOut, streams, logger }: NodeTailOptions): NodeTail {
+export function startNodeTail({
+  broker,
+  fanOut,
+  streams,
+  logger,
+  onBatch,
+}: NodeTailOptions): NodeTail {
   const stopping = new AbortController()
   const pump = (async () => {
     while (!stopping.signal.aborted) {
@@ -31,6 +40,7 @@ export function startNodeTail({ broker, fanOut, streams, logger }: NodeTailOptio
         for await (const batch of broker.subscribe(stopping.signal)) {
           try {
             fanOut.dispatch(batch)
+            onBatch?.(batch)
           } catch (error) {
             logger.error({ err: error }, 'fan-out failed')
           }

@@ -2,6 +2,7 @@
  * Every route of the hub. To add one: write `routes/<feature>.ts` exporting a
  * `RouteFactory`, and list it here.
  */
+import { dashboardRoutes } from './dashboard.js'
 import { healthRoutes } from './health.js'
 import { mercureRoutes } from './mercure.js'
 import { metricsRoutes } from './metrics.js'
@@ -16,4 +17,5 @@ export const ROUTES: readonly RouteFactory[] = [
   mercureRoutes,
   healthRoutes,
   metricsRoutes,
+  dashboardRoutes,
 ]

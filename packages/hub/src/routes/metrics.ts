@@ -7,7 +7,9 @@ export const metricsRoutes: RouteFactory = (ctx) => ({
     {
       path: '/metrics',
       methods: {
-        async GET() {
+        async GET(req) {
+          // It names topics: behind the admin gate whenever there is one.
+          await ctx.admin.require(req)
           return {
             status: 200,
             headers: { 'content-type': ctx.metrics.registry.contentType },

@@ -4,6 +4,8 @@
  * stream acceptor then serves on any transport. Adding a route is one file in `routes/`
  * and one line in `routes/index.ts`.
  */
+import { isHeraldError } from '@herald/protocol'
+import type { Session, StreamServer } from '@herald/server'
 import type { Principal } from '../auth.js'
 import type { HubContext } from '../context.js'
 import { corsHeaders } from '../context.js'
@@ -47,12 +49,22 @@ export interface StreamRoute {
    * parameter (Mercure's `lastEventID`); `undefined` to keep it.
    */
   rewrite?(url: URL): URL | undefined
+  /**
+   * The stream server for this route's sessions, instead of the hub's: its sessions are not
+   * subscribers and not counted as connections (the dashboard's own streams). Such a route is
+   * served on the `node:http` path, never the lean one.
+   */
+  readonly server?: StreamServer | undefined
+  /** Feeds an accepted session instead of attaching it to the fan-out. */
+  start?(session: Session, subscription: Subscription): void
 }
 
 /** Builds the routes of one feature from the hub's services. */
 export type RouteFactory = (ctx: HubContext) => {
   routes?: readonly Route[]
   streams?: readonly StreamRoute[]
+  /** The answer to `GET /` for browsers (the dashboard's page). */
+  page?: RouteHandler | undefined
 }
 
 /** A 405 naming the allowed methods. */
@@ -76,6 +88,8 @@ export function createRouter(
   ctx: HubContext,
   routes: readonly Route[],
   streams: readonly StreamRoute[],
+  /** Answers `GET /` for browsers (`Accept: text/html`): the dashboard page, when built. */
+  page?: RouteHandler | undefined,
 ): Router {
   const byPath = new Map<string, Route>()
   const endpoints: string[] = []
@@ -87,7 +101,12 @@ export function createRouter(
   const index: Route = {
     path: '/',
     listed: false,
-    methods: { GET: async () => json(200, { name: 'herald', endpoints }) },
+    methods: {
+      GET: async (req) =>
+        page !== undefined && (req.header('accept') ?? '').includes('text/html')
+          ? page(req)
+          : json(200, { name: 'herald', endpoints }),
+    },
   }
   for (const route of [...routes, index]) {
     if (route === index && byPath.has('/')) continue
@@ -127,7 +146,12 @@ export function createRouter(
         if (streamByPath.has(route.path)) allow.unshift('GET')
         answer = notAllowed(allow.join(', '))
       } else {
-        answer = await handler(req)
+        try {
+          answer = await handler(req)
+        } catch (error) {
+          if (!isHeraldError(error)) throw error
+          answer = errorResponse(error)
+        }
       }
       return { ...answer, headers: { ...corsHeaders(ctx.cors, req), ...answer.headers } }
     },
