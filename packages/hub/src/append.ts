@@ -1,16 +1,15 @@
 /**
  * The hub's one write path: append validated events to the store, map store failures to
- * `HERALD_STORE_UNAVAILABLE`, count them, and hand them on to every node.
+ * `HERALD_STORE_UNAVAILABLE`, and count them. Delivery is not its business: every node's
+ * tail reads the appended events back from the log, in log order.
  */
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
-import type { Broker } from './memory-broker.js'
 import type { HubMetrics } from './metrics.js'
 
 /** What the write path needs. */
 export interface AppenderOptions {
   store: EventStore
-  broker: Broker
   metrics: HubMetrics
   /** Publish start times by first id, for the publish-to-write latency histogram. */
   publishStartedAt: Map<string, number>
@@ -22,7 +21,7 @@ export interface AppenderOptions {
 export function createAppender(
   options: AppenderOptions,
 ): (inputs: readonly AppendInput[], started: number) => Promise<StoredEvent[]> {
-  const { store, broker, metrics, publishStartedAt } = options
+  const { store, metrics, publishStartedAt } = options
   return async (inputs, started) => {
     let stored: StoredEvent[]
     try {
@@ -41,7 +40,6 @@ export function createAppender(
       if (publishStartedAt.size > 10_000) publishStartedAt.clear()
       publishStartedAt.set(first.id, started)
     }
-    await broker.publish(stored)
     return stored
   }
 }

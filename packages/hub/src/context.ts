@@ -16,6 +16,15 @@ import type { PublishLimits } from './publish-request.js'
 import type { RateLimiter } from './rate-limit.js'
 import type { SchemaCheck } from './schema.js'
 
+/** What `/readyz` reports. */
+export type Readiness =
+  | { readonly ok: true }
+  | {
+      readonly ok: false
+      readonly code: 'HERALD_DRAINING' | 'HERALD_STORE_UNAVAILABLE'
+      readonly message: string
+    }
+
 /** The hub's shared services. */
 export interface HubContext {
   readonly store: EventStore
@@ -38,8 +47,8 @@ export interface HubContext {
   readonly dashboard: DashboardServices
   /** Appends validated events (the one write path: HTTP publishes and `hub.publish`). */
   append(events: readonly AppendInput[], startedAt: number): Promise<StoredEvent[]>
-  /** `true` when the hub can serve: not draining, and the store answers. */
-  ready(): Promise<boolean>
+  /** Whether the hub can serve: not draining, the store answers, the node tail reads. */
+  readiness(): Promise<Readiness>
   /** Times a store call into `herald_store_seconds{op}`. */
   timed<T>(op: string, fn: () => Promise<T>): Promise<T>
 }

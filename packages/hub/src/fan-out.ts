@@ -1,14 +1,15 @@
 /**
- * Fan-out on one node: the node's single broker subscription feeds every local
- * subscriber. A new subscriber is registered BEFORE its replay reads the log, buffering
- * live events meanwhile; after the replay, buffered events newer than the last replayed id
- * are sent. So replay then live has no gap (registration precedes the read) and no
- * duplicate (ids are compared at the seam), whatever publishes race with the replay.
+ * Fan-out on one node: the node's single log reader (`node-tail.ts`) feeds every local
+ * subscriber, in log order. A new subscriber is registered BEFORE its replay reads the log,
+ * buffering live events meanwhile; after the replay, buffered events newer than the last
+ * replayed id are sent. So replay then live has no gap (registration precedes the read, and
+ * the tail delivers every id in order) and no duplicate (ids are compared at the seam),
+ * whatever publishes race with the replay, on this node or any other.
  */
 import type { Frame, Session } from '@herald/server'
 import { createFrame } from '@herald/server'
 import type { EventStore, StoredEvent, TopicMatcher } from '@herald/store'
-import { createTopicMatcher, isTopicPattern } from '@herald/store'
+import { createTopicMatcher, isTopicPattern, topicsOf } from '@herald/store'
 import type { Principal } from './auth.js'
 import { canReceivePrivate } from './auth.js'
 import type { ClientView } from './dashboard-api.js'
@@ -50,7 +51,7 @@ export interface FanOutOptions {
 export interface FanOut {
   /** Registers `session` and runs its replay (if it sent a cursor), then streams live. */
   attach(session: Session, topics: readonly string[], principal: Principal): Promise<void>
-  /** Delivers a broker batch to the matching subscribers. */
+  /** Delivers a batch from the node tail (log order) to the matching subscribers. */
   dispatch(events: readonly StoredEvent[]): void
   /** Subscribers per requested topic. */
   countByTopic(): Map<string, number>
@@ -70,18 +71,15 @@ function frameOf(event: StoredEvent): Frame {
  */
 async function makeRoom(session: Session, bytes: number, highWater: number): Promise<boolean> {
   if (session.bufferedBytes + bytes <= highWater) return !session.signal.aborted
-  await waitForRoom(session, Math.max(0, highWater - bytes))
-  return !session.signal.aborted
+  return session.ready(Math.max(0, highWater - bytes))
 }
 
+/** Yields to the event loop, then waits until `session` is below `highWater`. */
 async function waitForRoom(session: Session, highWater: number): Promise<void> {
-  // Yield to the event loop between pages: a long replay must not starve other clients
-  // (and live events do arrive meanwhile: the seam logic handles them).
+  // Yield between pages: a long replay must not starve other clients (and live events do
+  // arrive meanwhile: the seam logic handles them).
   await new Promise((resolve) => setImmediate(resolve))
-  // The session exposes no drain event: poll, briefly, only while the socket is backed up.
-  while (session.bufferedBytes > highWater && !session.signal.aborted) {
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
+  if (session.bufferedBytes > highWater) await session.ready(highWater)
 }
 
 /** Creates the fan-out. */
@@ -130,8 +128,11 @@ export function createFanOut(options: FanOutOptions): FanOut {
     }
   }
 
+  /** A private event reaches a subscriber whose token grants ANY of its topics. */
   function allowed(sub: Subscriber, event: StoredEvent): boolean {
-    return !event.private || canReceivePrivate(sub.principal, event.topic)
+    if (!event.private) return true
+    for (const topic of topicsOf(event)) if (canReceivePrivate(sub.principal, topic)) return true
+    return false
   }
 
   /** Writes `event` unless already written: `skipped`, `written`, or `closed` (session gone). */
@@ -189,6 +190,15 @@ export function createFanOut(options: FanOutOptions): FanOut {
     }
   }
 
+  /** Calls `fn` for each subscriber whose topics match `topic` (once per matching topic). */
+  function reach(topic: string, fn: (sub: Subscriber) => void): void {
+    const exact = byTopic.get(topic)
+    if (exact !== undefined) for (const sub of exact) fn(sub)
+    for (const group of byPattern.values()) {
+      if (group.matcher.matches(topic)) for (const sub of group.subs) fn(sub)
+    }
+  }
+
   return {
     get size() {
       return subscribers.size
@@ -239,6 +249,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
         const deliver = (sub: Subscriber): void => {
           if (!allowed(sub, event)) return
           if (sub.buffer !== undefined) {
+            if (sub.buffer.at(-1) === event) return
             sub.buffer.push(event)
             if (sub.buffer.length > options.maxReplayBuffer) sub.session.close('slow-consumer')
             return
@@ -246,13 +257,11 @@ export function createFanOut(options: FanOutOptions): FanOut {
           frame ??= frameOf(event)
           if (write(sub, event, frame) === 'written') delivered++
         }
-        const exact = byTopic.get(event.topic)
-        if (exact !== undefined) for (const sub of exact) deliver(sub)
-        // A subscriber reached through several of its topics gets the event once: `write`
-        // skips ids it already wrote (and the replay seam drops buffered repeats).
-        for (const group of byPattern.values()) {
-          if (group.matcher.matches(event.topic)) for (const sub of group.subs) deliver(sub)
-        }
+        // A subscriber reached through several of its topics (or the event's alternates)
+        // gets the event once: `write` skips ids it already wrote, and a replaying one
+        // buffers it once.
+        reach(event.topic, deliver)
+        for (const topic of event.alternates) reach(topic, deliver)
         if (delivered > 0) metrics.delivered.inc(delivered)
         const started = options.publishStartedAt.get(event.id)
         if (started !== undefined) {

@@ -25,7 +25,7 @@ import { createAdminGate } from './admin.js'
 import { createAppender } from './append.js'
 import type { AuthOptions } from './auth.js'
 import { createAuthenticator } from './auth.js'
-import type { HubContext } from './context.js'
+import type { HubContext, Readiness } from './context.js'
 import { corsHeaders } from './context.js'
 import type { DashboardAssets } from './dashboard-api.js'
 import { createTails } from './dashboard-api.js'
@@ -35,8 +35,6 @@ import type { HubRequest, HubResponse } from './http-io.js'
 import { errorResponse, fail, fromFetch, fromNode, toResponse, writeNode } from './http-io.js'
 import type { IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
-import type { Broker } from './memory-broker.js'
-import { createMemoryBroker } from './memory-broker.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
 import { startNodeTail } from './node-tail.js'
@@ -61,8 +59,6 @@ export type HubStreamOptions = Omit<
 export interface HubOptions {
   /** The event log. */
   store: EventStore
-  /** Fan-out across nodes. Default: in-process (a single node). */
-  broker?: Broker | undefined
   /** JWT authentication. Default: off (anyone may publish and subscribe; development only). */
   auth?: AuthOptions | undefined
   /** Largest event `data`, in UTF-8 bytes (413 beyond). Default 1 MiB. */
@@ -156,7 +152,7 @@ export interface Hub {
    * @throws {HeraldError} validation codes as `POST /publish`, `HERALD_STORE_UNAVAILABLE`.
    */
   publish(events: PublishInput | readonly PublishInput[]): Promise<StoredEvent[]>
-  /** `true` when the store answers. */
+  /** `true` when the hub can serve: not draining, the store answers and the node reads the log. */
   ready(): Promise<boolean>
   /** The metrics registry (prom-client), also served at `/metrics`. */
   readonly metrics: HubMetrics
@@ -166,7 +162,7 @@ export interface Hub {
   readonly subscribers: number
   /** Stops accepting streams (503) and closes the open ones in jittered waves. */
   drain(options?: DrainOptions): Promise<void>
-  /** Closes every stream and the broker subscription. The store is left to its owner. */
+  /** Closes every stream and stops the node's log reader. The store is left to its owner. */
   close(): Promise<void>
 }
 
@@ -196,8 +192,6 @@ export function createHub(options: HubOptions): Hub {
     throw new HeraldError('HERALD_INVALID_CONFIG', 'createHub: options.store is required')
   }
   const { store } = options
-  const broker = options.broker ?? createMemoryBroker()
-  const ownsBroker = options.broker === undefined
   const logger = options.logger ?? silent
   const maxPayloadBytes = positive('maxPayloadBytes', options.maxPayloadBytes, MiB)
   const limits: PublishLimits = {
@@ -281,18 +275,27 @@ export function createHub(options: HubOptions): Hub {
     }
   }
 
-  async function ready(): Promise<boolean> {
-    if (streams.draining) return false
+  async function readiness(): Promise<Readiness> {
+    if (streams.draining) {
+      return { ok: false, code: 'HERALD_DRAINING', message: 'the hub is draining' }
+    }
+    let reason: string
     try {
       const health = await Promise.race([
         timed('health', () => store.health()),
         new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error('timeout')), 2000).unref?.(),
+          setTimeout(() => reject(new Error('no answer within 2 s')), 2000).unref?.(),
         ),
       ])
-      return health.ok
-    } catch {
-      return false
+      if (health.ok && tail.healthy) return { ok: true }
+      reason = health.ok ? 'the node cannot read the log' : health.reason
+    } catch (error) {
+      reason = (error as Error).message
+    }
+    return {
+      ok: false,
+      code: 'HERALD_STORE_UNAVAILABLE',
+      message: `the event store is not available: ${reason}`,
     }
   }
 
@@ -335,8 +338,8 @@ export function createHub(options: HubOptions): Hub {
       clients: () => fanOut.clients(),
       clientCount: () => fanOut.size,
     },
-    append: createAppender({ store, broker, metrics, publishStartedAt, timed }),
-    ready,
+    append: createAppender({ store, metrics, publishStartedAt, timed }),
+    readiness,
     timed,
   }
   const routes: Route[] = []
@@ -354,7 +357,7 @@ export function createHub(options: HubOptions): Hub {
     attach: (session, topics, principal) => fanOut.attach(session, topics, principal),
   })
   const tail = startNodeTail({
-    broker,
+    store,
     fanOut,
     streams,
     logger,
@@ -410,9 +413,7 @@ export function createHub(options: HubOptions): Hub {
         if (!res.headersSent) {
           writeNode(
             res,
-            errorResponse(
-              new HeraldError('HERALD_STORE_UNAVAILABLE', 'internal error', { status: 500 }),
-            ),
+            errorResponse(new HeraldError('HERALD_INTERNAL', 'internal error', { status: 500 })),
             'GET',
           )
         } else req.destroy()
@@ -440,7 +441,9 @@ export function createHub(options: HubOptions): Hub {
       return ctx.append(events, performance.now())
     },
 
-    ready,
+    async ready() {
+      return (await readiness()).ok
+    },
 
     async drain(drainOptions) {
       await Promise.all([streams.drain(drainOptions), dashboardStreams.drain(drainOptions)])
@@ -450,7 +453,6 @@ export function createHub(options: HubOptions): Hub {
       stats.close()
       await Promise.all([streams.close(), dashboardStreams.close()])
       await tail.stop()
-      if (ownsBroker) await broker.close()
       acceptor.close()
     },
   }

@@ -1,71 +1,101 @@
 /**
- * The node's single reader of new events: ONE subscription per node, whatever the number
- * of subscribers, feeding the fan-out.
+ * The node's single log reader: ONE `tailLog` per node, whatever the number of subscribers,
+ * following the log from the last id it delivered and feeding the fan-out in id order. The
+ * store's `watch` only wakes it, so events published on other nodes (or workers) arrive in
+ * log order too, and no subscriber can see a gap.
+ *
+ * A backend outage pauses delivery: streams stay open (the stream server keeps sending
+ * heartbeats), `/readyz` answers 503, and once the store answers again the tail resumes
+ * from where it stopped: nothing lost, no mass disconnect.
  */
 import type { Logger, StreamServer } from '@herald/server'
-import type { StoredEvent } from '@herald/store'
+import type { EventStore, StoredEvent } from '@herald/store'
+import { tailLog } from '@herald/store'
 import type { FanOut } from './fan-out.js'
-import type { Broker } from './memory-broker.js'
-
-const BROKER_RETRY_MS = 1000
 
 /** A running node tail. */
 export interface NodeTail {
+  /** `false` while reads fail (the backend is down): delivery is paused. */
+  readonly healthy: boolean
+  /** The last id delivered to the fan-out (`undefined` before the first). */
+  readonly position: string | undefined
   /** Stops reading; resolves once the reader has ended. */
   stop(): Promise<void>
 }
 
 /** What the node tail reads from and feeds. */
 export interface NodeTailOptions {
-  broker: Broker
+  store: EventStore
   fanOut: FanOut
   streams: StreamServer
   logger: Logger
+  /** Events per read. Default 1000. */
+  pageSize?: number | undefined
+  /** Pause between retries while the store fails, in ms. Default 250. */
+  retryMs?: number | undefined
   /** Sees every batch after the fan-out (the dashboard's stats and tails). */
   onBatch?: ((events: readonly StoredEvent[]) => void) | undefined
 }
 
 /** Starts the node tail. */
-export function startNodeTail({
-  broker,
-  fanOut,
-  streams,
-  logger,
-  onBatch,
-}: NodeTailOptions): NodeTail {
+export function startNodeTail(options: NodeTailOptions): NodeTail {
+  const { store, fanOut, streams, logger } = options
   const stopping = new AbortController()
-  const pump = (async () => {
-    while (!stopping.signal.aborted) {
-      try {
-        for await (const batch of broker.subscribe(stopping.signal)) {
-          try {
-            fanOut.dispatch(batch)
-            onBatch?.(batch)
-          } catch (error) {
-            logger.error({ err: error }, 'fan-out failed')
-          }
+  let healthy = true
+  let position: string | undefined
+  let failures = 0
+  const run = (async () => {
+    const tail = tailLog(store, {
+      signal: stopping.signal,
+      pageSize: options.pageSize,
+      retryMs: options.retryMs,
+      onError(error) {
+        // Log the first failure and then every 40th (about every 10 s): an outage is one
+        // story, not a line per retry.
+        if (failures++ % 40 === 0) {
+          logger.error(
+            { err: error, streams: streams.size },
+            'event store read failed: delivery paused',
+          )
         }
+        healthy = false
+      },
+      onRecover() {
+        logger.info({ failures }, 'event store answers again: delivery resumed')
+        failures = 0
+        healthy = true
+      },
+      onReset(reset) {
+        // The tail itself fell behind retention: events were deleted before this node
+        // delivered them. Every stream replays from its own cursor (and gets its own reset).
+        logger.error(
+          { reason: reset.reason, streams: streams.size },
+          'node tail lost its place in the log: streams reconnect',
+        )
+        for (const session of [...streams.sessions]) session.close('error')
+      },
+    })
+    for await (const batch of tail) {
+      healthy = true
+      position = batch.at(-1)?.id ?? position
+      try {
+        fanOut.dispatch(batch)
+        options.onBatch?.(batch)
       } catch (error) {
-        logger.error({ err: error }, 'broker subscription failed')
+        logger.error({ err: error }, 'fan-out failed')
       }
-      if (stopping.signal.aborted) break
-      // Live events may have been missed while the subscription was down: close every
-      // stream so its client reconnects and replays the gap from the log, then resubscribe.
-      logger.error({ streams: streams.size }, 'broker subscription ended: resubscribing')
-      for (const session of [...streams.sessions]) session.close('error')
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, BROKER_RETRY_MS)
-        stopping.signal.addEventListener('abort', () => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
     }
   })()
   return {
+    get healthy() {
+      return healthy
+    },
+    get position() {
+      return position
+    },
     async stop() {
       stopping.abort()
-      await pump
+      await run
     },
   }
 }

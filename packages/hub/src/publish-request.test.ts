@@ -59,15 +59,23 @@ describe('publish requests', () => {
     ).toBe('HERALD_INVALID_PUBLISH')
   })
 
-  it('reads Mercure forms: repeatable topics, private flag, retry', () => {
+  it('reads Mercure forms: several topics make ONE event (first canonical), private flag, retry', () => {
     const events = parseFormPublish(
-      'topic=a&topic=b&data=hi&id=u1&type=t&retry=30&private=on',
+      'topic=a&topic=b&topic=a&data=hi&id=u1&type=t&retry=30&private=on',
       limits,
     )
     expect(events).toEqual([
-      { topic: 'a', data: 'hi', type: 't', clientId: 'u1', retry: 30, private: true },
-      { topic: 'b', data: 'hi', type: 't', clientId: 'u1', retry: 30, private: true },
+      {
+        topic: 'a',
+        alternates: ['b'],
+        data: 'hi',
+        type: 't',
+        clientId: 'u1',
+        retry: 30,
+        private: true,
+      },
     ])
+    expect(parseFormPublish('topic=a', limits)[0]?.alternates).toBeUndefined()
     expect(parseFormPublish('topic=a', limits)[0]).toMatchObject({ data: '', private: false })
     expect(code(() => parseFormPublish('data=x', limits))).toBe('HERALD_INVALID_PUBLISH')
     expect(code(() => parseFormPublish('topic=a&retry=soon', limits))).toBe('HERALD_INVALID_RETRY')

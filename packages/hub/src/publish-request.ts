@@ -142,8 +142,9 @@ export function parseJsonPublish(
 
 /**
  * Parses a Mercure-style form body (`application/x-www-form-urlencoded`): `topic`
- * (repeatable: the event goes to each topic), `data`, `id`, `type`, `retry`, `private`
- * (present and not `false`/`off`/`0` means private).
+ * (repeatable: ONE event, the first topic canonical and the others its alternates, as
+ * Mercure defines; repeats are dropped), `data`, `id`, `type`, `retry`, `private` (present
+ * and not `false`/`off`/`0` means private). Returns that one event in an array.
  *
  * @throws {HeraldError} as {@link parseJsonPublish}.
  */
@@ -175,12 +176,15 @@ export function parseFormPublish(text: string, limits: PublishLimits): AppendInp
   }
   const privateText = form.get('private')
   const isPrivate = privateText !== null && !['false', 'off', '0'].includes(privateText)
-  return topics.map((topic) => ({
+  const [topic, ...rest] = [...new Set(topics)] as [string, ...string[]]
+  const event: AppendInput = {
     topic,
     data,
     type: type === '' ? undefined : type,
     clientId: id,
     retry,
     private: isPrivate,
-  }))
+  }
+  if (rest.length > 0) event.alternates = rest
+  return [event]
 }

@@ -5,8 +5,9 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
-import type { Broker, EventStore, Hub, HubOptions } from '@herald/hub'
-import { createHub, createMemoryBroker, createMemoryEventStore } from '@herald/hub'
+import type { EventStore, Hub, HubOptions } from '@herald/hub'
+import { createHub, createMemoryEventStore } from '@herald/hub'
+import { HeraldError } from '@herald/protocol'
 import { openEventStream } from '@herald/testkit'
 import { INVALID_SPAN_CONTEXT, type Tracer, type TracerProvider, trace } from '@opentelemetry/api'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -157,9 +158,7 @@ describe('createHub', () => {
     await stream.ended
     const ready = await fetch(`${url}/readyz`)
     expect(ready.status).toBe(503)
-    expect(((await ready.json()) as { error: { code: string } }).error.code).toBe(
-      'HERALD_STORE_UNAVAILABLE',
-    )
+    expect(((await ready.json()) as { error: { code: string } }).error.code).toBe('HERALD_DRAINING')
   })
 
   it('answers 503 to publishes when the store is gone, and /readyz follows', async () => {
@@ -233,47 +232,95 @@ describe('createHub', () => {
   })
 })
 
-describe('broker failures', () => {
-  it('closes streams when the broker subscription ends (clients replay), then resubscribes', async () => {
-    const inner = createMemoryBroker()
-    let subscriptions = 0
-    let endCurrent: (() => void) | undefined
-    const broker: Broker = {
-      publish: (events) => inner.publish(events),
-      close: () => inner.close(),
-      subscribe(signal) {
-        subscriptions++
-        const local = new AbortController()
-        signal.addEventListener('abort', () => local.abort(), { once: true })
-        endCurrent = () => local.abort()
-        return inner.subscribe(local.signal)
-      },
-    }
-    const { hub, url } = await start({ broker })
-    cleanups.push(() => broker.close())
-    const stream = await openEventStream(`${url}/events?topic=b`)
+/** A store whose backend can be cut off: reads, appends and health fail while `down`. */
+function flaky(inner: EventStore): EventStore & { down: boolean } {
+  const unavailable = () =>
+    new HeraldError('HERALD_STORE_UNAVAILABLE', 'backend unreachable (test)', { status: 503 })
+  const store: EventStore & { down: boolean } = {
+    down: false,
+    cursors: inner.cursors,
+    append: (events) => (store.down ? Promise.reject(unavailable()) : inner.append(events)),
+    read: (cursor, filter) =>
+      store.down ? Promise.reject(unavailable()) : inner.read(cursor, filter),
+    health: async () =>
+      store.down ? { ok: false as const, reason: 'backend unreachable (test)' } : inner.health(),
+    watch: (signal) => inner.watch(signal),
+    close: () => inner.close(),
+  }
+  return store
+}
+
+describe('store outage', () => {
+  it('pauses delivery, keeps streams open with heartbeats, answers 503 on /readyz, resumes without loss', async () => {
+    const inner = createMemoryEventStore()
+    const store = flaky(inner)
+    const { hub, url } = await start({ store, stream: { heartbeatMs: 50 } })
+    const stream = await openEventStream(`${url}/events?topic=o/*`)
     await eventually(async () => hub.subscribers === 1, 'the subscriber')
-    const first = await hub.publish({ topic: 'b', data: 'one' })
+    await hub.publish({ topic: 'o/1', data: 'before' })
     await stream.count(1)
-    endCurrent?.()
-    await stream.ended
-    await eventually(async () => subscriptions === 2, 'the resubscription')
-    const resumed = await openEventStream(`${url}/events?topic=b`, {
-      'last-event-id': first[0]?.id as string,
+    store.down = true
+    const refused = await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'o/1', data: 'refused' }),
     })
-    await hub.publish({ topic: 'b', data: 'two' })
-    expect((await resumed.count(1)).map((e) => e.data)).toEqual(['two'])
-    resumed.close()
+    expect(refused.status).toBe(503)
+    expect((await refused.json()).error.code).toBe('HERALD_STORE_UNAVAILABLE')
+    const readyz = await fetch(`${url}/readyz`)
+    expect(readyz.status).toBe(503)
+    expect((await readyz.json()).error.code).toBe('HERALD_STORE_UNAVAILABLE')
+    // Another node still reaches the backend and appends: this node must deliver those too.
+    const elsewhere = await inner.append([
+      { topic: 'o/2', data: 'during-1' },
+      { topic: 'o/3', data: 'during-2' },
+    ])
+    // Several retry rounds of the tail while the backend is down: the stream stays open.
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    expect(hub.subscribers).toBe(1)
+    expect(hub.streams.size).toBe(1)
+    store.down = false
+    await eventually(async () => (await fetch(`${url}/readyz`)).status === 200, 'readiness')
+    await hub.publish({ topic: 'o/1', data: 'after' })
+    const events = await stream.count(4)
+    expect(events.map((e) => e.data)).toEqual(['before', 'during-1', 'during-2', 'after'])
+    expect(events[1]?.lastEventId).toBe(elsewhere[0]?.id)
+    stream.close()
   })
 })
 
-describe('two nodes sharing a store and a broker', () => {
+describe('two nodes sharing a store', () => {
+  it('delivers every event of both nodes to subscribers of both, once, in id order', async () => {
+    const store = createMemoryEventStore()
+    const a = await start({ store })
+    const b = await start({ store })
+    const streams = await Promise.all([
+      openEventStream(`${a.url}/events?topic=c/*`),
+      openEventStream(`${b.url}/events?topic=c/*`),
+    ])
+    await eventually(
+      async () => a.hub.subscribers === 1 && b.hub.subscribers === 1,
+      'the subscribers',
+    )
+    const published = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 === 0 ? a : b).hub.publish({ topic: `c/${i % 5}`, data: String(i) }),
+      ),
+    )
+    const ids = published
+      .flat()
+      .map((e) => e.id)
+      .sort()
+    for (const stream of streams) {
+      expect((await stream.count(200)).map((e) => e.lastEventId)).toEqual(ids)
+      stream.close()
+    }
+  })
+
   it('delivers across nodes and resumes on either with one cursor', async () => {
     const store = createMemoryEventStore()
-    const broker = createMemoryBroker()
-    const a = await start({ store, broker })
-    const b = await start({ store, broker })
-    cleanups.push(() => broker.close())
+    const a = await start({ store })
+    const b = await start({ store })
     const onB = await openEventStream(`${b.url}/events?topic=n/*`)
     await eventually(async () => b.hub.subscribers === 1, 'the subscriber on b')
     const published = await a.hub.publish([

@@ -1,6 +1,5 @@
-import { createMemoryBroker, createMemoryEventStore } from '@herald/hub'
+import { createMemoryEventStore } from '@herald/hub'
 import { runEventStoreContract } from '@herald/store/contract'
-import { runBrokerContract } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
 
 runEventStoreContract('memory', {
@@ -102,5 +101,3 @@ async function countBulkCopies(work: () => Promise<void>): Promise<number> {
   }
   return copied
 }
-
-runBrokerContract('memory', { create: () => createMemoryBroker() })

@@ -1,7 +1,5 @@
 export type { BackendServer, RedisServerOptions } from './backend-servers.js'
 export { freePort, startNatsServer, startRedisServer } from './backend-servers.js'
-export type { BrokerContractOptions } from './broker-contract.js'
-export { runBrokerContract } from './broker-contract.js'
 export { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './chromium.js'
 export type { EventStreamReader } from './event-stream-reader.js'
 export { openEventStream } from './event-stream-reader.js'

@@ -1,4 +1,8 @@
-/** `GET /healthz` (the process answers) and `GET /readyz` (it can serve: store up, not draining). */
+/**
+ * `GET /healthz` (the process answers) and `GET /readyz` (it can serve: not draining, the
+ * store answers, the node reads the log). A 503 names why: `HERALD_DRAINING` or
+ * `HERALD_STORE_UNAVAILABLE`.
+ */
 import { errorResponse, fail, json } from '../http-io.js'
 import type { RouteFactory } from './route.js'
 
@@ -10,15 +14,10 @@ export const healthRoutes: RouteFactory = (ctx) => ({
       path: '/readyz',
       methods: {
         async GET() {
-          return (await ctx.ready())
+          const readiness = await ctx.readiness()
+          return readiness.ok
             ? json(200, { status: 'ready' })
-            : errorResponse(
-                fail(
-                  'HERALD_STORE_UNAVAILABLE',
-                  503,
-                  'the event store is not reachable or the hub is draining',
-                ),
-              )
+            : errorResponse(fail(readiness.code, 503, readiness.message))
         },
       },
     },

@@ -83,13 +83,16 @@ export function createPublishHandler(
       events = parseFormPublish(text, limits)
     }
     if (auth.enabled) {
+      // Every topic of an event, alternates included: an update reaches subscribers of each.
       for (const event of events) {
-        if (!canPublish(principal, event.topic)) {
-          throw fail(
-            'HERALD_FORBIDDEN',
-            403,
-            `the token does not grant publishing to ${JSON.stringify(event.topic)}`,
-          )
+        for (const topic of [event.topic, ...(event.alternates ?? [])]) {
+          if (!canPublish(principal, topic)) {
+            throw fail(
+              'HERALD_FORBIDDEN',
+              403,
+              `the token does not grant publishing to ${JSON.stringify(topic)}`,
+            )
+          }
         }
       }
     }
@@ -186,8 +189,8 @@ export function createPublishHandler(
     } catch (error) {
       const herald = isHeraldError(error)
         ? error
-        : new HeraldError('HERALD_STORE_UNAVAILABLE', 'publish failed', {
-            status: 503,
+        : new HeraldError('HERALD_INTERNAL', 'publish failed: internal error', {
+            status: 500,
             cause: error,
           })
       if (!isHeraldError(error)) logger.error({ err: error }, 'publish failed')

@@ -26,6 +26,19 @@ export interface EventStoreContractOptions {
    * (after the contract closed it), as a restarted process would.
    */
   reopen?: ((options: EventStoreFactoryOptions) => EventStore | Promise<EventStore>) | undefined
+  /**
+   * Stores whose backend several instances share (other processes, other nodes): opens
+   * ANOTHER instance on the backend of the store last created, while that one stays open.
+   * Enables the multi-instance cases (concurrent appends from every instance, each tail
+   * seeing every event once, in id order).
+   */
+  peer?: ((options: EventStoreFactoryOptions) => EventStore | Promise<EventStore>) | undefined
+  /**
+   * An event the store's backend refuses (for example through a trigger the test installed),
+   * to check that a failed append leaves nothing visible and burns no id. Omit when the
+   * backend cannot be made to fail.
+   */
+  refusedInput?: AppendInput | undefined
 }
 
 const ALL = ['**']
@@ -349,6 +362,106 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       const [a, b] = await store.append([ev('a'), ev('b')])
       expect(await store.health()).toEqual({ ok: true, oldestId: a?.id, latestId: b?.id })
     })
+
+    it('keeps ONE event for several topics: found through any of them, once, alternates kept', async () => {
+      const store = await create()
+      const [before, multi, after] = await store.append([
+        ev('x/other'),
+        ev('books/1', 'multi', { alternates: ['authors/7', 'shelves/a/b'] }),
+        ev('authors/7', 'plain'),
+      ])
+      expect(multi?.alternates).toEqual(['authors/7', 'shelves/a/b'])
+      expect(before?.alternates).toEqual([])
+      const data = async (topics: string[], limit = 10) =>
+        (await readAll(store, undefined, topics, limit)).map((e) => e.data)
+      expect(await data(['books/1'])).toEqual(['multi'])
+      expect(await data(['authors/7'])).toEqual(['multi', 'plain'])
+      expect(await data(['shelves/**'])).toEqual(['multi'])
+      // Matched through its canonical topic AND an alternate: still once.
+      expect(await data(['books/*', 'authors/*', 'shelves/a/b'], 1)).toEqual(['multi', 'plain'])
+      expect(await data(['**'])).toEqual(['x/other', 'multi', 'plain'])
+      expect((await readAll(store, undefined, ['authors/7']))[0]).toEqual(multi)
+      expect((await readAll(store, multi?.id, ['authors/7'])).map((e) => e.id)).toEqual([after?.id])
+    })
+
+    if (options.refusedInput !== undefined) {
+      const refused = options.refusedInput
+      it('rolls a failed append back: nothing visible, no id burnt, other appends unharmed', async () => {
+        const store = await create()
+        const [first] = await store.append([ev('r', 'first')])
+        // Appended in the same turn as the failing batch: it must not be taken down with it.
+        const [bad, good] = await Promise.allSettled([
+          store.append([ev('r', 'half-1'), refused, ev('r', 'half-2')]),
+          store.append([ev('r', 'innocent')]),
+        ])
+        expect(bad.status).toBe('rejected')
+        expect(good.status).toBe('fulfilled')
+        const [last] = await store.append([ev('r', 'last')])
+        expect((await readAll(store, undefined)).map((e) => e.data)).toEqual([
+          'first',
+          'innocent',
+          'last',
+        ])
+        const ids = (await readAll(store, first?.id)).map((e) => e.id)
+        expect(ids.at(-1)).toBe(last?.id)
+        expect((await store.health()).ok && (await store.health())).toMatchObject({
+          latestId: last?.id,
+        })
+      })
+    }
+
+    if (options.peer !== undefined) {
+      const peer = options.peer
+      it('shares one log across instances: ids unique and ordered, reads see peers at once', async () => {
+        const a = await create()
+        const b = await peer({})
+        open.push(b)
+        const [x] = await a.append([ev('p', 'from-a')])
+        const [y] = await b.append([ev('p', 'from-b')])
+        expect(a.cursors.compare(x?.id as string, y?.id as string)).toBeLessThan(0)
+        expect((await readAll(b, undefined)).map((e) => e.data)).toEqual(['from-a', 'from-b'])
+        expect((await readAll(a, x?.id)).map((e) => e.data)).toEqual(['from-b'])
+        expect(await a.health()).toEqual({ ok: true, oldestId: x?.id, latestId: y?.id })
+      })
+
+      it('tails every event of every instance exactly once, in id order, under concurrent appends', async () => {
+        const instances = [await create(), await peer({}), await peer({})]
+        open.push(...instances.slice(1))
+        const [start] = await (instances[0] as EventStore).append([ev('s')])
+        const perInstance = 150
+        const total = perInstance * instances.length
+        const tails = instances.map((store) => collectTail(store, total, start?.id))
+        const appended = await Promise.all(
+          instances.flatMap((store, n) =>
+            Array.from({ length: perInstance / 3 }, (_, i) =>
+              store.append([
+                ev(`i${n}/a`, `${n}-${i}-0`),
+                ev(`i${n}/b`, `${n}-${i}-1`),
+                ev('shared', `${n}-${i}-2`),
+              ]),
+            ),
+          ),
+        )
+        const all = appended.flat()
+        expect(new Set(all.map((e) => e.id)).size).toBe(total)
+        // Each batch is contiguous in the log.
+        const log = await readAll(instances[1] as EventStore, start?.id)
+        const position = new Map(log.map((e, i) => [e.id, i]))
+        for (const batch of appended) {
+          const at = position.get(batch[0]?.id as string) as number
+          expect(log.slice(at, at + batch.length).map((e) => e.id)).toEqual(batch.map((e) => e.id))
+        }
+        const expected = await readAll(instances[2] as EventStore, start?.id)
+        expect(expected).toHaveLength(total)
+        for (const [n, tail] of tails.entries()) {
+          const seen = await tail
+          const ids = seen.map((e) => e.id)
+          expect(new Set(ids).size, `tail ${n}`).toBe(total)
+          expectIncreasing(instances[n] as EventStore, ids)
+          expect(ids, `tail ${n}`).toEqual(expected.map((e) => e.id))
+        }
+      })
+    }
 
     it('refuses to work after close', async () => {
       const store = await create()
