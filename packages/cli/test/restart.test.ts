@@ -1,14 +1,13 @@
 /**
  * Black-box: the SQLite log across restarts of the real `herald serve`: SIGTERM drains and
  * exits 0, ids are never reused, a cursor from before the restart replays across it, and
- * acknowledged publishes survive a crash (SIGKILL).
+ * acknowledged publishes survive a crash (SIGKILL), two hubs share one file.
  */
 
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { HERALD_BIN, openEventStream, startHubProcess } from '@herald/testkit'
+import { openEventStream, startHubProcess } from '@herald/testkit'
 import { afterAll, describe, expect, it } from 'vitest'
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-restart-'))
@@ -81,21 +80,24 @@ describe('SQLite log across restarts', () => {
     }
   })
 
-  it('refuses a second hub on the same file with a clear message (exit 2)', async () => {
+  it('lets two hubs share one file: one log, delivered on both, one cursor for both', async () => {
     const store = `sqlite:${join(dir, 'c', 'herald.db')}`
     const first = await startHubProcess({ args: ['--store', store] })
+    const second = await startHubProcess({ args: ['--store', store] })
     try {
-      const second = spawnSync(
-        process.execPath,
-        [HERALD_BIN, 'serve', '--port', '0', '--store', store],
-        {
-          encoding: 'utf8',
-          timeout: 10_000,
-        },
-      )
-      expect(second.status).toBe(2)
-      expect(second.stderr).toMatch(/HERALD_STORE_UNAVAILABLE.*in use by another process/)
+      const onSecond = await openEventStream(`${second.url}/events?topic=shared`)
+      const a = await publish(first.url, 'shared', 'from-first')
+      const b = await publish(second.url, 'shared', 'from-second')
+      expect(b > a).toBe(true)
+      expect((await onSecond.count(2)).map((e) => e.data)).toEqual(['from-first', 'from-second'])
+      onSecond.close()
+      const resumed = await openEventStream(`${first.url}/events?topic=shared`, {
+        'last-event-id': a,
+      })
+      expect((await resumed.count(1)).map((e) => e.lastEventId)).toEqual([b])
+      resumed.close()
     } finally {
+      expect(await second.stop()).toBe(0)
       expect(await first.stop()).toBe(0)
     }
   })

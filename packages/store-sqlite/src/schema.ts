@@ -1,18 +1,34 @@
 /**
- * The on-disk schema, versioned: `herald_meta.schema_version` says which migrations ran.
- * Tables carry their version in their name (`events_v1`), so a future layout can be
- * written next to the old one and copied over in one transaction.
+ * The on-disk schema, versioned: `herald_meta.schema_version` says which layout the file
+ * holds. Tables carry their version in their name (`events_v2`), so a new layout is written
+ * next to the old one and copied over in ONE transaction: a migration either completes or
+ * leaves the file as it was.
+ *
+ * v2 (this build):
+ * - `events_v2`: the log; `topic` is the canonical topic, `alternates` a JSON array of the
+ *   others (Mercure multi-topic updates) or NULL.
+ * - `alternates_v2 (topic, event_id)`: the per-topic index of alternates, so a read by topic
+ *   finds an event through any of its topics.
+ * - `topics_v2`: every topic ever appended (canonical or alternate): patterns are resolved
+ *   against it first, so a replay costs what it matches, not the size of the log.
+ * - `pruned_topics_v2`: per-topic retention watermarks.
+ * - `herald_meta`: `schema_version`, `last_id` (the id counter, kept current by every
+ *   append: several processes share it), `last_time`, `pruned_through`.
+ *
+ * v1 (0.1): `events_v1` without alternates, no topics table; `last_id` only written when
+ * retention deleted rows. Migrated automatically on open.
  */
 import { HeraldError } from '@herald/protocol'
 import type Database from 'better-sqlite3'
 
 /** Schema version this build writes and reads. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
-const V1 = `
-CREATE TABLE events_v1 (
+const V2 = `
+CREATE TABLE events_v2 (
   id INTEGER PRIMARY KEY,
   topic TEXT NOT NULL,
+  alternates TEXT,
   type TEXT,
   data TEXT NOT NULL,
   client_id TEXT,
@@ -20,49 +36,84 @@ CREATE TABLE events_v1 (
   private INTEGER NOT NULL DEFAULT 0,
   published_at INTEGER NOT NULL
 );
-CREATE INDEX events_v1_topic ON events_v1 (topic, id);
-CREATE INDEX events_v1_published_at ON events_v1 (published_at);
-CREATE TABLE pruned_topics_v1 (
+CREATE INDEX events_v2_topic ON events_v2 (topic, id);
+CREATE INDEX events_v2_published_at ON events_v2 (published_at);
+CREATE TABLE alternates_v2 (
+  topic TEXT NOT NULL,
+  event_id INTEGER NOT NULL,
+  PRIMARY KEY (topic, event_id)
+) WITHOUT ROWID;
+CREATE INDEX alternates_v2_event ON alternates_v2 (event_id);
+CREATE TABLE topics_v2 (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE pruned_topics_v2 (
   topic TEXT PRIMARY KEY,
   through INTEGER NOT NULL
 );
 `
 
+/** v1 -> v2: copy the log, index its topics, carry the counters over, drop the v1 tables. */
+const V1_TO_V2 = `
+INSERT INTO events_v2 (id, topic, alternates, type, data, client_id, retry, private, published_at)
+  SELECT id, topic, NULL, type, data, client_id, retry, private, published_at FROM events_v1;
+INSERT OR IGNORE INTO topics_v2 (name) SELECT DISTINCT topic FROM events_v1 ORDER BY topic;
+INSERT OR IGNORE INTO topics_v2 (name) SELECT topic FROM pruned_topics_v1 ORDER BY topic;
+INSERT INTO pruned_topics_v2 (topic, through) SELECT topic, through FROM pruned_topics_v1;
+INSERT INTO herald_meta (key, value)
+  VALUES ('last_id', (SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'last_id'), 0), coalesce((SELECT max(id) FROM events_v1), 0))))
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+INSERT INTO herald_meta (key, value)
+  VALUES ('last_time', (SELECT max(coalesce((SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'last_time'), 0), coalesce((SELECT max(published_at) FROM events_v1), 0))))
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+DROP TABLE events_v1;
+DROP TABLE pruned_topics_v1;
+`
+
 /**
- * Brings `db` to {@link SCHEMA_VERSION}.
+ * Brings `db` to {@link SCHEMA_VERSION}, migrating older Herald files in one transaction.
+ * Returns the version the file had (0: new file).
  *
  * @throws {HeraldError} `HERALD_STORE_SCHEMA_MISMATCH` when the file is newer than this
  * build or holds tables that are not Herald's.
  */
-export function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    db.exec('CREATE TABLE IF NOT EXISTS herald_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
-    const row = db
-      .prepare<[], { value: string }>("SELECT value FROM herald_meta WHERE key = 'schema_version'")
-      .get()
-    const version = row === undefined ? 0 : Number(row.value)
-    if (!Number.isInteger(version) || version > SCHEMA_VERSION) {
-      throw new HeraldError(
-        'HERALD_STORE_SCHEMA_MISMATCH',
-        `the SQLite file has schema version ${row?.value}; this Herald reads up to ${SCHEMA_VERSION}: upgrade Herald or use another file`,
-      )
-    }
-    if (version === 0) {
-      const foreign = db
-        .prepare<[], { name: string }>(
-          "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'events_v1'",
+export function migrate(db: Database.Database): number {
+  return db
+    .transaction((): number => {
+      db.exec('CREATE TABLE IF NOT EXISTS herald_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+      const row = db
+        .prepare<[], { value: string }>(
+          "SELECT value FROM herald_meta WHERE key = 'schema_version'",
         )
         .get()
-      if (foreign !== undefined) {
+      const version = row === undefined ? 0 : Number(row.value)
+      if (!Number.isInteger(version) || version < 0 || version > SCHEMA_VERSION) {
         throw new HeraldError(
           'HERALD_STORE_SCHEMA_MISMATCH',
-          'the SQLite file has an events_v1 table but no Herald schema version: not a Herald database',
+          `the SQLite file has schema version ${row?.value}; this Herald reads up to ${SCHEMA_VERSION}: upgrade Herald or use another file`,
         )
       }
-      db.exec(V1)
-      db.prepare("INSERT INTO herald_meta (key, value) VALUES ('schema_version', ?)").run(
-        String(SCHEMA_VERSION),
-      )
-    }
-  }).immediate()
+      if (version === SCHEMA_VERSION) return version
+      if (version === 0) {
+        const foreign = db
+          .prepare<[], { name: string }>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('events_v1', 'events_v2')",
+          )
+          .get()
+        if (foreign !== undefined) {
+          throw new HeraldError(
+            'HERALD_STORE_SCHEMA_MISMATCH',
+            `the SQLite file has an ${foreign.name} table but no Herald schema version: not a Herald database`,
+          )
+        }
+      }
+      db.exec(V2)
+      if (version === 1) db.exec(V1_TO_V2)
+      db.prepare(
+        "INSERT INTO herald_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ).run(String(SCHEMA_VERSION))
+      return version
+    })
+    .immediate()
 }

@@ -1,7 +1,10 @@
 /**
- * The embedded event log: one SQLite file (better-sqlite3, WAL). Appends made in the same
- * turn of the event loop are written in ONE transaction, so the fsync cost is shared by
- * every publish of that turn.
+ * The embedded event log: one SQLite file (better-sqlite3, WAL). Several processes may
+ * open the same file (`herald serve --workers N`, or two hubs on one machine): the id
+ * counter lives in the file and every append takes the write lock, so ids are unique and
+ * ordered across all of them. Appends made in the same turn of the event loop are written
+ * in ONE transaction, so the fsync cost is shared by every publish of that turn; each
+ * publish is a savepoint inside it, so one failing publish does not take the others down.
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -13,6 +16,7 @@ import type {
   ReadResult,
   RetentionOptions,
   StoredEvent,
+  TopicMatcher,
 } from '@herald/store'
 import {
   checkSequenceCursor,
@@ -40,14 +44,30 @@ export interface SqliteEventStoreOptions {
   synchronous?: 'normal' | 'full' | undefined
   /** How often to apply age-based retention, in milliseconds (default 1000). */
   pruneIntervalMs?: number | undefined
+  /**
+   * How often `watch` checks whether ANOTHER process appended (`PRAGMA data_version`, a
+   * shared-memory read), in milliseconds. Appends of this process wake at once. Default 5.
+   */
+  pollIntervalMs?: number | undefined
+  /** How long an append waits for another process's write lock, in ms (default 5000). */
+  busyTimeoutMs?: number | undefined
 }
 
 /** Default hub-wide retention of the SQLite store. */
 export const SQLITE_STORE_DEFAULT_RETENTION = { maxEvents: 1_000_000, maxAgeMs: 7 * 24 * 3600_000 }
 
+/**
+ * Reads with this many concrete topics or fewer walk the per-topic indexes (cost: what
+ * matches); more, and a read scans the log in windows of {@link SCAN_WINDOW} ids.
+ */
+const MAX_INDEXED_TOPICS = 16
+/** Ids one scanning read passes over before it answers "nothing matched up to here, go on". */
+const SCAN_WINDOW = 10_000
+
 interface Row {
   id: number
   topic: string
+  alternates: string | null
   type: string | null
   data: string
   client_id: string | null
@@ -66,7 +86,7 @@ function toEvent(row: Row): StoredEvent {
   return {
     id: formatSequenceCursor(row.id),
     topic: row.topic,
-    alternates: NO_ALTERNATES,
+    alternates: row.alternates === null ? NO_ALTERNATES : (JSON.parse(row.alternates) as string[]),
     data: row.data,
     type: row.type ?? undefined,
     clientId: row.client_id ?? undefined,
@@ -76,62 +96,54 @@ function toEvent(row: Row): StoredEvent {
   }
 }
 
-// GLOB, not LIKE: LIKE is case-insensitive and treats `_` and `%` as wildcards. Every
-// character GLOB gives meaning to is escaped in a bracket expression.
-function globLiteral(segment: string): string {
-  return segment.replace(/[*?[]/g, (c) => `[${c}]`)
+function matchesRow(matcher: TopicMatcher, row: Row): boolean {
+  if (matcher.matches(row.topic)) return true
+  if (row.alternates === null) return false
+  for (const topic of JSON.parse(row.alternates) as string[])
+    if (matcher.matches(topic)) return true
+  return false
 }
 
-/** SQL narrowing one pattern (the matcher re-checks rows in JS, so this only has to be a superset). */
-function patternClause(pattern: string, params: unknown[]): string {
-  const segments = pattern.split('/')
-  const deep = segments.at(-1) === '**'
-  const glob = segments.map((s) => (s === '*' || s === '**' ? '*' : globLiteral(s))).join('/')
-  params.push(glob, segments.length - 1)
-  const slashes = "(length(topic) - length(replace(topic, '/', '')))"
-  return `(+topic GLOB ? AND ${slashes} ${deep ? '>=' : '='} ?)`
-}
-
-function openError(path: string, error: unknown): HeraldError {
-  const message = (error as Error).message
+function storeError(what: string, error: unknown): HeraldError {
   return new HeraldError(
     'HERALD_STORE_UNAVAILABLE',
-    /locked|busy/i.test(message)
-      ? `SQLite event log ${path} is in use by another process (one hub per file)`
-      : `cannot open SQLite event log ${path}: ${message}`,
-    { status: 503, cause: error },
+    `SQLite ${what} failed: ${(error as Error).message}`,
+    {
+      status: 503,
+      cause: error,
+    },
   )
 }
 
-function openDatabase(path: string, synchronous: 'normal' | 'full'): Database.Database {
+function openDatabase(
+  path: string,
+  synchronous: 'normal' | 'full',
+  busyMs: number,
+): Database.Database {
   let db: Database.Database | undefined
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-    db = new Database(path, { timeout: 250 })
+    db = new Database(path, { timeout: busyMs })
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
-    db.pragma('locking_mode = EXCLUSIVE')
-    // The first write takes the exclusive lock, held until close: one hub per file.
     migrate(db)
     return db
   } catch (error) {
     db?.close()
     if (error instanceof HeraldError) throw error
-    throw openError(path, error)
+    throw new HeraldError(
+      'HERALD_STORE_UNAVAILABLE',
+      `cannot open SQLite event log ${path}: ${(error as Error).message}`,
+      { status: 503, cause: error },
+    )
   }
 }
 
-function topicClause(pattern: string, params: unknown[]): string {
-  if (isTopicPattern(pattern)) return patternClause(pattern, params)
-  params.push(pattern)
-  return '(topic = ?)'
-}
-
 /**
- * Opens (or creates) a SQLite {@link EventStore}. The file holds table `events_v1` and a
+ * Opens (or creates) a SQLite {@link EventStore}. The file holds table `events_v2` and a
  * `herald_meta` table with the schema version and the id counter, so ids are never reused
- * across restarts, even after retention deleted every event. The database is opened in
- * exclusive locking mode: one hub process per file.
+ * across restarts, even after retention deleted every event. A file from an older Herald
+ * (schema v1) is migrated in one transaction on open. Several processes may share the file.
  *
  * @throws {HeraldError} `HERALD_STORE_SCHEMA_MISMATCH` for a file from a newer Herald or
  * not written by Herald, `HERALD_STORE_UNAVAILABLE` when it cannot be opened.
@@ -143,8 +155,13 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const policy = resolveRetention(options.retention, SQLITE_STORE_DEFAULT_RETENTION)
   const now = options.now ?? Date.now
   const pruneIntervalMs = options.pruneIntervalMs ?? 1000
+  const pollIntervalMs = options.pollIntervalMs ?? 5
 
-  const db = openDatabase(options.path, options.synchronous ?? 'normal')
+  const db = openDatabase(
+    options.path,
+    options.synchronous ?? 'normal',
+    options.busyTimeoutMs ?? 5000,
+  )
 
   const readMeta = db.prepare<[string], { value: string }>(
     'SELECT value FROM herald_meta WHERE key = ?',
@@ -153,74 +170,95 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     'INSERT INTO herald_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   const meta = (key: string): number => Number(readMeta.get(key)?.value ?? 0)
-  const newestRow = db.prepare<[], { id: number; published_at: number }>(
-    'SELECT id, published_at FROM events_v1 ORDER BY id DESC LIMIT 1',
-  )
   const oldestRow = db.prepare<[], { id: number; published_at: number }>(
-    'SELECT id, published_at FROM events_v1 ORDER BY id LIMIT 1',
+    'SELECT id, published_at FROM events_v2 ORDER BY id LIMIT 1',
   )
-  // The id counter is the newest row, or the meta value written when retention deleted
-  // rows (the newest row may be gone then): never an id below one already issued.
-  const newest = newestRow.get()
-  let lastSeq = Math.max(meta('last_id'), newest?.id ?? 0)
-  let lastTime = Math.max(meta('last_time'), newest?.published_at ?? 0)
-  let prunedThrough = meta('pruned_through')
-  // Lets every append check age retention without a query.
-  let oldestTime = oldestRow.get()?.published_at
-
   const insert = db.prepare(
-    'INSERT INTO events_v1 (id, topic, type, data, client_id, retry, private, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO events_v2 (id, topic, alternates, type, data, client_id, retry, private, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   )
-  const oldest = db.prepare<[], { id: number }>('SELECT id FROM events_v1 ORDER BY id LIMIT 1')
-  const count = db.prepare<[], { n: number }>('SELECT count(*) AS n FROM events_v1')
-  const countDeleteHead = db.prepare<[number], { id: number }>(
-    'SELECT id FROM events_v1 ORDER BY id LIMIT 1 OFFSET ?',
+  const insertAlternate = db.prepare<[string, number]>(
+    'INSERT OR IGNORE INTO alternates_v2 (topic, event_id) VALUES (?, ?)',
   )
-  const deleteThrough = db.prepare<[number]>('DELETE FROM events_v1 WHERE id <= ?')
-  const lastBefore = db.prepare<[number], { id: number }>(
-    'SELECT max(id) AS id FROM events_v1 WHERE published_at < ?',
+  const insertTopic = db.prepare<[string]>('INSERT OR IGNORE INTO topics_v2 (name) VALUES (?)')
+  const topicsAfter = db
+    .prepare<[number], [id: number, name: string]>(
+      'SELECT id, name FROM topics_v2 WHERE id > ? ORDER BY id',
+    )
+    .raw(true)
+  const deleteThrough = db.prepare<[number]>('DELETE FROM events_v2 WHERE id <= ?')
+  const deleteAlternatesThrough = db.prepare<[number]>(
+    'DELETE FROM alternates_v2 WHERE event_id <= ?',
+  )
+  const lastBefore = db.prepare<[number], { id: number | null }>(
+    'SELECT max(id) AS id FROM events_v2 WHERE published_at < ?',
   )
   // Raw rows: [topic, through] pairs, as checkSequenceCursor takes them.
   const topicPruned = db
-    .prepare<[], [topic: string, through: number]>('SELECT topic, through FROM pruned_topics_v1')
+    .prepare<[], [topic: string, through: number]>('SELECT topic, through FROM pruned_topics_v2')
     .raw(true)
   const markTopicPruned = db.prepare<[string, number]>(
-    'INSERT INTO pruned_topics_v1 (topic, through) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET through = max(through, excluded.through)',
+    'INSERT INTO pruned_topics_v2 (topic, through) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET through = max(through, excluded.through)',
   )
-  const rules = policy.topics.map((rule) => {
-    const params: unknown[] = []
-    const where = topicClause(rule.pattern, params)
-    return {
-      rule,
-      params,
-      // Rows of this rule to delete: beyond its newest maxEvents, or older than its age.
-      select: db.prepare<unknown[], { id: number; topic: string }>(
-        `SELECT id, topic FROM events_v1 WHERE ${where} AND (published_at < ? OR id <= coalesce((SELECT id FROM events_v1 WHERE ${where} ORDER BY id DESC LIMIT 1 OFFSET ?), -1)) ORDER BY id`,
-      ),
-    }
-  })
-  const deleteOne = db.prepare<[number]>('DELETE FROM events_v1 WHERE id = ?')
+  const deleteOne = db.prepare<[number]>('DELETE FROM events_v2 WHERE id = ?')
+  const deleteAlternatesOf = db.prepare<[number]>('DELETE FROM alternates_v2 WHERE event_id = ?')
+  const byTopic = db.prepare<[string, number, number], Row>(
+    'SELECT * FROM events_v2 WHERE topic = ? AND id > ? ORDER BY id LIMIT ?',
+  )
+  const byAlternate = db.prepare<[string, number, number], Row>(
+    'SELECT e.* FROM alternates_v2 a JOIN events_v2 e ON e.id = a.event_id WHERE a.topic = ? AND a.event_id > ? ORDER BY a.event_id LIMIT ?',
+  )
+  const scanAll = db.prepare<[number, number], Row>(
+    'SELECT * FROM events_v2 WHERE id > ? ORDER BY id LIMIT ?',
+  )
+  const scanWindow = db.prepare<[number, number, number], Row>(
+    'SELECT * FROM events_v2 WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
+  )
+  const dataVersion = (): number => db.pragma('data_version', { simple: true }) as number
 
-  // Reads are shaped by the subscription's topics: cache their statements (bounded).
-  const statements = new Map<string, Database.Statement<unknown[], Row>>()
-  function statement(sql: string): Database.Statement<unknown[], Row> {
-    let stmt = statements.get(sql)
-    if (stmt === undefined) {
-      if (statements.size >= 256) statements.clear()
-      stmt = db.prepare<unknown[], Row>(sql)
-      statements.set(sql, stmt)
+  // Every topic ever appended, from `topics_v2`, refreshed incrementally (new rows only).
+  const knownTopics: string[] = []
+  const knownSet = new Set<string>()
+  let knownThrough = 0
+  function refreshTopics(): void {
+    for (const [id, name] of topicsAfter.all(knownThrough)) {
+      knownThrough = id
+      if (!knownSet.has(name)) {
+        knownSet.add(name)
+        knownTopics.push(name)
+      }
     }
-    return stmt
+  }
+  // Topics this process committed to `topics_v2` (skips the INSERT OR IGNORE; bounded).
+  const registered = new Set<string>()
+  // Pattern -> the known topics it matches, extended as topics appear (bounded).
+  const resolved = new Map<string, { seen: number; topics: string[] }>()
+  function resolvePattern(pattern: string): readonly string[] {
+    let entry = resolved.get(pattern)
+    if (entry === undefined) {
+      if (resolved.size >= 1024) resolved.clear()
+      entry = { seen: 0, topics: [] }
+      resolved.set(pattern, entry)
+    }
+    if (entry.seen < knownTopics.length) {
+      const matcher = createTopicMatcher([pattern])
+      for (let i = entry.seen; i < knownTopics.length; i++) {
+        const topic = knownTopics[i] as string
+        if (matcher.matches(topic)) entry.topics.push(topic)
+      }
+      entry.seen = knownTopics.length
+    }
+    return entry.topics
   }
 
-  // Count kept in memory: `count(*)` per append would scan the table.
-  let rowCount = count.get()?.n ?? 0
+  const rules = policy.topics.map((rule) => ({ rule, matcher: createTopicMatcher([rule.pattern]) }))
+  const ageRules = rules.some(({ rule }) => rule.maxAgeMs !== Number.POSITIVE_INFINITY)
+  // Lets every append check age retention without a query (may be stale-low when another
+  // process pruned: the query then finds nothing and refreshes it).
+  let oldestTime = oldestRow.get()?.published_at
   let closed = false
   const wakes = createWakeSignal()
   let pending: Pending[] = []
   let flushScheduled = false
-
-  const ageRules = rules.some(({ rule }) => rule.maxAgeMs !== Number.POSITIVE_INFINITY)
 
   function ageDue(t: number): boolean {
     return (
@@ -231,13 +269,39 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     )
   }
 
-  /** Applies retention inside the caller's transaction. `seq`: the newest id issued. */
-  function pruneIn(t: number, seq: number): void {
-    let through = 0
-    let deleted = 0
-    if (rowCount > policy.maxEvents) {
-      through = countDeleteHead.get(rowCount - policy.maxEvents - 1)?.id ?? 0
+  /** Deletes the events of topic-rule `matcher` beyond its bounds, inside the caller's transaction. */
+  function pruneRule(
+    t: number,
+    rule: { maxEvents: number; maxAgeMs: number },
+    matcher: TopicMatcher,
+  ): number {
+    refreshTopics()
+    const topics = knownTopics.filter((topic) => matcher.matches(topic))
+    if (topics.length === 0) return 0
+    const list = topics.map(() => '?').join(', ')
+    const cutoff = rule.maxAgeMs === Number.POSITIVE_INFINITY ? -1 : t - rule.maxAgeMs
+    const offset =
+      rule.maxEvents === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : rule.maxEvents
+    const victims = db
+      .prepare<unknown[], { id: number; topic: string }>(
+        `SELECT id, topic FROM events_v2 WHERE topic IN (${list}) AND (published_at < ? OR id <= coalesce((SELECT id FROM events_v2 WHERE topic IN (${list}) ORDER BY id DESC LIMIT 1 OFFSET ?), -1)) ORDER BY id`,
+      )
+      .all(...topics, cutoff, ...topics, offset)
+    for (const victim of victims) {
+      deleteOne.run(victim.id)
+      deleteAlternatesOf.run(victim.id)
+      markTopicPruned.run(victim.topic, victim.id)
     }
+    return victims.length
+  }
+
+  /**
+   * Applies retention inside the caller's transaction. `seq`: the newest id issued. The
+   * hub-wide count bound counts ids (holes left by topic rules included), so it costs no
+   * count query: ids are contiguous.
+   */
+  function pruneIn(t: number, seq: number, touched: Set<string> | undefined): void {
+    let through = seq - policy.maxEvents
     if (
       policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
       oldestTime !== undefined &&
@@ -245,62 +309,77 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     ) {
       through = Math.max(through, lastBefore.get(t - policy.maxAgeMs)?.id ?? 0)
     }
-    if (through > 0) {
+    let deleted = 0
+    if (through > 0 && through > meta('pruned_through')) {
       deleted += deleteThrough.run(through).changes
-      if (through > prunedThrough) {
-        prunedThrough = through
-        writeMeta.run('pruned_through', String(through))
-      }
+      deleteAlternatesThrough.run(through)
+      writeMeta.run('pruned_through', String(through))
     }
-    for (const { rule, params, select } of rules) {
-      const cutoff = rule.maxAgeMs === Number.POSITIVE_INFINITY ? -1 : t - rule.maxAgeMs
-      const offset =
-        rule.maxEvents === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : rule.maxEvents
-      for (const victim of select.all(...params, cutoff, ...params, offset)) {
-        deleted += deleteOne.run(victim.id).changes
-        markTopicPruned.run(victim.topic, victim.id)
-      }
+    for (const { rule, matcher } of rules) {
+      // A count bound only moves when the rule's topics got events; an age bound always may.
+      const due =
+        rule.maxAgeMs !== Number.POSITIVE_INFINITY ||
+        touched === undefined ||
+        [...touched].some((topic) => matcher.matches(topic))
+      if (due) deleted += pruneRule(t, rule, matcher)
     }
-    if (deleted > 0) {
-      rowCount -= deleted
-      // The newest rows may be among the deleted: keep the counter in the file.
-      writeMeta.run('last_id', String(seq))
-      writeMeta.run('last_time', String(t))
-      oldestTime = oldestRow.get()?.published_at
-    }
+    if (deleted > 0 || through > 0) oldestTime = oldestRow.get()?.published_at
   }
 
-  const prune = db.transaction((t: number) => pruneIn(t, lastSeq))
+  const prune = db.transaction((t: number) => pruneIn(t, meta('last_id'), undefined))
 
-  const writeBatch = db.transaction((batch: Pending[]): StoredEvent[][] => {
-    const t = Math.max(now(), lastTime)
-    const out: StoredEvent[][] = []
-    let seq = lastSeq
-    for (const item of batch) {
-      const events: StoredEvent[] = []
-      for (const input of item.inputs) {
-        seq++
-        insert.run(
-          seq,
-          input.topic,
-          input.type ?? null,
-          input.data,
-          input.clientId ?? null,
-          input.retry ?? null,
-          input.private === true ? 1 : 0,
-          t,
-        )
-        events.push(toStoredEvent(input, seq, t))
+  /** One publish: a savepoint inside the batch transaction. */
+  const writeOne = db.transaction((inputs: readonly AppendInput[], first: number, t: number) => {
+    const events: StoredEvent[] = []
+    let seq = first
+    for (const input of inputs) {
+      seq++
+      const alternates =
+        input.alternates !== undefined && input.alternates.length > 0 ? input.alternates : undefined
+      insert.run(
+        seq,
+        input.topic,
+        alternates === undefined ? null : JSON.stringify(alternates),
+        input.type ?? null,
+        input.data,
+        input.clientId ?? null,
+        input.retry ?? null,
+        input.private === true ? 1 : 0,
+        t,
+      )
+      if (!registered.has(input.topic)) insertTopic.run(input.topic)
+      if (alternates !== undefined) {
+        for (const topic of alternates) {
+          insertAlternate.run(topic, seq)
+          if (!registered.has(topic)) insertTopic.run(topic)
+        }
       }
-      out.push(events)
+      events.push(toStoredEvent(input, seq, t))
     }
-    rowCount += seq - lastSeq
+    return events
+  })
+
+  /** Writes a batch; per publish, the events or the error (the others still commit). */
+  const writeBatch = db.transaction((batch: Pending[]): (StoredEvent[] | Error)[] => {
+    // The counter lives in the file, read under the write lock: other processes append too.
+    let seq = meta('last_id')
+    const t = Math.max(now(), meta('last_time'))
+    const out: (StoredEvent[] | Error)[] = []
+    const touched = new Set<string>()
+    for (const item of batch) {
+      try {
+        const events = writeOne(item.inputs, seq, t)
+        seq += events.length
+        for (const input of item.inputs) touched.add(input.topic)
+        out.push(events)
+      } catch (error) {
+        out.push(error as Error)
+      }
+    }
+    writeMeta.run('last_id', String(seq))
+    writeMeta.run('last_time', String(t))
     oldestTime ??= t
-    pruneIn(t, seq)
-    // Only after every statement succeeded: a rolled-back transaction must not burn ids
-    // in memory that the file does not know about (they would be reissued, not reused).
-    lastSeq = seq
-    lastTime = t
+    pruneIn(t, seq, touched)
     return out
   })
 
@@ -309,23 +388,34 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     const batch = pending
     pending = []
     if (batch.length === 0) return
+    let results: (StoredEvent[] | Error)[]
     try {
-      const results = writeBatch(batch)
-      for (let i = 0; i < batch.length; i++)
-        (batch[i] as Pending).resolve(results[i] as StoredEvent[])
-      wakes.wake()
+      results = writeBatch.immediate(batch)
     } catch (error) {
-      const failure = new HeraldError(
-        'HERALD_STORE_UNAVAILABLE',
-        `SQLite append failed: ${(error as Error).message}`,
-        { status: 503, cause: error },
-      )
+      const failure = storeError('append', error)
       for (const item of batch) item.reject(failure)
-      // The transaction rolled back: re-read what the file says.
-      rowCount = count.get()?.n ?? 0
-      prunedThrough = meta('pruned_through')
-      oldestTime = oldestRow.get()?.published_at
+      oldestTime = undefined
+      try {
+        oldestTime = oldestRow.get()?.published_at
+      } catch {}
+      return
     }
+    let appended = false
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i] as Pending
+      const result = results[i] as StoredEvent[] | Error
+      if (result instanceof Error) {
+        item.reject(storeError('append', result))
+        continue
+      }
+      appended = true
+      for (const event of result) {
+        registered.add(event.topic)
+        for (const topic of event.alternates) registered.add(topic)
+      }
+      item.resolve(result)
+    }
+    if (appended) wakes.wake()
   }
 
   function assertOpen(): void {
@@ -334,20 +424,64 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   }
 
   function bounds(): { oldestId: string | undefined; latestId: string | undefined } {
-    const first = oldest.get()
+    const first = oldestRow.get()
+    const last = meta('last_id')
     return {
       oldestId: first === undefined ? undefined : formatSequenceCursor(first.id),
-      latestId: lastSeq === 0 ? undefined : formatSequenceCursor(lastSeq),
+      latestId: last === 0 ? undefined : formatSequenceCursor(last),
     }
+  }
+
+  /** Reads through the per-topic indexes: at most `limit` events after `after`. */
+  function readIndexed(
+    topics: readonly string[],
+    after: number,
+    limit: number,
+  ): { events: StoredEvent[]; more: boolean } {
+    const rows = new Map<number, Row>()
+    for (const topic of topics) {
+      for (const row of byTopic.all(topic, after, limit + 1)) rows.set(row.id, row)
+      for (const row of byAlternate.all(topic, after, limit + 1)) rows.set(row.id, row)
+    }
+    const ids = [...rows.keys()].sort((a, b) => a - b)
+    // Each list holds at most limit + 1 rows: fewer than limit + 1 distinct ids in all means
+    // every list was exhausted.
+    const more = ids.length > limit
+    const events = ids.slice(0, limit).map((id) => toEvent(rows.get(id) as Row))
+    return { events, more }
   }
 
   const timer =
     pruneIntervalMs > 0 && (policy.maxAgeMs !== Number.POSITIVE_INFINITY || ageRules)
       ? setInterval(() => {
-          if (!closed && ageDue(now())) prune(now())
+          if (closed || !ageDue(now())) return
+          try {
+            prune.immediate(now())
+          } catch {
+            // Busy or failing: the next append or tick retries.
+          }
         }, pruneIntervalMs)
       : undefined
   timer?.unref()
+
+  // Appends of OTHER processes: `data_version` changes when another connection commits.
+  let lastVersion = dataVersion()
+  const poll =
+    pollIntervalMs > 0
+      ? setInterval(() => {
+          if (closed) return
+          try {
+            const version = dataVersion()
+            if (version !== lastVersion) {
+              lastVersion = version
+              wakes.wake()
+            }
+          } catch {
+            // The tail's own read reports the failure.
+          }
+        }, pollIntervalMs)
+      : undefined
+  poll?.unref()
 
   return {
     cursors: SEQUENCE_CURSORS,
@@ -371,51 +505,63 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
     async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
-      const t = Math.max(now(), lastTime)
-      if (ageDue(t)) prune(t)
-      const matcher = createTopicMatcher(filter.topics)
-      let after = 0
-      if (cursor !== undefined) {
-        const seq = checkSequenceCursor(cursor, lastSeq, prunedThrough, topicPruned.all(), matcher)
-        if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
-        after = seq
-      }
-      const params: unknown[] = [after]
-      const clauses: string[] = []
-      const exact = filter.topics.filter((t) => !isTopicPattern(t))
-      const single = filter.topics.length === 1 && exact.length === 1
-      // One exact topic: walk the (topic, id) index, already in id order. Anything else:
-      // walk the rowid from the cursor and filter (`+topic` keeps the planner off the topic
-      // index, which would collect and sort EVERY matching row after the cursor for each
-      // page: quadratic over a long replay). Each page then costs the rows it passes over.
-      const column = single ? 'topic' : '+topic'
-      if (exact.length > 0) {
-        clauses.push(`${column} IN (${exact.map(() => '?').join(', ')})`)
-        params.push(...exact)
-      }
-      for (const pattern of filter.topics) {
-        if (pattern === '**') clauses.push('1')
-        else if (isTopicPattern(pattern)) clauses.push(patternClause(pattern, params))
-      }
-      const limit = Math.max(1, filter.limit)
-      params.push(limit + 1)
-      const rows = statement(
-        `SELECT * FROM events_v1 WHERE id > ? AND (${clauses.join(' OR ') || '0'}) ORDER BY id LIMIT ?`,
-      ).all(...params)
-      const events: StoredEvent[] = []
-      for (const row of rows) {
-        if (!matcher.matches(row.topic)) continue
-        if (events.length === limit) {
-          return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+      try {
+        const t = Math.max(now(), meta('last_time'))
+        if (ageDue(t)) prune.immediate(t)
+        const latest = meta('last_id')
+        const matcher = createTopicMatcher(filter.topics)
+        let after = 0
+        if (cursor !== undefined) {
+          const seq = checkSequenceCursor(
+            cursor,
+            latest,
+            meta('pruned_through'),
+            topicPruned.all(),
+            matcher,
+          )
+          if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
+          after = seq
         }
-        events.push(toEvent(row))
-      }
-      // The read reached the end of the log: continue after its newest id.
-      return {
-        kind: 'events',
-        events,
-        cursor: lastSeq > after ? formatSequenceCursor(lastSeq) : cursor,
-        more: false,
+        const limit = Math.max(1, filter.limit)
+        const end = (): string | undefined =>
+          latest > after ? formatSequenceCursor(latest) : cursor
+        if (filter.topics.includes('**')) {
+          const rows = scanAll.all(after, limit + 1)
+          const events = rows.slice(0, limit).map(toEvent)
+          if (rows.length > limit)
+            return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+          return { kind: 'events', events, cursor: end(), more: false }
+        }
+        // Resolve patterns to the known topics first: a pattern nothing matches costs nothing.
+        refreshTopics()
+        const topics = new Set<string>()
+        for (const pattern of filter.topics) {
+          if (!isTopicPattern(pattern)) {
+            if (knownSet.has(pattern)) topics.add(pattern)
+          } else for (const topic of resolvePattern(pattern)) topics.add(topic)
+          if (topics.size > MAX_INDEXED_TOPICS) break
+        }
+        if (topics.size === 0) return { kind: 'events', events: [], cursor: end(), more: false }
+        if (topics.size <= MAX_INDEXED_TOPICS) {
+          const { events, more } = readIndexed([...topics], after, limit)
+          if (more) return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+          return { kind: 'events', events, cursor: end(), more: false }
+        }
+        // Many topics: scan one window of ids and filter; past it, say where to go on.
+        const to = after + SCAN_WINDOW
+        const events: StoredEvent[] = []
+        for (const row of scanWindow.all(after, to, SCAN_WINDOW)) {
+          if (!matchesRow(matcher, row)) continue
+          if (events.length === limit) {
+            return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+          }
+          events.push(toEvent(row))
+        }
+        if (to >= latest) return { kind: 'events', events, cursor: end(), more: false }
+        return { kind: 'events', events, cursor: formatSequenceCursor(to), more: true }
+      } catch (error) {
+        if (error instanceof HeraldError) throw error
+        throw storeError('read', error)
       }
     },
 
@@ -438,6 +584,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       closed = true
       wakes.close()
       if (timer !== undefined) clearInterval(timer)
+      if (poll !== undefined) clearInterval(poll)
       db.close()
     },
   }

@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { isHeraldError } from '@herald/protocol'
+import type { EventStore } from '@herald/store'
 import { runEventStoreContract } from '@herald/store/contract'
 import { createSqliteEventStore } from '@herald/store-sqlite'
 import Database from 'better-sqlite3'
@@ -9,29 +11,125 @@ import { afterAll, describe, expect, it } from 'vitest'
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-sqlite-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures')
 let n = 0
 let path = ''
+
+/** A trigger, installed from a second connection, that refuses events whose data is `boom`. */
+function installRefusal(file: string): void {
+  const db = new Database(file)
+  db.exec(
+    "CREATE TRIGGER IF NOT EXISTS refuse_boom BEFORE INSERT ON events_v2 WHEN NEW.data = 'boom' BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END",
+  )
+  db.close()
+}
 
 runEventStoreContract('sqlite', {
   create(options) {
     path = join(dir, `contract-${n++}`, 'herald.db')
-    return createSqliteEventStore({ path, ...options })
+    const store = createSqliteEventStore({ path, ...options })
+    installRefusal(path)
+    return store
   },
   reopen: (options) => createSqliteEventStore({ path, ...options }),
+  peer: (options) => createSqliteEventStore({ path, ...options }),
+  refusedInput: { topic: 'r', data: 'boom' },
 })
 
+async function readAll(store: EventStore, topics: string[]) {
+  const page = await store.read(undefined, { topics, limit: 1000 })
+  if (page.kind !== 'events') throw new Error('unexpected reset')
+  return page.events
+}
+
 describe('SQLite store specifics', () => {
-  it('writes a versioned schema: events_v1 and herald_meta.schema_version = 1', async () => {
+  it('writes a versioned schema: events_v2 and herald_meta.schema_version = 2', async () => {
     const file = join(dir, 'schema.db')
     const store = createSqliteEventStore({ path: file })
-    await store.append([{ topic: 't', data: 'x' }])
+    await store.append([{ topic: 't', data: 'x', alternates: ['u'] }])
     await store.close()
     const db = new Database(file, { readonly: true })
     const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
-    const rows = db.prepare('SELECT topic, data FROM events_v1').all()
+    const rows = db.prepare('SELECT topic, alternates, data FROM events_v2').all()
+    const topics = db.prepare('SELECT name FROM topics_v2 ORDER BY name').all()
+    const alternates = db.prepare('SELECT topic, event_id FROM alternates_v2').all()
     db.close()
+    expect(version).toEqual({ value: '2' })
+    expect(rows).toEqual([{ topic: 't', alternates: '["u"]', data: 'x' }])
+    expect(topics).toEqual([{ name: 't' }, { name: 'u' }])
+    expect(alternates).toEqual([{ topic: 'u', event_id: 1 }])
+  })
+
+  it('migrates a v1 file written by Herald 0.1 (schema v1): events, cursors, watermarks, counter', async () => {
+    const file = join(dir, 'v1.db')
+    copyFileSync(join(fixtures, 'herald-v1.db'), file)
+    // The fixture's events are from 2023: lift the age bound so retention keeps them.
+    const keep = { maxAgeMs: Number.POSITIVE_INFINITY }
+    const store = createSqliteEventStore({ path: file, retention: keep })
+    const all = await readAll(store, ['**'])
+    expect(all.map((e) => [e.id, e.topic, e.data])).toEqual([
+      ['0000000000000001', 'books/1', 'one'],
+      ['0000000000000003', 'noisy/b', 'n2'],
+      ['0000000000000004', 'noisy/c', 'n3'],
+      ['0000000000000005', 'books/2', '{"json":true}'],
+      ['0000000000000006', 'authors/7', 'é 😀\nline two'],
+    ])
+    expect(all[0]).toMatchObject({ type: 'update', clientId: 'c-1', retry: 500, alternates: [] })
+    expect(all[3]?.private).toBe(true)
+    expect(all[0]?.publishedAt).toBe(1_700_000_000_000)
+    // The migrated topics index serves pattern reads.
+    expect((await readAll(store, ['books/*'])).map((e) => e.data)).toEqual(['one', '{"json":true}'])
+    // The per-topic watermark survived: a cursor before the pruned noisy/a resets noisy/**.
+    const noisy = await store.read('0000000000000001', { topics: ['noisy/**'], limit: 10 })
+    expect(noisy.kind === 'reset' && noisy.reason).toBe('expired')
+    // The counter: v1 kept last_id = 4 in meta while rows went to 6; the next id is 7.
+    const [next] = await store.append([{ topic: 'books/3', data: 'new' }])
+    expect(next?.id).toBe('0000000000000007')
+    expect(await store.health()).toEqual({
+      ok: true,
+      oldestId: '0000000000000001',
+      latestId: '0000000000000007',
+    })
+    await store.close()
+    const db = new Database(file, { readonly: true })
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .all()
+      .map((r) => (r as { name: string }).name)
+    const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
+    db.close()
+    expect(version).toEqual({ value: '2' })
+    expect(tables).toEqual([
+      'alternates_v2',
+      'events_v2',
+      'herald_meta',
+      'pruned_topics_v2',
+      'topics_v2',
+    ])
+    // Opening again is a no-op.
+    const again = createSqliteEventStore({ path: file, retention: keep })
+    expect((await readAll(again, ['**'])).length).toBe(6)
+    await again.close()
+  })
+
+  it('leaves a v1 file untouched when the migration fails', () => {
+    const file = join(dir, 'v1-broken.db')
+    copyFileSync(join(fixtures, 'herald-v1.db'), file)
+    const db = new Database(file)
+    // A table in the way of the v2 layout makes the migration fail half-way.
+    db.exec('CREATE TABLE topics_v2 (x)')
+    db.close()
+    expect(() => createSqliteEventStore({ path: file })).toThrow()
+    const check = new Database(file, { readonly: true })
+    const version = check
+      .prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'")
+      .get()
+    const rows = check.prepare('SELECT count(*) AS n FROM events_v1').get()
+    const v2 = check.prepare("SELECT name FROM sqlite_master WHERE name = 'events_v2'").get()
+    check.close()
     expect(version).toEqual({ value: '1' })
-    expect(rows).toEqual([{ topic: 't', data: 'x' }])
+    expect(rows).toEqual({ n: 5 })
+    expect(v2).toBeUndefined()
   })
 
   it('refuses a file from a newer Herald', () => {
@@ -50,21 +148,6 @@ describe('SQLite store specifics', () => {
     expect(isHeraldError(error, 'HERALD_STORE_SCHEMA_MISMATCH')).toBe(true)
   })
 
-  it('refuses a second hub on the same file (exclusive lock)', async () => {
-    const file = join(dir, 'locked.db')
-    const first = createSqliteEventStore({ path: file })
-    await first.append([{ topic: 't', data: 'x' }])
-    let error: unknown
-    try {
-      createSqliteEventStore({ path: file })
-    } catch (e) {
-      error = e
-    }
-    await first.close()
-    expect(isHeraldError(error, 'HERALD_STORE_UNAVAILABLE')).toBe(true)
-    expect((error as Error).message).toMatch(/in use by another process/)
-  })
-
   it('writes the appends of one event-loop turn in one transaction', async () => {
     const store = createSqliteEventStore({ path: join(dir, 'batch.db') })
     const results = await Promise.all(
@@ -74,5 +157,30 @@ describe('SQLite store specifics', () => {
     expect(ids).toEqual([...ids].sort())
     expect(new Set(ids).size).toBe(200)
     await store.close()
+  })
+
+  it('answers a pattern that matches no topic without walking the log', async () => {
+    const store = createSqliteEventStore({ path: join(dir, 'nomatch.db') })
+    for (let i = 0; i < 20; i++) {
+      await store.append(
+        Array.from({ length: 1000 }, (_, j) => ({ topic: `busy/${j % 10}`, data: 'x' })),
+      )
+    }
+    const page = await store.read('0', { topics: ['nomatch/*'], limit: 1 })
+    expect(page).toEqual({ kind: 'events', events: [], cursor: '0000000000020000', more: false })
+    await store.close()
+  })
+
+  it('wakes a watcher in another process-like instance (data_version poll)', async () => {
+    const file = join(dir, 'poll.db')
+    const a = createSqliteEventStore({ path: file })
+    const b = createSqliteEventStore({ path: file })
+    const stop = new AbortController()
+    const wakes = b.watch(stop.signal)[Symbol.asyncIterator]()
+    await a.append([{ topic: 't', data: 'x' }])
+    expect((await wakes.next()).done).toBe(false)
+    stop.abort()
+    await a.close()
+    await b.close()
   })
 })
