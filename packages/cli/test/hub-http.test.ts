@@ -166,7 +166,7 @@ describe('publish and subscribe', () => {
     stream.close()
   })
 
-  it('accepts Mercure form posts and answers the id as text', async () => {
+  it('accepts Mercure form posts and answers the update id as text (the SSE id there)', async () => {
     const topic = fresh('https://example.com/books/')
     const stream = await openEventStream(
       `${hub.url}/.well-known/mercure?topic=${encodeURIComponent(topic)}`,
@@ -176,7 +176,7 @@ describe('publish and subscribe', () => {
       body: new URLSearchParams({
         topic,
         data: '{"title":"Dune"}',
-        id: 'urn:uuid:1',
+        id: `urn:uuid:${topic.slice(-8)}`,
         type: 'book',
         retry: '3000',
       }),
@@ -184,7 +184,7 @@ describe('publish and subscribe', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
     const id = await response.text()
-    expect(id).toMatch(/^\d{16}$/)
+    expect(id).toBe(`urn:uuid:${topic.slice(-8)}`)
     expect((await stream.count(1))[0]).toEqual({
       type: 'book',
       data: '{"title":"Dune"}',
@@ -197,6 +197,7 @@ describe('publish and subscribe', () => {
       body: new URLSearchParams({ topic, data: 'second' }),
     })
     const nextId = await next.text()
+    expect(nextId).toMatch(/^urn:uuid:[0-9a-f-]{36}$/)
     const resumed = await openEventStream(
       `${hub.url}/.well-known/mercure?topic=${encodeURIComponent(topic)}&lastEventID=${id}`,
     )

@@ -13,6 +13,7 @@ import type { HubContext } from './context.js'
 import { corsHeaders } from './context.js'
 import type { HubRequest, HubResponse } from './http-io.js'
 import { errorResponse, fail, fromStreamRequest, toResponse, writeNode } from './http-io.js'
+import type { MercureSubscription } from './mercure/subscription.js'
 import type { Router, StreamRoute, Subscription } from './routes/route.js'
 
 const tracer = trace.getTracer('@herald/hub')
@@ -34,7 +35,12 @@ export interface StreamAcceptor {
 /** What a stream acceptor hands sessions to. */
 export interface StreamAcceptorOptions {
   /** Registers the session with the fan-out and runs its replay. */
-  attach(session: Session, topics: readonly string[], principal: Principal): Promise<void>
+  attach(
+    session: Session,
+    topics: readonly string[],
+    principal: Principal,
+    mercure: MercureSubscription | undefined,
+  ): Promise<void>
   /** The hub's routes. */
   router: Router
 }
@@ -84,7 +90,7 @@ export function createStreamAcceptor(
   }
 
   function start(session: Session, subscription: Subscription, route: StreamRoute): void {
-    const { topics, principal } = subscription
+    const { topics, principal, mercure } = subscription
     watchExpiry(session, principal)
     if (route.start !== undefined) {
       route.start(session, subscription)
@@ -96,7 +102,7 @@ export function createStreamAcceptor(
         'herald.resume': session.lastEventId !== undefined,
       },
     })
-    options.attach(session, topics, principal).then(
+    options.attach(session, topics, principal, mercure).then(
       () => span.end(),
       (error: unknown) => {
         logger.error({ err: error, sessionId: session.id }, 'replay failed')
@@ -123,7 +129,11 @@ export function createStreamAcceptor(
       }
       const url = route.rewrite?.(view.url)
       if (url !== undefined) req.url = `${url.pathname}${url.search}`
-      const session = server.handleNode(req, res, { ip: view.ip })
+      const headers = outcome.subscription.mercure?.headers
+      const session = server.handleNode(req, res, {
+        ip: view.ip,
+        ...(headers === undefined ? {} : { headers }),
+      })
       if (session !== undefined) start(session, outcome.subscription, route)
     },
 
@@ -136,9 +146,10 @@ export function createStreamAcceptor(
       const outcome = await authorize(route, view)
       if ('refusal' in outcome) return toResponse(outcome.refusal, request.method)
       const url = route.rewrite?.(view.url)
+      const headers = outcome.subscription.mercure?.headers
       const { response, session } = server.handleFetch(
         url === undefined ? request : new Request(url, request),
-        { ip: view.ip },
+        { ip: view.ip, ...(headers === undefined ? {} : { headers }) },
       )
       if (session !== undefined) start(session, outcome.subscription, route)
       return response
@@ -178,6 +189,7 @@ export function createStreamAcceptor(
           accepted.set(request, { subscription: outcome.subscription, route })
           return undefined
         },
+        responseHeaders: (request) => accepted.get(request)?.subscription.mercure?.headers,
         onSession(session, request) {
           const found = accepted.get(request)
           accepted.delete(request)

@@ -1,10 +1,12 @@
 /**
- * The hub's one write path: append validated events to the store, map store failures to
- * `HERALD_STORE_UNAVAILABLE`, and count them. Delivery is not its business: every node's
- * tail reads the appended events back from the log, in log order.
+ * The hub's one write path: give every event an update id (the publisher's, else a generated
+ * `urn:uuid:` IRI: the SSE id on the Mercure endpoint), append validated events to the store,
+ * map store failures to `HERALD_STORE_UNAVAILABLE`, and count them. Delivery is not its
+ * business: every node's tail reads the appended events back from the log, in log order.
  */
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
+import { generateEventId } from './mercure/event-id.js'
 import type { HubMetrics } from './metrics.js'
 
 /** What the write path needs. */
@@ -24,8 +26,11 @@ export function createAppender(
   const { store, metrics, publishStartedAt } = options
   return async (inputs, started) => {
     let stored: StoredEvent[]
+    const withIds = inputs.map((e) =>
+      e.clientId === undefined ? { ...e, clientId: generateEventId() } : e,
+    )
     try {
-      stored = await options.timed('append', () => store.append(inputs))
+      stored = await options.timed('append', () => store.append(withIds))
     } catch (error) {
       if (isHeraldError(error)) throw error
       throw new HeraldError(

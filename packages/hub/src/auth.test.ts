@@ -46,9 +46,12 @@ describe('authenticator', () => {
     expect(p).toMatchObject({
       authenticated: true,
       subject: 'user-1',
-      publish: ['a/*', 'c'],
-      subscribe: ['d', 'b/**'],
+      publish: ['a/*'],
+      subscribe: ['b/**'],
     })
+    // Mercure claims are Mercure selectors (URI templates), kept apart from Herald patterns.
+    expect(p.mercure?.publish.map((s) => s.value)).toEqual(['c'])
+    expect(p.mercure?.subscribe.map((s) => s.value)).toEqual(['d'])
     expect(canPublish(p, 'a/1')).toBe(true)
     expect(canPublish(p, 'a/1/2')).toBe(false)
     expect(canPublish(p, 'c')).toBe(true)
@@ -57,6 +60,7 @@ describe('authenticator', () => {
     expect(canSubscribe(p, '**')).toBe(false)
     expect(canReceivePrivate(p, 'd')).toBe(true)
     expect(canReceivePrivate(p, 'a/1')).toBe(false)
+    expect(canReceivePrivate(p, ['a/1', 'd'])).toBe(true)
   })
 
   it('treats a lone * in a claim as every topic (Mercure)', async () => {

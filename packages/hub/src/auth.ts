@@ -2,8 +2,10 @@
  * JWT authentication and topic authorization (jose). A token grants topic patterns to
  * publish to and to subscribe to, in the `herald` claim (`{ "herald": { "publish": [...],
  * "subscribe": [...] } }`, or the flat `herald.publish` / `herald.subscribe` claims) or in
- * Mercure's `mercure` claim, so Mercure tokens work unchanged. In a claim, a lone `*` grants
- * every topic (as in Mercure); elsewhere patterns follow `topic.ts`.
+ * Mercure's claims (the draft-07 `mercure` claim and the current spec's `authorization_details`),
+ * so Mercure tokens work unchanged: those grant Mercure selectors (`*`, exact topics, URI
+ * templates, URL patterns; see `mercure/selector.ts`). In a Herald claim, a lone `*` grants every
+ * topic; other patterns follow `topic.ts`.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
@@ -16,6 +18,7 @@ import {
   type RemoteJWKSet,
   SignJWT,
 } from 'jose'
+import { type MercureGrants, mercureGrantsOf } from './mercure/claims.js'
 
 /** Authentication options of the hub. With no key at all, auth is off (development mode). */
 export interface AuthOptions {
@@ -78,6 +81,8 @@ export interface Principal {
    * so a `cookie` token proves nothing about the page that sent the request.
    */
   readonly tokenFrom?: 'header' | 'cookie' | 'query' | undefined
+  /** What the token's Mercure claims (`mercure`, `authorization_details`) grant, if any. */
+  readonly mercure?: MercureGrants | undefined
 }
 
 /** Where a token may come from. */
@@ -136,17 +141,38 @@ function grants(patterns: readonly string[], check: (pattern: string) => boolean
 
 /** `true` when `principal` may publish to the concrete `topic`. */
 export function canPublish(principal: Principal, topic: string): boolean {
-  return grants(principal.publish, (p) => topicMatches(p, topic))
+  if (grants(principal.publish, (p) => topicMatches(p, topic))) return true
+  return principal.mercure?.publish.some((s) => s.matches(topic)) === true
 }
 
-/** `true` when `principal` may subscribe to the topic pattern `requested`. */
+/**
+ * `true` when `principal` may subscribe to the Herald topic pattern `requested` (`/events`).
+ * A Mercure selector grants `*`, or a concrete topic it matches, or itself as written.
+ */
 export function canSubscribe(principal: Principal, requested: string): boolean {
-  return grants(principal.subscribe, (p) => patternCovers(p, requested))
+  if (grants(principal.subscribe, (p) => patternCovers(p, requested))) return true
+  const mercure = principal.mercure?.subscribe
+  if (mercure === undefined) return false
+  const concrete = !requested.includes('*')
+  return mercure.some((s) => s.all || s.value === requested || (concrete && s.matches(requested)))
 }
 
-/** `true` when `principal` may receive private events of the concrete `topic`. */
-export function canReceivePrivate(principal: Principal, topic: string): boolean {
-  return grants(principal.subscribe, (p) => topicMatches(p, topic))
+/**
+ * `true` when `principal` may receive a private event with these topics (canonical first,
+ * then alternates): a grant matching ANY of them suffices, as Mercure defines.
+ */
+export function canReceivePrivate(
+  principal: Principal,
+  topics: string | readonly string[],
+): boolean {
+  const list = typeof topics === 'string' ? [topics] : topics
+  for (const topic of list) {
+    if (grants(principal.subscribe, (p) => topicMatches(p, topic))) return true
+  }
+  const mercure = principal.mercure?.subscribe
+  if (mercure === undefined) return false
+  for (const selector of mercure) for (const topic of list) if (selector.matches(topic)) return true
+  return false
 }
 
 function unauthorized(message: string, cause?: unknown): HeraldError {
@@ -215,7 +241,7 @@ function claimsOf(payload: JWTPayload): { publish: string[]; subscribe: string[]
   const publish: string[] = []
   const subscribe: string[] = []
   let admin = payload['herald.admin'] === true
-  for (const name of ['herald', 'mercure']) {
+  for (const name of ['herald']) {
     const claim = payload[name]
     if (claim === undefined) continue
     if (claim === null || typeof claim !== 'object' || Array.isArray(claim)) {
@@ -307,13 +333,15 @@ export function createAuthenticator(
       }
       return { token: match[1], from: 'header' }
     }
-    const cookies = source.header('cookie')
-    const fromCookie = cookie(cookies, cookieName) ?? cookie(cookies, 'mercureAuthorization')
-    if (fromCookie !== undefined && fromCookie !== '') return { token: fromCookie, from: 'cookie' }
+    // Mercure's precedence: the Authorization header, else the query parameter (when enabled),
+    // else the cookie. The others are ignored, never merged.
     if (options.queryToken === true) {
       const fromQuery = source.url.searchParams.get('authorization')
       if (fromQuery !== null && fromQuery !== '') return { token: fromQuery, from: 'query' }
     }
+    const cookies = source.header('cookie')
+    const fromCookie = cookie(cookies, cookieName) ?? cookie(cookies, 'mercureAuthorization')
+    if (fromCookie !== undefined && fromCookie !== '') return { token: fromCookie, from: 'cookie' }
     return undefined
   }
 
@@ -330,7 +358,7 @@ export function createAuthenticator(
   let keySet: string | undefined
   const keySetNow = () => (jwks === undefined ? undefined : JSON.stringify(jwks.jwks() ?? null))
 
-  async function verify(token: string): Promise<Omit<Principal, 'tokenFrom'>> {
+  async function verify(token: string, base: string): Promise<Omit<Principal, 'tokenFrom'>> {
     let payload: JWTPayload
     try {
       const verified = await jwtVerify(token, getKey, {
@@ -359,6 +387,9 @@ export function createAuthenticator(
       subscribe,
       admin,
       expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000,
+      // Relative URL patterns resolve against the hub's URL (of the first request seen with
+      // this token: the cache keys by token).
+      mercure: mercureGrantsOf(payload, base),
     }
   }
 
@@ -377,7 +408,7 @@ export function createAuthenticator(
       // key removed from the set stops working as it would without the cache.
       let principal = jwks === undefined || jwks.fresh ? cache.get(token) : undefined
       if (principal === undefined) {
-        principal = await verify(token)
+        principal = await verify(token, new URL('/.well-known/mercure', source.url).href)
         // jose refuses once `exp <= now - tolerance` (in whole seconds), so the token is
         // good until (exp + tolerance) seconds; no `exp`: until evicted or the keys change.
         const exp = principal.expiresAt

@@ -51,6 +51,8 @@ export interface HubContext {
   readiness(): Promise<Readiness>
   /** Times a store call into `herald_store_seconds{op}`. */
   timed<T>(op: string, fn: () => Promise<T>): Promise<T>
+  /** The newest event this node's tail delivered, if any yet (Mercure's `Last-Event-ID`). */
+  latestDelivered(): StoredEvent | undefined
 }
 
 /** CORS headers for a non-stream answer to `req` (none when its origin is not allowed). */

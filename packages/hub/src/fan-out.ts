@@ -13,18 +13,25 @@ import { createTopicMatcher, isTopicPattern, topicsOf } from '@herald/store'
 import type { Principal } from './auth.js'
 import { canReceivePrivate } from './auth.js'
 import type { ClientView } from './dashboard-api.js'
+import type { MercureSubscription } from './mercure/subscription.js'
 import type { HubMetrics } from './metrics.js'
 
 /** Event type of the in-band reset notice. */
 export const RESET_EVENT = 'herald.reset'
+
+/** A store filter matching every topic. */
+const ALL_TOPICS: readonly string[] = ['**']
 
 /** The cursor meaning "from the oldest retained event" (Mercure's `earliest`). */
 export const EARLIEST = 'earliest'
 
 interface Subscriber {
   readonly session: Session
+  /** Index keys: topics and Herald patterns, or Mercure selector keys (see `keyOf`). */
   readonly topics: readonly string[]
   readonly principal: Principal
+  /** Set for a subscriber of the Mercure endpoint: its selectors, its resume point. */
+  readonly mercure: MercureSubscription | undefined
   /** Live events received while replaying; `undefined` once live. */
   buffer: StoredEvent[] | undefined
   /** Newest id written to the session. */
@@ -49,8 +56,17 @@ export interface FanOutOptions {
 
 /** The node's subscriber registry. */
 export interface FanOut {
-  /** Registers `session` and runs its replay (if it sent a cursor), then streams live. */
-  attach(session: Session, topics: readonly string[], principal: Principal): Promise<void>
+  /**
+   * Registers `session` and runs its replay (if it sent a cursor), then streams live. With
+   * `mercure`, the session is a Mercure subscriber: matched by its selectors, resumed from
+   * `mercure.cursor`, and sent Mercure update ids as SSE ids.
+   */
+  attach(
+    session: Session,
+    topics: readonly string[],
+    principal: Principal,
+    mercure?: MercureSubscription,
+  ): Promise<void>
   /** Delivers a batch from the node tail (log order) to the matching subscribers. */
   dispatch(events: readonly StoredEvent[]): void
   /** Subscribers per requested topic. */
@@ -59,10 +75,29 @@ export interface FanOut {
   clients(): IterableIterator<ClientView>
   /** Number of subscribers. */
   readonly size: number
+  /** The newest event this node delivered (the tail's position), if any yet. */
+  readonly latest: StoredEvent | undefined
 }
 
 function frameOf(event: StoredEvent): Frame {
   return createFrame({ id: event.id, event: event.type, data: event.data, retry: event.retry })
+}
+
+/** The frame Mercure subscribers get: the update id, not the hub cursor, as the SSE id. */
+function mercureFrameOf(event: StoredEvent): Frame {
+  return createFrame({
+    id: event.clientId ?? event.id,
+    event: event.type,
+    data: event.data,
+    retry: event.retry,
+  })
+}
+
+/** Mercure selectors share the index with Herald topics under keys no topic can have. */
+const MERCURE_KEY = '\u0000mercure:'
+
+function keysOf(mercure: MercureSubscription): string[] {
+  return mercure.selectors.map((s) => `${MERCURE_KEY}${s.kind}:${s.value}`)
 }
 
 /**
@@ -89,10 +124,26 @@ export function createFanOut(options: FanOutOptions): FanOut {
   const byTopic = new Map<string, Set<Subscriber>>()
   // Grouped by pattern: subscribers mostly share a few patterns (`orders/*`), so each event
   // is matched once per distinct pattern, not once per subscriber.
-  const byPattern = new Map<string, { matcher: TopicMatcher; subs: Set<Subscriber> }>()
+  const byPattern = new Map<
+    string,
+    { matcher: Pick<TopicMatcher, 'matches'>; subs: Set<Subscriber> }
+  >()
+  let latest: StoredEvent | undefined
 
   function add(sub: Subscriber): void {
     subscribers.add(sub)
+    if (sub.mercure !== undefined) {
+      sub.mercure.selectors.forEach((selector, i) => {
+        const key = sub.topics[i] as string
+        let group = byPattern.get(key)
+        if (group === undefined) {
+          group = { matcher: selector, subs: new Set() }
+          byPattern.set(key, group)
+        }
+        group.subs.add(sub)
+      })
+      return
+    }
     for (const topic of sub.topics) {
       if (isTopicPattern(topic)) {
         let group = byPattern.get(topic)
@@ -130,9 +181,22 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   /** A private event reaches a subscriber whose token grants ANY of its topics. */
   function allowed(sub: Subscriber, event: StoredEvent): boolean {
-    if (!event.private) return true
-    for (const topic of topicsOf(event)) if (canReceivePrivate(sub.principal, topic)) return true
+    return !event.private || canReceivePrivate(sub.principal, topicsOf(event))
+  }
+
+  /** Replay side of a Mercure subscriber's selectors (the store filtered by `**`). */
+  function selected(sub: Subscriber, event: StoredEvent): boolean {
+    const mercure = sub.mercure
+    if (mercure === undefined) return true
+    const topics = topicsOf(event)
+    for (const selector of mercure.selectors) {
+      for (const topic of topics) if (selector.matches(topic)) return true
+    }
     return false
+  }
+
+  function frameFor(sub: Subscriber, event: StoredEvent): Frame {
+    return sub.mercure === undefined ? frameOf(event) : mercureFrameOf(event)
   }
 
   /** Writes `event` unless already written: `skipped`, `written`, or `closed` (session gone). */
@@ -153,7 +217,9 @@ export function createFanOut(options: FanOutOptions): FanOut {
     let at: string | undefined = cursor === EARLIEST ? undefined : cursor
     for (;;) {
       const started = performance.now()
-      const page = await store.read(at, { topics: sub.topics, limit: options.replayPageSize })
+      // Mercure selectors are not Herald patterns: read everything, select here.
+      const topics = sub.mercure === undefined ? sub.topics : ALL_TOPICS
+      const page = await store.read(at, { topics, limit: options.replayPageSize })
       metrics.storeLatency.observe({ op: 'read' }, (performance.now() - started) / 1000)
       if (session.signal.aborted) return
       if (page.kind === 'reset') {
@@ -173,8 +239,8 @@ export function createFanOut(options: FanOutOptions): FanOut {
       }
       let sent = 0
       for (const event of page.events) {
-        if (!allowed(sub, event)) continue
-        const frame = frameOf(event)
+        if (!selected(sub, event) || !allowed(sub, event)) continue
+        const frame = frameFor(sub, event)
         // A page may hold far more than the session's queue: write it as room frees up.
         if (!(await makeRoom(session, frame.bytes.byteLength, options.replayHighWaterBytes))) {
           return
@@ -204,12 +270,18 @@ export function createFanOut(options: FanOutOptions): FanOut {
       return subscribers.size
     },
 
-    async attach(session, topics, principal) {
+    get latest() {
+      return latest
+    },
+
+    async attach(session, herald, principal, mercure) {
+      const cursor = mercure === undefined ? session.lastEventId : mercure.cursor
       const sub: Subscriber = {
         session,
-        topics,
+        topics: mercure === undefined ? herald : keysOf(mercure),
         principal,
-        buffer: session.lastEventId === undefined ? undefined : [],
+        mercure,
+        buffer: cursor === undefined ? undefined : [],
         lastId: undefined,
         since: Date.now(),
       }
@@ -219,7 +291,6 @@ export function createFanOut(options: FanOutOptions): FanOut {
         remove(sub)
         return
       }
-      const cursor = session.lastEventId
       if (cursor === undefined) return
       try {
         await replay(sub, cursor)
@@ -233,7 +304,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
       for (let i = 0; i < buffered.length; i++) {
         const event = buffered[i] as StoredEvent
         if (!allowed(sub, event)) continue
-        const frame = frameOf(event)
+        const frame = frameFor(sub, event)
         if (!(await makeRoom(session, frame.bytes.byteLength, options.replayHighWaterBytes))) {
           return
         }
@@ -244,7 +315,10 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
     dispatch(events) {
       for (const event of events) {
+        latest = event
+        // Encoded once per event and id flavour (hub cursor, or Mercure update id).
         let frame: Frame | undefined
+        let mercureFrame: Frame | undefined
         let delivered = 0
         const deliver = (sub: Subscriber): void => {
           if (!allowed(sub, event)) return
@@ -254,8 +328,15 @@ export function createFanOut(options: FanOutOptions): FanOut {
             if (sub.buffer.length > options.maxReplayBuffer) sub.session.close('slow-consumer')
             return
           }
-          frame ??= frameOf(event)
-          if (write(sub, event, frame) === 'written') delivered++
+          let f: Frame
+          if (sub.mercure === undefined) {
+            frame ??= frameOf(event)
+            f = frame
+          } else {
+            mercureFrame ??= mercureFrameOf(event)
+            f = mercureFrame
+          }
+          if (write(sub, event, f) === 'written') delivered++
         }
         // A subscriber reached through several of its topics (or the event's alternates)
         // gets the event once: `write` skips ids it already wrote, and a replaying one
@@ -288,7 +369,8 @@ export function createFanOut(options: FanOutOptions): FanOut {
     countByTopic() {
       const counts = new Map<string, number>()
       for (const sub of subscribers) {
-        for (const topic of sub.topics) counts.set(topic, (counts.get(topic) ?? 0) + 1)
+        const topics = sub.mercure?.selectors.map((m) => m.value) ?? sub.topics
+        for (const topic of topics) counts.set(topic, (counts.get(topic) ?? 0) + 1)
       }
       return counts
     },

@@ -341,6 +341,7 @@ export function createHub(options: HubOptions): Hub {
     append: createAppender({ store, metrics, publishStartedAt, timed }),
     readiness,
     timed,
+    latestDelivered: () => fanOut.latest,
   }
   const routes: Route[] = []
   const streamRoutes: StreamRoute[] = []
@@ -354,7 +355,8 @@ export function createHub(options: HubOptions): Hub {
   const router = createRouter(ctx, routes, streamRoutes, page)
   const acceptor = createStreamAcceptor(ctx, {
     router,
-    attach: (session, topics, principal) => fanOut.attach(session, topics, principal),
+    attach: (session, topics, principal, mercure) =>
+      fanOut.attach(session, topics, principal, mercure),
   })
   const tail = startNodeTail({
     store,

@@ -117,10 +117,19 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     }
   }
 
+  // Publisher ids of retained events, to refuse duplicates and resume Mercure subscribers.
+  const byClientId = new Map<string, number>()
+  function forget(event: StoredEvent): void {
+    if (event.clientId !== undefined) byClientId.delete(event.clientId)
+  }
+
   /** Deletes the oldest event under the hub-wide bounds. */
   function dropHead(): void {
     const event = slots[head]
-    if (event !== undefined) bytes -= sizeOf(event)
+    if (event !== undefined) {
+      bytes -= sizeOf(event)
+      forget(event)
+    }
     slots[head] = undefined
     prunedThrough = base + head
     advance()
@@ -150,6 +159,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         if (live <= rule.maxEvents && event.publishedAt >= cutoff) break
         slots[at(seq)] = undefined
         bytes -= sizeOf(event)
+        forget(event)
         topicPrunedThrough.set(event.topic, seq)
         rule.head++
         if (seq === base + head) advance()
@@ -178,9 +188,29 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   return {
     cursors: SEQUENCE_CURSORS,
 
+    async findCursor(clientId: string) {
+      assertOpen()
+      const seq = byClientId.get(clientId)
+      return seq === undefined ? undefined : formatSequenceCursor(seq)
+    },
+
     async append(inputs: readonly AppendInput[]) {
       assertOpen()
       // Wall clocks step back; publishedAt never does, so age pruning stays a prefix.
+      // All or nothing: a duplicate publisher id refuses the batch before anything is written.
+      const batchIds = new Set<string>()
+      for (const input of inputs) {
+        const id = input.clientId
+        if (id === undefined) continue
+        if (byClientId.has(id) || batchIds.has(id)) {
+          throw new HeraldError(
+            'HERALD_DUPLICATE_EVENT_ID',
+            `an event with id ${JSON.stringify(id)} is already in the log: update ids are unique`,
+            { status: 409 },
+          )
+        }
+        batchIds.add(id)
+      }
       const t = Math.max(now(), lastTime)
       lastTime = t
       const out: StoredEvent[] = []
@@ -189,6 +219,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         const event = toStoredEvent(input, seq, t)
         slots.push(event)
         bytes += sizeOf(event)
+        if (event.clientId !== undefined) byClientId.set(event.clientId, seq)
         for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)
         out.push(event)
       }

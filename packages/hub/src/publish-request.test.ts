@@ -59,9 +59,9 @@ describe('publish requests', () => {
     ).toBe('HERALD_INVALID_PUBLISH')
   })
 
-  it('reads Mercure forms: several topics make ONE event (first canonical), private flag, retry', () => {
+  it('reads Mercure forms: ONE update, first topic canonical, the others alternates', () => {
     const events = parseFormPublish(
-      'topic=a&topic=b&topic=a&data=hi&id=u1&type=t&retry=30&private=on',
+      'topic=a&topic=b&topic=a&data=hi&id=u1&type=t&retry=30&private=on&future=1',
       limits,
     )
     expect(events).toEqual([
@@ -76,6 +76,34 @@ describe('publish requests', () => {
       },
     ])
     expect(parseFormPublish('topic=a', limits)[0]?.alternates).toBeUndefined()
+  })
+
+  it('private with any value (0, false, off, empty) makes a form update private', () => {
+    for (const value of ['private', 'private=', 'private=0', 'private=false', 'private=off']) {
+      expect(parseFormPublish(`topic=a&${value}`, limits)[0]?.private, value).toBe(true)
+    }
+  })
+
+  it('refuses reserved topics, the mercure type, and Mercure-invalid ids (400)', () => {
+    expect(
+      code(() => parseFormPublish('topic=%2F.well-known%2Fmercure%2Fsubscriptions%2Fx', limits)),
+    ).toBe('HERALD_INVALID_TOPIC')
+    expect(code(() => parseFormPublish('topic=a&type=mercure', limits))).toBe(
+      'HERALD_INVALID_EVENT_TYPE',
+    )
+    for (const id of ['%231', 'earliest', 'a%E2%80%8Bb']) {
+      expect(
+        code(() => parseFormPublish(`topic=a&id=${id}`, limits)),
+        id,
+      ).toBe('HERALD_INVALID_EVENT_ID')
+    }
+    expect(code(() => parseFormPublish('topic=a%E2%80%AEb', limits))).toBe('HERALD_INVALID_TOPIC')
+    expect(
+      code(() => parseJsonPublish('{"topic":"/.well-known/mercure/x","data":"x"}', limits)),
+    ).toBe('HERALD_INVALID_TOPIC')
+  })
+
+  it('reads Mercure forms: defaults and field errors', () => {
     expect(parseFormPublish('topic=a', limits)[0]).toMatchObject({ data: '', private: false })
     expect(code(() => parseFormPublish('data=x', limits))).toBe('HERALD_INVALID_PUBLISH')
     expect(code(() => parseFormPublish('topic=a&retry=soon', limits))).toBe('HERALD_INVALID_RETRY')

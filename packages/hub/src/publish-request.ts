@@ -11,6 +11,9 @@ import {
 } from '@herald/protocol'
 import type { AppendInput } from '@herald/store'
 import { assertValidTopic } from '@herald/store'
+import { assertValidPublisherId } from './mercure/event-id.js'
+import { assertNotReserved } from './mercure/reserved.js'
+import { assertMercureString } from './mercure/selector.js'
 
 /** Limits applied to a publish request. */
 export interface PublishLimits {
@@ -88,7 +91,13 @@ export function toAppendInput(value: unknown, limits: PublishLimits, where: stri
   }
   const type = o.event ?? o.type
   if (type !== undefined) withWhere(where, () => assertValidEventType(type))
-  if (o.id !== undefined) withWhere(where, () => assertValidEventId(o.id))
+  withWhere(where, () => assertNotReserved(o.topic as string, type as string | undefined))
+  if (o.id !== undefined) {
+    withWhere(where, () => {
+      assertValidEventId(o.id)
+      assertValidPublisherId(o.id)
+    })
+  }
   if (o.retry !== undefined) withWhere(where, () => assertValidRetry(o.retry))
   if (o.private !== undefined && typeof o.private !== 'boolean') {
     throw invalid(`${where}"private" must be a boolean`)
@@ -141,10 +150,12 @@ export function parseJsonPublish(
 }
 
 /**
- * Parses a Mercure-style form body (`application/x-www-form-urlencoded`): `topic`
- * (repeatable: ONE event, the first topic canonical and the others its alternates, as
- * Mercure defines; repeats are dropped), `data`, `id`, `type`, `retry`, `private` (present
- * and not `false`/`off`/`0` means private). Returns that one event in an array.
+ * Parses a Mercure form body (`application/x-www-form-urlencoded`) into ONE update: the first
+ * `topic` is canonical, the others its alternates (one event, one id, delivered once); `data`,
+ * `id` (the update id subscribers see on the Mercure endpoint), `type`, `retry`, and `private`
+ * (present with any value, even empty or `false`, means private: the spec forbids reading the
+ * value). Unknown fields are ignored, as Mercure requires. Topics in the hub's reserved
+ * namespace and the reserved type `mercure` are refused whatever the token.
  *
  * @throws {HeraldError} as {@link parseJsonPublish}.
  */
@@ -161,30 +172,37 @@ export function parseFormPublish(text: string, limits: PublishLimits): AppendInp
       },
     )
   }
-  for (const topic of topics) assertValidTopic(topic)
-  const data = form.get('data') ?? ''
-  checkPayload(data, limits, '')
   const type = form.get('type') ?? undefined
   if (type !== undefined) assertValidEventType(type)
+  for (const topic of topics) {
+    assertValidTopic(topic)
+    assertMercureString(topic, 'topic')
+    assertNotReserved(topic, type)
+  }
+  const data = form.get('data') ?? ''
+  checkPayload(data, limits, '')
   const id = form.get('id') ?? undefined
-  if (id !== undefined) assertValidEventId(id)
+  if (id !== undefined) {
+    assertValidEventId(id)
+    assertValidPublisherId(id)
+  }
   const retryText = form.get('retry')
   let retry: number | undefined
   if (retryText !== null) {
     retry = /^\d+$/.test(retryText) ? Number(retryText) : Number.NaN
     assertValidRetry(retry)
   }
-  const privateText = form.get('private')
-  const isPrivate = privateText !== null && !['false', 'off', '0'].includes(privateText)
-  const [topic, ...rest] = [...new Set(topics)] as [string, ...string[]]
-  const event: AppendInput = {
-    topic,
-    data,
-    type: type === '' ? undefined : type,
-    clientId: id,
-    retry,
-    private: isPrivate,
-  }
-  if (rest.length > 0) event.alternates = rest
-  return [event]
+  const canonical = topics[0] as string
+  const alternates = [...new Set(topics.slice(1))].filter((t) => t !== canonical)
+  return [
+    {
+      topic: canonical,
+      ...(alternates.length === 0 ? {} : { alternates }),
+      data,
+      type: type === '' ? undefined : type,
+      clientId: id,
+      retry,
+      private: form.has('private'),
+    },
+  ]
 }

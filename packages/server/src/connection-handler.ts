@@ -204,7 +204,11 @@ export function createConnectionHandler(
       search: q === -1 ? '' : parsed.target.slice(q),
       ip: request.ip,
     }
-    const decision = core.decide(view, extraHeaders)
+    const own = options.responseHeaders?.(request)
+    const decision = core.decide(
+      view,
+      own === undefined ? extraHeaders : { ...extraHeaders, ...own },
+    )
     if (decision.kind === 'refuse') {
       core.refused(decision.code, request.ip)
       answer(socket, decision.status, decision.headers, decision.body, head)

@@ -321,6 +321,11 @@ export interface ConnectionHandlerOptions {
   maxHeaderBytes?: number
   /** Extra response headers for every lean stream. */
   headers?: Readonly<Record<string, string>>
+  /**
+   * Extra response headers for one stream, asked after `authorize` accepted it (they win over
+   * `headers`); `undefined` for none.
+   */
+  responseHeaders?(request: StreamRequest): Readonly<Record<string, string>> | undefined
 }
 
 /** Turns requests into event-stream sessions, and tracks them. */

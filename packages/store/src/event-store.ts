@@ -122,4 +122,15 @@ export interface EventStore {
   close(): Promise<void>
   /** The order of this store's cursors (fixed-width stores use `SEQUENCE_CURSORS`). */
   readonly cursors: CursorOrder
+  /**
+   * The cursor of the retained event whose publisher id (`clientId`) is `clientId`, or
+   * `undefined`. A store that implements it also refuses, in {@link append}, an event whose
+   * `clientId` a retained event (or another event of the batch) already has, with
+   * `HERALD_DUPLICATE_EVENT_ID` (409) and nothing appended: update ids are then unique per
+   * hub, and Mercure subscribers resume from them. Optional: without it, the Mercure endpoint
+   * resumes only from `earliest`.
+   *
+   * @throws {HeraldError} `HERALD_STORE_UNAVAILABLE`, `HERALD_STORE_CLOSED`.
+   */
+  findCursor?(clientId: string): Promise<string | undefined>
 }

@@ -9,7 +9,16 @@ describe('mercureGrantsOf', () => {
   })
 
   it('reads the draft-07 mercure claim as URI-template selectors, with its payload', () => {
-    const g = mercureGrantsOf({ mercure: { publish: ['https://example.com/books/{id}'], subscribe: ['*'], payload: { user: 1 } } }, BASE)
+    const g = mercureGrantsOf(
+      {
+        mercure: {
+          publish: ['https://example.com/books/{id}'],
+          subscribe: ['*'],
+          payload: { user: 1 },
+        },
+      },
+      BASE,
+    )
     expect(g?.publish[0]?.matches('https://example.com/books/7')).toBe(true)
     expect(g?.publish[0]?.matches('https://example.com/authors/7')).toBe(false)
     expect(g?.subscribe[0]?.all).toBe(true)
@@ -21,14 +30,23 @@ describe('mercureGrantsOf', () => {
       {
         authorization_details: [
           { type: 'https://other.example/detail', whatever: true },
-          { type: MERCURE_DETAIL_TYPE, actions: ['publish', 'future-action'], topics: [{ match: 'https://example.com/a' }] },
+          {
+            type: MERCURE_DETAIL_TYPE,
+            actions: ['publish', 'future-action'],
+            topics: [{ match: 'https://example.com/a' }],
+          },
           {
             type: MERCURE_DETAIL_TYPE,
             actions: ['subscribe'],
             topics: [{ match: 'https://example.com/bar/:id', match_type: 'urlpattern' }],
             payload: { custom: 2 },
           },
-          { type: MERCURE_DETAIL_TYPE, actions: ['subscribe'], topics: [{ match: '*' }], payload: { custom: 3 } },
+          {
+            type: MERCURE_DETAIL_TYPE,
+            actions: ['subscribe'],
+            topics: [{ match: '*' }],
+            payload: { custom: 3 },
+          },
         ],
       },
       BASE,
@@ -41,7 +59,14 @@ describe('mercureGrantsOf', () => {
   })
 
   it('unknown actions alone grant nothing but keep the token valid', () => {
-    const g = mercureGrantsOf({ authorization_details: [{ type: MERCURE_DETAIL_TYPE, actions: ['admin'], topics: [{ match: '*' }] }] }, BASE)
+    const g = mercureGrantsOf(
+      {
+        authorization_details: [
+          { type: MERCURE_DETAIL_TYPE, actions: ['admin'], topics: [{ match: '*' }] },
+        ],
+      },
+      BASE,
+    )
     expect(g?.publish).toEqual([])
     expect(g?.subscribe).toEqual([])
   })
@@ -53,9 +78,28 @@ describe('mercureGrantsOf', () => {
       [{ type: MERCURE_DETAIL_TYPE, actions: ['publish', 3], topics: [{ match: '*' }] }],
       [{ type: MERCURE_DETAIL_TYPE, actions: ['publish'], topics: [] }],
       [{ type: MERCURE_DETAIL_TYPE, actions: ['publish'], topics: ['*'] }],
-      [{ type: MERCURE_DETAIL_TYPE, actions: ['publish'], topics: [{ match: 'x', match_type: 'regex' }] }],
-      [{ type: MERCURE_DETAIL_TYPE, actions: ['publish'], topics: [{ match: 'https://x/(a+)+', match_type: 'urlpattern' }] }],
-      [{ type: MERCURE_DETAIL_TYPE, actions: ['subscribe'], topics: [{ match: '*' }], payload: 'str' }],
+      [
+        {
+          type: MERCURE_DETAIL_TYPE,
+          actions: ['publish'],
+          topics: [{ match: 'x', match_type: 'regex' }],
+        },
+      ],
+      [
+        {
+          type: MERCURE_DETAIL_TYPE,
+          actions: ['publish'],
+          topics: [{ match: 'https://x/(a+)+', match_type: 'urlpattern' }],
+        },
+      ],
+      [
+        {
+          type: MERCURE_DETAIL_TYPE,
+          actions: ['subscribe'],
+          topics: [{ match: '*' }],
+          payload: 'str',
+        },
+      ],
       [{ type: MERCURE_DETAIL_TYPE, actions: ['publish'], topics: [{ match: '*' }] }, 42],
     ]
     for (const details of bad) {

@@ -34,9 +34,15 @@ function invalidToken(message: string): HeraldError {
   return new HeraldError('HERALD_UNAUTHORIZED', `invalid token: ${message}`, { status: 401 })
 }
 
-function selectors(value: unknown, claim: string, kind: (entry: unknown) => [SelectorKind, unknown], base: string): MercureSelector[] {
+function selectors(
+  value: unknown,
+  claim: string,
+  kind: (entry: unknown) => [SelectorKind, unknown],
+  base: string,
+): MercureSelector[] {
   if (!Array.isArray(value)) throw invalidToken(`${claim} must be an array`)
-  if (value.length > MAX_DETAILS) throw invalidToken(`${claim} has more than ${MAX_DETAILS} entries`)
+  if (value.length > MAX_DETAILS)
+    throw invalidToken(`${claim} has more than ${MAX_DETAILS} entries`)
   return value.map((entry, i) => {
     const [k, v] = kind(entry)
     try {
@@ -68,7 +74,10 @@ function matcherOf(claim: string): (entry: unknown) => [SelectorKind, unknown] {
  *
  * @throws {HeraldError} `HERALD_UNAUTHORIZED` (401) for a malformed claim.
  */
-export function mercureGrantsOf(payload: Record<string, unknown>, base: string): MercureGrants | undefined {
+export function mercureGrantsOf(
+  payload: Record<string, unknown>,
+  base: string,
+): MercureGrants | undefined {
   const classic = payload.mercure
   const details = payload.authorization_details
   if (classic === undefined && details === undefined) return undefined
@@ -78,12 +87,17 @@ export function mercureGrantsOf(payload: Record<string, unknown>, base: string):
   const template = (entry: unknown): [SelectorKind, unknown] => ['template', entry]
   if (classic !== undefined) {
     if (!isObject(classic)) throw invalidToken('claim mercure must be an object')
-    if (classic.publish !== undefined) publish.push(...selectors(classic.publish, 'mercure.publish', template, base))
+    if (classic.publish !== undefined)
+      publish.push(...selectors(classic.publish, 'mercure.publish', template, base))
     if (classic.subscribe !== undefined) {
       const subs = selectors(classic.subscribe, 'mercure.subscribe', template, base)
       subscribe.push(...subs)
       // draft-07: the payload goes with every subscription of the token.
-      if (classic.payload !== undefined) payloads.push({ selectors: [createSelector('template', '*', base)], payload: classic.payload })
+      if (classic.payload !== undefined)
+        payloads.push({
+          selectors: [createSelector('template', '*', base)],
+          payload: classic.payload,
+        })
     }
   }
   if (details !== undefined) {
@@ -94,9 +108,14 @@ export function mercureGrantsOf(payload: Record<string, unknown>, base: string):
       if (!isObject(detail)) throw invalidToken(`${where} must be an object`)
       // Details of other types belong to other APIs (RFC 9396): not ours to judge.
       if (detail.type !== MERCURE_DETAIL_TYPE) return
-      if (++mercureDetails > MAX_DETAILS) throw invalidToken(`more than ${MAX_DETAILS} Mercure authorization details`)
+      if (++mercureDetails > MAX_DETAILS)
+        throw invalidToken(`more than ${MAX_DETAILS} Mercure authorization details`)
       const actions = detail.actions
-      if (!Array.isArray(actions) || actions.length === 0 || !actions.every((a) => typeof a === 'string')) {
+      if (
+        !Array.isArray(actions) ||
+        actions.length === 0 ||
+        !actions.every((a) => typeof a === 'string')
+      ) {
         throw invalidToken(`${where}.actions must be a non-empty array of strings`)
       }
       if (!Array.isArray(detail.topics) || detail.topics.length === 0) {
@@ -110,7 +129,8 @@ export function mercureGrantsOf(payload: Record<string, unknown>, base: string):
       if (actions.includes('publish')) publish.push(...topics)
       if (actions.includes('subscribe')) {
         subscribe.push(...topics)
-        if (detail.payload !== undefined) payloads.push({ selectors: topics, payload: detail.payload })
+        if (detail.payload !== undefined)
+          payloads.push({ selectors: topics, payload: detail.payload })
       }
     })
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { anyMatches, createSelector } from './selector.js'
 
 const BASE = 'https://hub.example/.well-known/mercure'
-const t = (value: string) => createSelector('template', value, BASE)
+const t = (value: unknown) => createSelector('template', value, BASE)
 
 describe('template selectors (draft-07 topic selectors)', () => {
   it('the reserved * matches every topic', () => {
@@ -33,7 +33,9 @@ describe('template selectors (draft-07 topic selectors)', () => {
 
   it('query, path, label, matrix and fragment operators', () => {
     const q = t('https://example.com/users/foo/{?topic}')
-    expect(q.matches('https://example.com/users/foo/?topic=https%3A%2F%2Fexample.com%2Fbooks%2F1')).toBe(true)
+    expect(
+      q.matches('https://example.com/users/foo/?topic=https%3A%2F%2Fexample.com%2Fbooks%2F1'),
+    ).toBe(true)
     expect(q.matches('https://example.com/users/foo/')).toBe(true)
     expect(q.matches('https://example.com/users/bar/?topic=x')).toBe(false)
     expect(q.matches('https://example.com/users/foo/?other=x')).toBe(false)
@@ -90,7 +92,11 @@ describe('URL pattern selectors (match_urlpattern=)', () => {
   })
 
   it('resolve relative patterns and topics against the hub URL', () => {
-    const p = createSelector('urlpattern', '/.well-known/mercure/subscriptions/:topic/:subscriber', BASE)
+    const p = createSelector(
+      'urlpattern',
+      '/.well-known/mercure/subscriptions/:topic/:subscriber',
+      BASE,
+    )
     expect(p.matches('/.well-known/mercure/subscriptions/a/b')).toBe(true)
     expect(p.matches('https://hub.example/.well-known/mercure/subscriptions/a/b')).toBe(true)
     expect(p.matches('https://other.example/.well-known/mercure/subscriptions/a/b')).toBe(false)
@@ -108,16 +114,30 @@ describe('URL pattern selectors (match_urlpattern=)', () => {
   })
 
   it('refuses malformed patterns, regular expression groups and too many groups (400)', () => {
-    expect(() => createSelector('urlpattern', 'https://example.net/(', BASE)).toThrow(/not a URL pattern/)
-    expect(() => createSelector('urlpattern', 'https://example.net/(a+)+b', BASE)).toThrow(/regular expression groups/)
+    expect(() => createSelector('urlpattern', 'https://example.net/(', BASE)).toThrow(
+      /not a URL pattern/,
+    )
+    expect(() => createSelector('urlpattern', 'https://example.net/(a+)+b', BASE)).toThrow(
+      /regular expression groups/,
+    )
     expect(() => createSelector('urlpattern', '/:a-:b-:c-:d-:e-:f-:g', BASE)).toThrow(/at most 6/)
   })
 })
 
 describe('validation', () => {
   it('refuses empty, too long, control and format characters (HERALD_INVALID_TOPIC)', () => {
-    for (const bad of ['', 'a'.repeat(1025), 'a\u0000b', 'a\u007fb', 'a\u0085b', 'a\u200bb', 'a\u202eb']) {
-      expect(() => t(bad)).toThrow(expect.objectContaining({ code: 'HERALD_INVALID_TOPIC', status: 400 }))
+    for (const bad of [
+      '',
+      'a'.repeat(1025),
+      'a\u0000b',
+      'a\u007fb',
+      'a\u0085b',
+      'a\u200bb',
+      'a\u202eb',
+    ]) {
+      expect(() => t(bad)).toThrow(
+        expect.objectContaining({ code: 'HERALD_INVALID_TOPIC', status: 400 }),
+      )
     }
     expect(() => t(42)).toThrow(/must be a string/)
   })
@@ -125,6 +145,8 @@ describe('validation', () => {
   it('anyMatches: any selector against any topic (canonical or alternate)', () => {
     const sel = [t('https://example.com/users/foo/{?topic}')]
     expect(anyMatches(sel, ['https://example.com/books/1'])).toBe(false)
-    expect(anyMatches(sel, ['https://example.com/books/1', 'https://example.com/users/foo/?topic=1'])).toBe(true)
+    expect(
+      anyMatches(sel, ['https://example.com/books/1', 'https://example.com/users/foo/?topic=1']),
+    ).toBe(true)
   })
 })

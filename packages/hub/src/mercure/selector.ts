@@ -78,17 +78,23 @@ function urlPattern(value: string, base: string): (topic: string) => boolean {
   try {
     pattern = new URLPattern(value, base)
   } catch (error) {
-    throw invalid(`match_urlpattern ${JSON.stringify(value)} is not a URL pattern: ${(error as Error).message}`)
+    throw invalid(
+      `match_urlpattern ${JSON.stringify(value)} is not a URL pattern: ${(error as Error).message}`,
+    )
   }
   // The polyfill compiles to `u`-flag regular expressions, which V8's linear engine refuses:
   // bound the work statically instead. Custom regular expression groups are refused, and the
   // named groups and wildcards (each a `[^/]+?` or `.*`) are few.
-  if (pattern.hasRegExpGroups) {
-    throw invalid(`match_urlpattern ${JSON.stringify(value)}: regular expression groups are not accepted; use :name groups and *`)
+  if ((pattern as URLPattern & { hasRegExpGroups?: boolean }).hasRegExpGroups === true) {
+    throw invalid(
+      `match_urlpattern ${JSON.stringify(value)}: regular expression groups are not accepted; use :name groups and *`,
+    )
   }
   const groups = value.match(/(?<!\\):[\p{ID_Start}$_]|(?<!\\)\*/gu)?.length ?? 0
   if (groups > MAX_URLPATTERN_GROUPS) {
-    throw invalid(`match_urlpattern ${JSON.stringify(value)}: at most ${MAX_URLPATTERN_GROUPS} named groups and wildcards`)
+    throw invalid(
+      `match_urlpattern ${JSON.stringify(value)}: at most ${MAX_URLPATTERN_GROUPS} named groups and wildcards`,
+    )
   }
   return (topic) => {
     try {
@@ -119,12 +125,18 @@ export function createSelector(kind: SelectorKind, value: unknown, base: string)
     kind,
     value,
     all: false,
-    matches: template === undefined ? (topic) => topic === value : (topic) => topic === value || template.test(topic),
+    matches:
+      template === undefined
+        ? (topic) => topic === value
+        : (topic) => topic === value || template.test(topic),
   }
 }
 
 /** `true` when any selector matches any of `topics`. */
-export function anyMatches(selectors: readonly MercureSelector[], topics: readonly string[]): boolean {
+export function anyMatches(
+  selectors: readonly MercureSelector[],
+  topics: readonly string[],
+): boolean {
   for (const selector of selectors) {
     for (const topic of topics) if (selector.matches(topic)) return true
   }

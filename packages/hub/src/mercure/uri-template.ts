@@ -14,15 +14,17 @@
 import { parse, type TemplatePart, type TemplateVariable } from '@hyperjump/uri-template'
 
 // IRIs (RFC 3987) may carry non-ASCII characters unencoded: they count as unreserved.
-const UNRESERVED = "(?:[A-Za-z0-9\\-._~]|[^\\x00-\\x7F]|%[0-9A-Fa-f]{2})"
+const UNRESERVED = '(?:[A-Za-z0-9\\-._~]|[^\\x00-\\x7F]|%[0-9A-Fa-f]{2})'
 const RESERVED_TOO = "(?:[A-Za-z0-9\\-._~:/?#\\[\\]@!$&'()*+,;=]|[^\\x00-\\x7F]|%[0-9A-Fa-f]{2})"
 
-function escapeRegExp(text: string): string {
+function quote(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
 }
 
-function valueOf(allowed: string, variable: TemplateVariable): string {
-  return variable.maxLength === undefined ? `${allowed}*` : `${allowed}{0,${Number(variable.maxLength)}}`
+function valuePattern(allowed: string, variable: TemplateVariable): string {
+  return variable.maxLength === undefined
+    ? `${allowed}*`
+    : `${allowed}{0,${Number(variable.maxLength)}}`
 }
 
 function expression(part: Exclude<TemplatePart, { type: 'literal' }>): string {
@@ -32,21 +34,21 @@ function expression(part: Exclude<TemplatePart, { type: 'literal' }>): string {
   const named = op === ';' || op === '?' || op === '&'
   const sep = op === '.' || op === '/' || op === ';' ? op : named ? '&' : ','
   const items = part.variables.map((variable) => {
-    const value = valueOf(allowed, variable)
+    const value = valuePattern(allowed, variable)
     if (!named) {
       // A list is `a,b,c`; an exploded one is `a<sep>b<sep>c` (covered by the outer repeat);
       // an exploded associative array is `k=v`.
       return variable.explode ? `${value}(?:=${value})?` : `${value}(?:,${value})*`
     }
     // Named: `name=value` (`name` alone after `;` when empty); exploded: any `key=value`.
-    const name = variable.explode ? `${UNRESERVED}+` : escapeRegExp(variable.name)
+    const name = variable.explode ? `${UNRESERVED}+` : quote(variable.name)
     const list = `${value}(?:,${value})*`
     return op === ';' ? `${name}(?:=${list})?` : `${name}=${list}`
   })
   const item = items.length === 1 ? (items[0] as string) : `(?:${items.join('|')})`
   // Without explode, each variable expands at most once: at most one item per variable.
   const more = part.variables.some((v) => v.explode) ? '*' : `{0,${part.variables.length - 1}}`
-  return `(?:${escapeRegExp(first)}${item}(?:${escapeRegExp(sep)}${item})${more})?`
+  return `(?:${quote(first)}${item}(?:${quote(sep)}${item})${more})?`
 }
 
 /** A compiled URI template: `test(topic)`. */
@@ -69,7 +71,7 @@ export function compileUriTemplate(template: string): UriTemplateMatcher | undef
   if (!parts.some((p) => p.type !== 'literal')) return undefined
   let source = '^'
   for (const part of parts) {
-    source += part.type === 'literal' ? escapeRegExp(part.value) : expression(part)
+    source += part.type === 'literal' ? quote(part.value) : expression(part)
   }
   // No `u` flag: V8's linear-time engine (the fallback enabled in `selector.ts`) refuses it.
   return new RegExp(`${source}$`)

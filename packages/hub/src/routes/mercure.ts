@@ -1,31 +1,78 @@
 /**
- * Mercure compatibility at `/.well-known/mercure`: `GET` subscribes (with Mercure's
- * `lastEventID` alias for the cursor), `POST` publishes a form-encoded update.
+ * The Mercure hub at `/.well-known/mercure`: `GET` subscribes with Mercure's selectors
+ * (`topic=` URI templates and `*`, `match=`, `match_urlpattern=`), resumes from Mercure update
+ * ids (`Last-Event-ID`, `last_event_id`, `lastEventID`) and answers the `Last-Event-ID` /
+ * `Mercure-Last-Event-ID` headers; `POST` publishes a form-encoded update (one event for all its
+ * topics, its id the SSE id). Herald's own patterns stay on `/events`.
  */
-import { mercureCursorUrl } from '../http-io.js'
-import { createPublishHandler, PUBLISH_PREFLIGHT } from './publish.js'
-import type { RouteFactory } from './route.js'
-import { authorizeSubscribe } from './subscribe.js'
+import { fail } from '../http-io.js'
+import { MERCURE_PATH } from '../mercure/reserved.js'
+import {
+  latestEvent,
+  type MercureSubscription,
+  requestedCursor,
+  resumePoint,
+  selectorsOf,
+} from '../mercure/subscription.js'
+import { createPublishHandler } from './publish.js'
+import type { RouteFactory, Subscription } from './route.js'
 
-/** The Mercure hub path. */
-export const MERCURE_PATH = '/.well-known/mercure'
+export { MERCURE_PATH }
+
+/** What a cross-origin client may send to the Mercure endpoint (fetch-based clients resume). */
+export const MERCURE_PREFLIGHT = {
+  methods: 'GET, POST, OPTIONS',
+  headers: 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, Cache-Control',
+} as const
+
+/** Response headers a cross-origin subscriber may read. */
+const EXPOSED = 'Last-Event-ID, Mercure-Last-Event-ID'
 
 /** `GET` and `POST /.well-known/mercure`. */
 export const mercureRoutes: RouteFactory = (ctx) => {
   const publish = createPublishHandler(ctx)
+  const { auth, store } = ctx
   return {
     routes: [
       {
         path: MERCURE_PATH,
         methods: { POST: (req) => publish(req, 'form') },
-        preflight: PUBLISH_PREFLIGHT,
+        preflight: MERCURE_PREFLIGHT,
       },
     ],
     streams: [
       {
         path: MERCURE_PATH,
-        subscribe: (req) => authorizeSubscribe(ctx, req),
-        rewrite: mercureCursorUrl,
+        async subscribe(req): Promise<Subscription> {
+          const base = new URL(MERCURE_PATH, req.url).href
+          const selectors = selectorsOf(req.url, base, ctx.maxTopicsPerSubscription)
+          const principal = await auth.authenticate({
+            header: (name) => req.header(name),
+            url: req.url,
+          })
+          // Selectors only route: what a token grants decides which PRIVATE updates arrive,
+          // never whether one may listen (Mercure); the hub may still require a token.
+          if (auth.enabled && !principal.authenticated && !auth.anonymousSubscribe) {
+            throw fail('HERALD_UNAUTHORIZED', 401, 'a token is required to subscribe')
+          }
+          const requested = requestedCursor(req.header('last-event-id'), req.url)
+          const { cursor, header } = await ctx.timed('resolve', () =>
+            resumePoint(store, requested, () => latestEvent(store, ctx.latestDelivered())),
+          )
+          // Header values are byte strings: a non-ASCII id goes out as its UTF-8 bytes.
+          const value = Buffer.from(header, 'utf8').toString('latin1')
+          const headers: Record<string, string> = {
+            'last-event-id': value,
+            'mercure-last-event-id': value,
+          }
+          if (req.header('origin') !== undefined) headers['access-control-expose-headers'] = EXPOSED
+          // A token in the URL must not land in a shared cache.
+          if (principal.tokenFrom === 'query') {
+            headers['cache-control'] = 'private, no-cache, no-store, no-transform'
+          }
+          const mercure: MercureSubscription = { selectors, cursor, headers }
+          return { topics: selectors.map((s) => s.value), principal, mercure }
+        },
       },
     ],
   }

@@ -111,10 +111,11 @@ export function createPublishHandler(
     const stored = await ctx.append(events, started)
     const ids = stored.map((e) => e.id)
     if (flavour === 'form') {
+      // Mercure answers the update id (the publisher's, or the generated IRI), not the cursor.
       return {
         status: 200,
         headers: { 'content-type': 'text/plain; charset=utf-8' },
-        body: ids[0] ?? '',
+        body: stored[0]?.clientId ?? ids[0] ?? '',
       }
     }
     return json(200, batch ? { ids } : { id: ids[0], ids })

@@ -11,6 +11,7 @@ import type { HubContext } from '../context.js'
 import { corsHeaders } from '../context.js'
 import type { HubRequest, HubResponse } from '../http-io.js'
 import { errorResponse, fail, json } from '../http-io.js'
+import type { MercureSubscription } from '../mercure/subscription.js'
 
 /** Answers one method of a route. Throwing a `HeraldError` answers its JSON error. */
 export type RouteHandler = (req: HubRequest) => Promise<HubResponse>
@@ -36,6 +37,8 @@ export interface Subscription {
   readonly topics: string[]
   /** Who subscribes. */
   readonly principal: Principal
+  /** Set on the Mercure endpoint: selectors, resume point, answer headers. */
+  readonly mercure?: MercureSubscription | undefined
 }
 
 /** A route that serves event streams (`GET`/`HEAD`; preflights go to the stream server). */
