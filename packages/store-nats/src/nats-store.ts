@@ -117,6 +117,14 @@ function unavailable(message: string, cause?: unknown): HeraldError {
   return new HeraldError('HERALD_STORE_UNAVAILABLE', `NATS ${message}`, { status: 503, cause })
 }
 
+/** Takes `?namespace=NAME` off a URL (the NATS client would not know it). */
+export function splitNamespace(url: string): { url: string; namespace: string | undefined } {
+  const match = /[?&]namespace=([^&]*)/.exec(url)
+  if (match === null) return { url, namespace: undefined }
+  const rest = url.replace(/([?&])namespace=[^&]*&?/, '$1').replace(/[?&]$/, '')
+  return { url: rest, namespace: decodeURIComponent(match[1] as string) }
+}
+
 /** `true` when some topic may match both patterns (conservative: never a false `false`). */
 export function patternsIntersect(a: string, b: string): boolean {
   const x = a.split('/')
@@ -139,11 +147,12 @@ export function patternsIntersect(a: string, b: string): boolean {
  * @throws {TypeError} for an invalid namespace, bound or URL.
  */
 export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsEventStore {
-  const namespace = options.namespace ?? 'default'
+  const given = splitNamespace(options.url ?? 'nats://127.0.0.1:4222')
+  const namespace = options.namespace ?? given.namespace ?? 'default'
   if (!NAMESPACE.test(namespace)) {
     throw new TypeError('createNatsEventStore: namespace must be 1-64 of A-Z a-z 0-9 _ -')
   }
-  const servers = (options.url ?? 'nats://127.0.0.1:4222').split(',').map((s) => s.trim())
+  const servers = given.url.split(',').map((s) => s.trim())
   for (const s of servers) {
     if (!/^(nats|tls):\/\//.test(s))
       throw new TypeError('createNatsEventStore: url must be nats://')

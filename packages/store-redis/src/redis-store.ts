@@ -136,6 +136,14 @@ function toEvent(entry: Entry): StoredEvent {
   }
 }
 
+/** Takes `?namespace=NAME` off a URL (the Redis client would not know it). */
+export function splitNamespace(url: string): { url: string; namespace: string | undefined } {
+  const match = /[?&]namespace=([^&]*)/.exec(url)
+  if (match === null) return { url, namespace: undefined }
+  const rest = url.replace(/([?&])namespace=[^&]*&?/, '$1').replace(/[?&]$/, '')
+  return { url: rest, namespace: decodeURIComponent(match[1] as string) }
+}
+
 /** The ZRANGEBYLEX bounds holding every topic `pattern` can match. */
 function prefixRange(pattern: string): [RedisArg, RedisArg] {
   const segments = pattern.split('/')
@@ -161,13 +169,14 @@ function prefixRange(pattern: string): [RedisArg, RedisArg] {
  * @throws {TypeError} for an invalid namespace, bound or URL.
  */
 export function createRedisEventStore(options: RedisEventStoreOptions = {}): RedisEventStore {
-  const namespace = options.namespace ?? 'default'
+  const given = splitNamespace(options.url ?? 'redis://127.0.0.1:6379')
+  const url = given.url
+  if (!/^rediss?:\/\//.test(url))
+    throw new TypeError('createRedisEventStore: url must be redis:// or rediss://')
+  const namespace = options.namespace ?? given.namespace ?? 'default'
   if (!NAMESPACE.test(namespace)) {
     throw new TypeError('createRedisEventStore: namespace must be 1-64 of A-Z a-z 0-9 . _ -')
   }
-  const url = options.url ?? 'redis://127.0.0.1:6379'
-  if (!/^rediss?:\/\//.test(url))
-    throw new TypeError('createRedisEventStore: url must be redis:// or rediss://')
   const policy = resolveRetention(options.retention, REDIS_STORE_DEFAULT_RETENTION)
   const maxBytes = options.maxBytes ?? 512 * 1024 * 1024
   if (!(maxBytes > 0)) throw new TypeError('createRedisEventStore: maxBytes must be > 0')

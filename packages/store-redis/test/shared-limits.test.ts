@@ -41,7 +41,10 @@ describe('shared idempotency keys', () => {
     expect(calls).toBe(1)
     expect(first).toEqual({ answer: { ids: ['id-1'] }, replayed: false })
     expect(second).toEqual({ answer: { ids: ['id-1'] }, replayed: true })
-    expect(await b.run('k1', 'body', publish)).toEqual({ answer: { ids: ['id-1'] }, replayed: true })
+    expect(await b.run('k1', 'body', publish)).toEqual({
+      answer: { ids: ['id-1'] },
+      replayed: true,
+    })
     expect(calls).toBe(1)
   })
 
