@@ -33,7 +33,7 @@ import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
 import type { HubRequest, HubResponse } from './http-io.js'
 import { errorResponse, fail, fromFetch, fromNode, toResponse, writeNode } from './http-io.js'
-import type { IdempotencyOptions } from './idempotency.js'
+import type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
@@ -72,8 +72,12 @@ export interface HubOptions {
    * closed beyond; 0: none). Default 30 000.
    */
   bodyTimeoutMs?: number | undefined
-  /** Publish requests per second per token (or IP without a token); `false` disables. Default 1000/s, burst 2000. */
-  publishRateLimit?: RateLimitOptions | false | undefined
+  /**
+   * Publish requests per second per token (or IP without a token); `false` disables. Default
+   * 1000/s, burst 2000. A {@link RateLimiter} instead (for example one shared by every node
+   * through Redis, `@herald/store-redis`) is used as given.
+   */
+  publishRateLimit?: RateLimitOptions | RateLimiter | false | undefined
   /** Allowed browser origins, for streams and publish (CORS). Default: none (no CORS headers). */
   cors?: CorsOptions | undefined
   /** Event-stream options: heartbeat, retry hint, queue and connection limits. */
@@ -93,8 +97,11 @@ export interface HubOptions {
   maxTopicsPerSubscription?: number | undefined
   /** Data schemas per topic pattern (Standard Schema: zod, valibot, ...); 400 on mismatch. */
   schemas?: readonly TopicSchema[] | undefined
-  /** How long and how many `Idempotency-Key`s of publish requests are remembered. */
-  idempotency?: IdempotencyOptions | undefined
+  /**
+   * How long and how many `Idempotency-Key`s of publish requests are remembered, in memory; or
+   * an {@link IdempotencyCache} to use as given (one shared by every node, `@herald/store-redis`).
+   */
+  idempotency?: IdempotencyOptions | IdempotencyCache<HubResponse> | undefined
   /**
    * A shared secret (at least 16 characters) that grants the admin views: the dashboard's
    * private parts, its API and `/metrics`, sent as `Authorization: Bearer`. With it, or with
@@ -218,7 +225,9 @@ export function createHub(options: HubOptions): Hub {
     limiter =
       options.publishRateLimit === false
         ? undefined
-        : createRateLimiter(options.publishRateLimit ?? { rate: 1000, burst: 2000 })
+        : options.publishRateLimit !== undefined && 'take' in options.publishRateLimit
+          ? options.publishRateLimit
+          : createRateLimiter(options.publishRateLimit ?? { rate: 1000, burst: 2000 })
   } catch (error) {
     throw new HeraldError('HERALD_INVALID_CONFIG', `publishRateLimit: ${(error as Error).message}`)
   }
@@ -327,7 +336,10 @@ export function createHub(options: HubOptions): Hub {
     maxTopicsPerSubscription: maxTopics,
     trustProxy: options.trustProxy === true,
     limiter,
-    idempotency: createIdempotencyCache<HubResponse>(options.idempotency),
+    idempotency:
+      options.idempotency !== undefined && 'run' in options.idempotency
+        ? options.idempotency
+        : createIdempotencyCache<HubResponse>(options.idempotency),
     checkSchemas,
     admin,
     dashboard: {

@@ -17,7 +17,7 @@ export interface RateLimiter {
    * Takes one request from `key`'s bucket: `0` when allowed, otherwise the seconds to wait
    * before the next request would be allowed.
    */
-  take(key: string): number
+  take(key: string): number | Promise<number>
 }
 
 interface Bucket {

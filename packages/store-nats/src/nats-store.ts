@@ -187,6 +187,25 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   let conn: Promise<Conn> | undefined
   let ensured: Promise<void> | undefined
   let connected = false
+  const reconnected: (() => void)[] = []
+
+  /** While disconnected, nothing is sent (the client would queue it and send it later, after
+   * the publisher was told 503): wait for the reconnect, up to the deadline. */
+  async function whenConnected(ms: number): Promise<void> {
+    if (connected) return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = reconnected.indexOf(done)
+        if (i >= 0) reconnected.splice(i, 1)
+        reject(unavailable(`is unreachable (reconnecting to ${servers.join(', ')})`))
+      }, ms)
+      const done = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      reconnected.push(done)
+    })
+  }
   // Appends keep call order: single events are pipelined, a batch waits for what came
   // before it and holds back what comes after.
   let barrier: Promise<unknown> = Promise.resolve()
@@ -217,6 +236,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
           if (s.type === 'disconnect') connected = false
           else if (s.type === 'reconnect') {
             connected = true
+            for (const resolve of reconnected.splice(0)) resolve()
             // The stream may have been lost with the server: check it again.
             ensured = undefined
             wake.wake()
@@ -354,6 +374,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   async function ready(): Promise<Conn> {
     assertOpen()
     const c = await bounded('connecting', connection())
+    await whenConnected(timeoutMs)
     await bounded('opening the stream', ensure())
     return c
   }

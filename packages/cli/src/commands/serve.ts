@@ -4,18 +4,18 @@
  */
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { EventStore, RetentionOptions } from '@herald/hub'
-import { createHub, createMemoryEventStore } from '@herald/hub'
+import { createHub } from '@herald/hub'
 import { HeraldError, isHeraldError } from '@herald/protocol'
-import { createSqliteEventStore } from '@herald/store-sqlite'
 import pino from 'pino'
 import { loadDashboardAssets } from './dashboard-assets.js'
 import type { FlagValues, ServeConfig } from './serve-config.js'
 import { resolveServeConfig, SETTINGS } from './serve-config.js'
 import type { Listener } from './serve-listener.js'
 import { createListener } from './serve-listener.js'
+import type { OpenedStore } from './serve-store.js'
+import { openStore } from './serve-store.js'
 
 export const serveUsage = `Usage: herald serve [options]
 
@@ -26,30 +26,6 @@ Options (each also as a HERALD_* environment variable, or a key of the --config 
 ${SETTINGS.map((s) => `  --${s.flag.padEnd(24)} ${s.help} [${s.env}]`).join('\n')}
   --config PATH              JSON file with any of the settings above (camelCase keys) [HERALD_CONFIG]
   -h, --help                 this help`
-
-/** Opens the store named by `--store`. */
-export function openStore(spec: string, retention: RetentionOptions): EventStore {
-  if (spec === 'memory') return createMemoryEventStore({ retention })
-  if (spec.startsWith('sqlite:')) {
-    const path = spec.slice('sqlite:'.length)
-    if (path === '')
-      throw new HeraldError(
-        'HERALD_INVALID_CONFIG',
-        '--store sqlite: needs a path, e.g. sqlite:./herald-data/herald.db',
-      )
-    return createSqliteEventStore({ path: path === ':memory:' ? path : resolve(path), retention })
-  }
-  if (/^(redis|rediss|nats|tls):\/\//.test(spec)) {
-    throw new HeraldError(
-      'HERALD_UNSUPPORTED_STORE',
-      `--store ${spec.split('://')[0]}://... is not available yet in this build: use memory or sqlite:PATH`,
-    )
-  }
-  throw new HeraldError(
-    'HERALD_UNSUPPORTED_STORE',
-    `--store ${spec}: expected memory or sqlite:PATH`,
-  )
-}
 
 function readKey(value: string | undefined): string | undefined {
   if (value === undefined) return undefined
@@ -116,6 +92,9 @@ export async function runServe(
   }
   let config: ServeConfig
   let store: EventStore
+  let opened: OpenedStore
+  // Backend connection errors before the logger exists go nowhere: the store retries anyway.
+  let logStoreError = (_error: Error): void => {}
   try {
     const configPath = (values.config as string | undefined) ?? env.HERALD_CONFIG
     config = resolveServeConfig(values, env, configPath === '' ? undefined : configPath)
@@ -127,7 +106,8 @@ export async function runServe(
       topics: config.retentionTopic,
     }
     config.jwtPublicKey = readKey(config.jwtPublicKey)
-    store = openStore(config.store, retention)
+    opened = await openStore(config.store, retention, (error) => logStoreError(error))
+    store = opened.store
   } catch (error) {
     process.stderr.write(
       `herald serve: ${isHeraldError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
@@ -135,6 +115,7 @@ export async function runServe(
     return 2
   }
   const logger = createLogger(config.logLevel)
+  logStoreError = (error) => logger.warn({ err: error }, 'store connection problem (retrying)')
   let hub: ReturnType<typeof createHub>
   try {
     hub = createHub({
@@ -151,8 +132,20 @@ export async function runServe(
       },
       maxPayloadBytes: config.maxPayload,
       bodyTimeoutMs: Math.round(config.bodyTimeout * 1000),
+      // On Redis, limits and Idempotency-Keys are shared by every node of the hub.
       publishRateLimit:
-        config.publishRate === 0 ? false : { rate: config.publishRate, burst: config.publishBurst },
+        config.publishRate === 0
+          ? false
+          : (opened.sharedRateLimiter?.(
+              config.publishRate,
+              config.publishBurst ?? config.publishRate * 2,
+            ) ?? {
+              rate: config.publishRate,
+              burst: config.publishBurst,
+            }),
+      ...(opened.sharedIdempotency === undefined
+        ? {}
+        : { idempotency: opened.sharedIdempotency() }),
       ...(config.corsOrigin.length === 0
         ? {}
         : { cors: { origins: config.corsOrigin, credentials: !config.corsOrigin.includes('*') } }),

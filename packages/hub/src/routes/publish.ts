@@ -138,7 +138,7 @@ export function createPublishHandler(
       }
       if (principal.tokenFrom === 'cookie') assertPublishOrigin(req)
       if (ctx.limiter !== undefined) {
-        const wait = ctx.limiter.take(principal.token ?? `ip:${req.ip}`)
+        const wait = await ctx.limiter.take(principal.token ?? `ip:${req.ip}`)
         if (wait > 0) {
           const error = fail(
             'HERALD_PUBLISH_RATE_LIMITED',
@@ -198,7 +198,10 @@ export function createPublishHandler(
       metrics.publishErrors.inc({ code: herald.code })
       span.recordException(herald)
       span.setStatus({ code: SpanStatusCode.ERROR, message: herald.code })
-      return errorResponse(herald)
+      // The store is down or slow: tell the publisher when to try again.
+      return herald.status === 503
+        ? errorResponse(herald, { 'retry-after': '1' })
+        : errorResponse(herald)
     } finally {
       span.end()
     }
