@@ -2,13 +2,15 @@
  * Fan-out benchmark server (spawned by bench/fanout.ts, pinned to one core): `GET /sub` opens
  * an event stream, `POST /pub` broadcasts its body to every open stream and answers 202.
  *
- *   tsx bench/fanout-server.ts herald|herald-lean|better-sse PORT
+ *   tsx bench/fanout-server.ts herald|herald-lean|better-sse|node-floor PORT
  *
  * `herald` serves streams through node:http (`handleNode`); `herald-lean` puts Herald's lean
  * connection path (`createConnectionHandler`) in front, with the same node:http server as the
  * fallback that answers `POST /pub`.
  *
  * Both servers send the same frame: `id: N` + `data: BODY`, a heartbeat only after 15 s idle.
+ * `node-floor` does nothing else: bare node:http, the frame built by hand and written to every
+ * open response (no queue, no backpressure, no heartbeat): the ceiling for any Node server.
  */
 import http from 'node:http'
 import net from 'node:net'
@@ -62,6 +64,22 @@ if (kind === 'herald' || kind === 'herald-lean') {
     } else if (req.method === 'POST' && req.url === '/pub') {
       readBody(req, (body) => {
         channel.broadcast(body, 'message', { eventId: String(++seq) })
+        answer(res, 202)
+      })
+    } else answer(res, 404)
+  }
+} else if (kind === 'node-floor') {
+  const open = new Set<http.ServerResponse>()
+  handler = (req, res) => {
+    if (req.url === '/sub') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      res.write(':\n\n')
+      open.add(res)
+      res.on('close', () => open.delete(res))
+    } else if (req.method === 'POST' && req.url === '/pub') {
+      readBody(req, (body) => {
+        const frame = `id: ${++seq}\ndata: ${body}\n\n`
+        for (const r of open) r.write(frame)
         answer(res, 202)
       })
     } else answer(res, 404)

@@ -16,6 +16,8 @@ export interface NchanOptions {
   bufferLength: number
   /** Pin nginx to this CPU with `taskset` (the load generator then gets the other one). */
   cpu?: number | undefined
+  /** `worker_connections` (and the worker's file limit). Default 4096. */
+  connections?: number | undefined
 }
 
 /** A running nchan. */
@@ -36,10 +38,11 @@ export async function startNchan(options: NchanOptions): Promise<Nchan> {
     `daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile ${(options.connections ?? 4096) + 1000};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
-events { worker_connections 4096; }
+events { worker_connections ${options.connections ?? 4096}; multi_accept on; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body;
@@ -49,7 +52,7 @@ http {
   scgi_temp_path ${dir}/scgi;
   nchan_shared_memory_size 512M;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port} backlog=4096;
     location ~ ^/pub/(\\w+)$ {
       nchan_publisher;
       nchan_channel_id $1;
