@@ -37,10 +37,18 @@ function lastJson(stdout: string): Record<string, unknown> {
   return JSON.parse(line) as Record<string, unknown>
 }
 
-function startLossy(dropEvery: number): Promise<{ url: string; child: ChildProcess }> {
+function startLossy(
+  dropEvery: number,
+  closeEveryMs = 0,
+): Promise<{ url: string; child: ChildProcess }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [LOSSY], {
-      env: { ...process.env, HERALD_PORT: '0', LOSSY_DROP_EVERY: String(dropEvery) },
+      env: {
+        ...process.env,
+        HERALD_PORT: '0',
+        LOSSY_DROP_EVERY: String(dropEvery),
+        LOSSY_CLOSE_EVERY_MS: String(closeEveryMs),
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     })
     child.stdout?.setEncoding('utf8').on('data', (c: string) => {
@@ -65,11 +73,15 @@ const FIELDS = [
 ]
 
 describe('herald bench', () => {
-  it('measures its own hub: every field of the contract, no loss, SLOs held, exit 0; the report renders', async () => {
+  it('measures its own hub: every field of the contract, no loss, SLOs held, exit 0; the report renders', {
+    timeout: 120_000,
+  }, async () => {
     const report = join(dir, 'bench.html')
     const { code, stdout, stderr } = await run([
       '--subscribers',
       '300',
+      '--per-process',
+      '120',
       '--rate',
       '40',
       '--duration',
@@ -86,6 +98,7 @@ describe('herald bench', () => {
     for (const f of FIELDS) expect(typeof r[f], f).toBe('number')
     expect(r.subscribers).toBe(300)
     expect(r.connected).toBe(300)
+    expect(r.subscriberProcesses).toBe(3)
     expect(r.lost).toBe(0)
     expect(r.duplicated).toBe(0)
     expect(r.outOfOrder).toBe(0)
@@ -120,7 +133,7 @@ describe('herald bench', () => {
     }
   })
 
-  it('exits 1 when an SLO is missed, and says which', async () => {
+  it('exits 1 when an SLO is missed, and says which', { timeout: 120_000 }, async () => {
     const { code, stdout } = await run([
       '--subscribers',
       '20',
@@ -139,7 +152,9 @@ describe('herald bench', () => {
     expect(r.ok).toBe(false)
   })
 
-  it('finds the loss of a server that drops events, per subscriber, and exits 1', async () => {
+  it('finds the loss of a server that drops events, per subscriber, and exits 1', {
+    timeout: 120_000,
+  }, async () => {
     const lossy = await startLossy(7)
     try {
       const { code, stdout } = await run([
@@ -171,7 +186,38 @@ describe('herald bench', () => {
     }
   })
 
-  it('exits 2 on usage errors, naming the flag', async () => {
+  it('reconnects dropped streams and counts them; a server that cannot replay loses events', {
+    timeout: 120_000,
+  }, async () => {
+    const lossy = await startLossy(0, 700)
+    try {
+      const { code, stdout } = await run([
+        '--url',
+        `${lossy.url}/events?topic=t`,
+        '--publish-url',
+        `${lossy.url}/publish`,
+        '--subscribers',
+        '30',
+        '--rate',
+        '50',
+        '--duration',
+        '2.5',
+        '--json',
+      ])
+      expect(code).toBe(1)
+      const r = lastJson(stdout)
+      // Every stream was ended at least twice and came back each time.
+      expect(r.reconnects as number).toBeGreaterThanOrEqual(60)
+      expect(r.reconnectAttempts).toBe(r.reconnects)
+      expect(r.reconnectSuccessRate).toBe(100)
+      // Events published while a subscriber was away are gone: this server does not replay.
+      expect(r.lost as number).toBeGreaterThan(0)
+    } finally {
+      lossy.child.kill()
+    }
+  })
+
+  it('exits 2 on usage errors, naming the flag', { timeout: 120_000 }, async () => {
     for (const [args, pattern] of [
       [['--subscribers', '0'], /--subscribers must be an integer >= 1/],
       [['--slo', 'p99<<3'], /--slo: cannot read/],

@@ -65,6 +65,11 @@ export class RawSubscriber {
     return this.#open
   }
 
+  /** Had a stream open, lost it, and is trying again now. */
+  get reconnecting(): boolean {
+    return !this.#open && this.#everOpened && !this.#stopped
+  }
+
   /** Opens the first connection. */
   start(): void {
     this.#connect()

@@ -82,14 +82,15 @@ const page = JSON.parse(document.getElementById('data').textContent);
 const bandHook = (u) => {
   const ctx = u.ctx;
   ctx.save();
-  for (const b of page.bands) {
+  page.bands.forEach((b, i) => {
     const x0 = u.valToPos(b.from, 'x', true), x1 = u.valToPos(b.to, 'x', true);
-    ctx.fillStyle = 'rgba(234, 67, 53, 0.10)';
-    ctx.fillRect(x0, u.bbox.top, Math.max(2, x1 - x0), u.bbox.height);
-    ctx.fillStyle = 'rgba(197, 34, 31, 0.85)';
+    ctx.fillStyle = 'rgba(234, 67, 53, 0.12)';
+    ctx.fillRect(x0, u.bbox.top, Math.max(3 * devicePixelRatio, x1 - x0), u.bbox.height);
+    ctx.fillStyle = 'rgba(197, 34, 31, 0.9)';
     ctx.font = (11 * devicePixelRatio) + 'px system-ui, sans-serif';
-    ctx.fillText(b.label, x0 + 3 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
-  }
+    // Alternate two label rows so neighbouring faults do not overprint each other.
+    ctx.fillText(b.label, x0 + 3 * devicePixelRatio, u.bbox.top + (12 + (i % 2) * 13) * devicePixelRatio);
+  });
   ctx.restore();
 };
 function width(el) { return Math.max(300, el.clientWidth - 8); }
@@ -107,7 +108,8 @@ for (const [i, c] of page.charts.entries()) {
 const hist = document.getElementById('histogram');
 if (hist && page.histogram.length > 0) {
   const labels = page.histogram.map((r) => r[0]);
-  const fmt = (v) => v >= 1000 ? (v / 1000).toPrecision(2) + ' s' : v >= 1 ? v.toPrecision(2) + ' ms' : (v * 1000).toPrecision(2) + ' µs';
+  const sig = (v) => String(Number(v.toPrecision(2)));
+  const fmt = (v) => v >= 1000 ? sig(v / 1000) + ' s' : v >= 1 ? sig(v) + ' ms' : sig(v * 1000) + ' µs';
   charts.push([hist, new uPlot({
     width: width(hist), height: 220,
     scales: { x: { time: false } },

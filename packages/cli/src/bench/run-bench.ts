@@ -7,6 +7,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import {
   BUCKETS,
+  bucketLowMs,
   createLatencyHistogram,
   type Histogram,
   mergeHistogram,
@@ -79,6 +80,8 @@ export interface BenchResult {
   ok: boolean
   target: string
   subscribers: number
+  /** Processes holding the subscribers. */
+  subscriberProcesses: number
   connected: number
   connectFailed: number
   rate: number
@@ -345,6 +348,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       ok: true,
       target: subscribeUrl.href,
       subscribers: options.subscribers,
+      subscriberProcesses: workers.length,
       connected,
       connectFailed: options.subscribers - connected,
       rate: options.rate,
@@ -383,7 +387,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       failures: [],
       firstPublishError: publisher.firstError ?? null,
       firstConnectError: firstConnectError ?? null,
-      histogram: buckets.map((c, i) => [round(0.01 * 10 ** (i / 10), 4), c] as [number, number]),
+      histogram: buckets.map((c, i) => [round(bucketLowMs(i), 4), c] as [number, number]),
       timeline,
     }
     // Trim the histogram's empty tail and head for the report.

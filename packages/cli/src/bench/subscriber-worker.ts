@@ -126,6 +126,8 @@ function start(message: StartMessage): void {
 }
 
 function finish(published: number, notPublished: ReadonlySet<number>): void {
+  // A reconnection still under way is neither a success nor a failure yet.
+  for (const s of subscribers) if (s.reconnecting) reconnectAttempts--
   for (const s of subscribers) s.stop()
   let received = 0
   let lost = 0

@@ -99,6 +99,6 @@ export function formatChaos(r: ChaosResult): string {
 
 /** The `--json` object: the result without the chart data. */
 export function chaosJson(r: ChaosResult): Record<string, unknown> {
-  const { timeline: _t, ...rest } = r
+  const { timeline: _t, histogram: _h, ...rest } = r
   return rest
 }

@@ -6,11 +6,7 @@ import { faultRows, verdictRows } from './format.js'
 import type { ChaosResult } from './run-chaos.js'
 
 /** Renders a chaos result as a self-contained HTML page. */
-export function renderChaosReport(
-  r: ChaosResult,
-  histogram: Array<[number, number]> = [],
-  when = new Date(),
-): string {
+export function renderChaosReport(r: ChaosResult, when = new Date()): string {
   const t = r.timeline
   return renderReportPage({
     title: 'herald chaos',
@@ -54,7 +50,7 @@ export function renderChaosReport(
             },
           ]),
     ],
-    histogram,
+    histogram: r.histogram,
     x: t.map((row) => row.t),
     charts: [
       {
@@ -75,16 +71,20 @@ export function renderChaosReport(
         series: [{ label: 'open', values: t.map((row) => row.connected), color: '#9334e6' }],
       },
       {
-        title: 'Hub memory and publish rate',
-        unit: 'MB / events/s',
+        title: 'Acknowledged publishes per second',
+        unit: 'events/s',
         series: [
-          { label: 'hub RSS MB', values: t.map((row) => row.hubRssMb), color: '#5f6368' },
           {
             label: 'acknowledged/s',
             values: t.map((row) => row.publishedPerSec),
             color: '#188038',
           },
         ],
+      },
+      {
+        title: 'Hub memory (RSS of the hub processes)',
+        unit: 'MB',
+        series: [{ label: 'RSS MB', values: t.map((row) => row.hubRssMb), color: '#5f6368' }],
       },
     ],
     bands: r.faults.map((f) => ({

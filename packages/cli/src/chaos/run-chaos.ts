@@ -6,7 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { createLatencyHistogram, recordMs, summarize } from '../bench/latency.js'
+import {
+  BUCKETS,
+  bucketLowMs,
+  bucketOf,
+  createLatencyHistogram,
+  recordMs,
+  summarize,
+} from '../bench/latency.js'
 import { monotonicMs } from '../bench/payload.js'
 import { type ChaosPublisher, startChaosPublisher } from './chaos-publisher.js'
 import { type ChaosSubscriber, startChaosSubscriber } from './chaos-subscriber.js'
@@ -62,6 +69,8 @@ export interface ChaosResult extends ChaosCheck {
   ackedMissingFromLog: number | null
   memory: { baselineMb: number; endMb: number; limitMb: number; ok: boolean } | null
   failures: string[]
+  /** Latency distribution for the report: `[bucketLowMs, count]`. */
+  histogram: Array<[number, number]>
   timeline: Array<{
     t: number
     deliveriesPerSec: number
@@ -278,15 +287,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     )
     const ackSeq = new Map(pub.acked.map((r) => [r.seq, r]))
     const latency = createLatencyHistogram()
+    const buckets = new Array<number>(BUCKETS).fill(0)
     let deliveries = 0
     for (const s of subscribers) {
       const { seqs, times } = s.record
       for (let k = 0; k < seqs.length; k++) {
         const sent = ackSeq.get(seqs[k] as number)
         deliveries++
-        if (sent !== undefined) recordMs(latency, (times[k] as number) - sent.firstAttemptMs)
+        if (sent === undefined) continue
+        const ms = (times[k] as number) - sent.firstAttemptMs
+        recordMs(latency, ms)
+        buckets[bucketOf(ms)] = (buckets[bucketOf(ms)] ?? 0) + 1
       }
     }
+    const first = buckets.findIndex((c) => c > 0)
+    let last = buckets.length - 1
+    while (last > 0 && buckets[last] === 0) last--
+    const histogram: Array<[number, number]> =
+      first < 0
+        ? []
+        : buckets
+            .slice(first, last + 1)
+            .map((c, i) => [Math.round(bucketLowMs(first + i) * 1e4) / 1e4, c])
     for (const f of faults) {
       const endMs = t0 + f.endS * 1000
       const first = pub.acked.find((r) => r.firstAttemptMs >= endMs)
@@ -337,6 +359,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       ackedMissingFromLog: ackedMissing,
       memory,
       failures: [],
+      histogram,
       timeline,
     }
     if (result.lost > 0)
