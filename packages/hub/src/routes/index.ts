@@ -6,6 +6,7 @@ import { dashboardRoutes } from './dashboard.js'
 import { healthRoutes } from './health.js'
 import { mercureRoutes } from './mercure.js'
 import { metricsRoutes } from './metrics.js'
+import { openapiRoutes } from './openapi.js'
 import { publishRoutes } from './publish.js'
 import type { RouteFactory } from './route.js'
 import { subscribeRoutes } from './subscribe.js'
@@ -18,4 +19,5 @@ export const ROUTES: readonly RouteFactory[] = [
   healthRoutes,
   metricsRoutes,
   dashboardRoutes,
+  openapiRoutes,
 ]
