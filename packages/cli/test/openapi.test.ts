@@ -6,7 +6,7 @@
  */
 import { mintToken } from '@herald/hub'
 import { type HubProcess, startHubProcess } from '@herald/testkit'
-import Ajv2020 from 'ajv/dist/2020.js'
+import { Ajv2020 } from 'ajv/dist/2020.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const SECRET = 'openapi-test-secret-0123456789abcdef'
