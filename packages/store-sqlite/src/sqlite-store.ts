@@ -127,6 +127,10 @@ function openDatabase(
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
     migrate(db)
+    // Update ids resolve to cursors (Mercure resumes from them) and must stay unique: an
+    // index, not a UNIQUE constraint, because older files may already hold repeats (a resume
+    // then takes the earliest, as Mercure specifies).
+    db.exec('CREATE INDEX IF NOT EXISTS events_v2_client_id ON events_v2 (client_id)')
     return db
   } catch (error) {
     db?.close()
@@ -328,12 +332,25 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
   const prune = db.transaction((t: number) => pruneIn(t, meta('last_id'), undefined))
 
+  const byClientId = db.prepare<[string], { id: number }>(
+    'SELECT id FROM events_v2 WHERE client_id = ? ORDER BY id LIMIT 1',
+  )
+
   /** One publish: a savepoint inside the batch transaction. */
   const writeOne = db.transaction((inputs: readonly AppendInput[], first: number, t: number) => {
     const events: StoredEvent[] = []
     let seq = first
     for (const input of inputs) {
       seq++
+      // Under the write lock, and after this publish's earlier rows: a repeat anywhere in the
+      // log or the batch rolls the whole publish back.
+      if (input.clientId !== undefined && byClientId.get(input.clientId) !== undefined) {
+        throw new HeraldError(
+          'HERALD_DUPLICATE_EVENT_ID',
+          `an event with id ${JSON.stringify(input.clientId)} is already in the log: update ids are unique`,
+          { status: 409 },
+        )
+      }
       const alternates =
         input.alternates !== undefined && input.alternates.length > 0 ? input.alternates : undefined
       insert.run(
@@ -405,7 +422,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       const item = batch[i] as Pending
       const result = results[i] as StoredEvent[] | Error
       if (result instanceof Error) {
-        item.reject(storeError('append', result))
+        item.reject(result instanceof HeraldError ? result : storeError('append', result))
         continue
       }
       appended = true
@@ -567,6 +584,16 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
     watch(signal) {
       return wakes.watch(signal)
+    },
+
+    async findCursor(clientId) {
+      assertOpen()
+      try {
+        const row = byClientId.get(clientId)
+        return row === undefined ? undefined : formatSequenceCursor(row.id)
+      } catch (error) {
+        throw storeError('read', error)
+      }
     },
 
     async health() {

@@ -384,6 +384,29 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       expect((await readAll(store, multi?.id, ['authors/7'])).map((e) => e.id)).toEqual([after?.id])
     })
 
+    it('resolves update ids to cursors and refuses a repeat atomically (when it has findCursor)', async () => {
+      const store = await create()
+      if (store.findCursor === undefined) return
+      const [a, b] = await store.append([ev('a', '1', { clientId: 'urn:uuid:a' }), ev('b', '2')])
+      expect(await store.findCursor('urn:uuid:a')).toBe(a?.id)
+      expect(await store.findCursor('urn:uuid:nope')).toBeUndefined()
+      // A repeat of a retained id, or within one batch, refuses the whole append.
+      for (const batch of [
+        [ev('c', '3', { clientId: 'urn:uuid:c' }), ev('d', '4', { clientId: 'urn:uuid:a' })],
+        [ev('e', '5', { clientId: 'urn:uuid:e' }), ev('f', '6', { clientId: 'urn:uuid:e' })],
+      ]) {
+        await expect(store.append(batch)).rejects.toMatchObject({
+          code: 'HERALD_DUPLICATE_EVENT_ID',
+          status: 409,
+        })
+      }
+      expect(await store.findCursor('urn:uuid:c')).toBeUndefined()
+      expect((await readAll(store, undefined)).map((e) => e.data)).toEqual(['1', '2'])
+      const [g] = await store.append([ev('g', '7', { clientId: 'urn:uuid:c' })])
+      expect(await store.findCursor('urn:uuid:c')).toBe(g?.id)
+      expect(store.cursors.compare(b?.id as string, g?.id as string)).toBeLessThan(0)
+    })
+
     if (options.refusedInput !== undefined) {
       const refused = options.refusedInput
       it('rolls a failed append back: nothing visible, no id burnt, other appends unharmed', async () => {
