@@ -122,6 +122,9 @@ export function createStreamAcceptor(
         server.handleNode(req, res, { ip: view.ip })
         return
       }
+      // Claim the connection before authorizing: a request pipelined behind this one (parsed
+      // from the same packet, handled while this awaits) is refused, never run.
+      if (streams.refusePipelined(req, res)) return
       const outcome = await authorize(route, view)
       if ('refusal' in outcome) {
         writeNode(res, outcome.refusal, view.method, req)

@@ -392,6 +392,8 @@ export function createHub(options: HubOptions): Hub {
     res: NodeResponse,
     next: ((error?: unknown) => void) | undefined,
   ): Promise<void> {
+    // A publish pipelined behind a stream would be stored and never answered.
+    if (streams.refusePipelined(req)) return
     let view: HubRequest
     try {
       view = fromNode(req, ctx.trustProxy)

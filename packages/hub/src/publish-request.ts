@@ -25,6 +25,40 @@ export interface PublishLimits {
 
 const FIELDS = new Set(['topic', 'data', 'event', 'type', 'id', 'retry', 'private'])
 
+/** Deepest nesting of arrays and objects a JSON publish body may have (the envelope included). */
+export const MAX_JSON_DEPTH = 64
+/** Longest event type, in UTF-16 units (it also counts against the payload limit). */
+export const MAX_EVENT_TYPE_LENGTH = 256
+/**
+ * The range a published `retry` is clamped to, in ms: 0 would send every client of the topic
+ * straight back after a drop (a reconnect storm); 2^53-1 would tell them never to come back.
+ */
+export const RETRY_RANGE_MS: readonly [min: number, max: number] = [1000, 600_000]
+/** Event types in this namespace are the hub's own (`herald.reset`): publishers may not send them. */
+export const RESERVED_TYPE_PREFIX = 'herald.'
+
+/**
+ * `true` when `text` nests arrays/objects deeper than `max`. One pass over the characters,
+ * skipping strings: `JSON.parse` and `JSON.stringify` recurse, and a body of 100 000 `[` would
+ * otherwise end in a `RangeError` (stack overflow) far from the request.
+ */
+export function jsonDepthExceeds(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
 function invalid(message: string): HeraldError {
   return new HeraldError('HERALD_INVALID_PUBLISH', message, { status: 400 })
 }
@@ -39,18 +73,73 @@ function utf8Length(text: string): number {
   return bytes
 }
 
-function checkPayload(data: string, limits: PublishLimits, where: string): void {
+/**
+ * Everything of an event that goes out to subscribers counts against the payload limit: its
+ * data, and its type and publisher id (each also capped on its own).
+ */
+function checkPayload(
+  data: string,
+  type: string | undefined,
+  id: string | undefined,
+  limits: PublishLimits,
+  where: string,
+): void {
+  const extra = (type?.length ?? 0) + (id?.length ?? 0)
+  const units = data.length + extra
   // UTF-8 takes 1 to 3 bytes per UTF-16 unit: count only when the bounds cannot decide.
   const tooLarge =
-    data.length > limits.maxPayloadBytes ||
-    (data.length * 3 > limits.maxPayloadBytes && utf8Length(data) > limits.maxPayloadBytes)
+    units > limits.maxPayloadBytes ||
+    (units * 3 > limits.maxPayloadBytes &&
+      utf8Length(data) +
+        (type === undefined ? 0 : utf8Length(type)) +
+        (id === undefined ? 0 : utf8Length(id)) >
+        limits.maxPayloadBytes)
   if (tooLarge) {
     throw new HeraldError(
       'HERALD_PAYLOAD_TOO_LARGE',
-      `${where}data is larger than ${limits.maxPayloadBytes} bytes`,
+      `${where}${extra === 0 ? 'data is' : 'data, event type and id are'} larger than ${limits.maxPayloadBytes} bytes`,
       { status: 413 },
     )
   }
+}
+
+/** Validates a published event type: safe to send, short, and not one of the hub's own. */
+function checkEventType(type: unknown): asserts type is string {
+  assertValidEventType(type)
+  if (type.length > MAX_EVENT_TYPE_LENGTH) {
+    throw new HeraldError(
+      'HERALD_INVALID_EVENT_TYPE',
+      `event type is longer than ${MAX_EVENT_TYPE_LENGTH} characters`,
+      { status: 400 },
+    )
+  }
+  if (type.toLowerCase().startsWith(RESERVED_TYPE_PREFIX)) {
+    throw new HeraldError(
+      'HERALD_RESERVED_EVENT_TYPE',
+      `event types starting with "${RESERVED_TYPE_PREFIX}" are reserved for the hub (${JSON.stringify(type.slice(0, 64))})`,
+      { status: 400 },
+    )
+  }
+}
+
+/** A publisher's id: safe to send, and a valid update id (capped in length there). */
+function checkClientId(id: unknown): asserts id is string {
+  assertValidEventId(id)
+  assertValidPublisherId(id)
+}
+
+/** A valid `retry`, clamped to {@link RETRY_RANGE_MS}. */
+function clampRetry(retry: unknown): number {
+  assertValidRetry(retry)
+  return Math.min(RETRY_RANGE_MS[1], Math.max(RETRY_RANGE_MS[0], retry))
+}
+
+function tooDeep(cause?: unknown): HeraldError {
+  return new HeraldError(
+    'HERALD_INVALID_JSON',
+    `JSON nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+    { status: 400, cause },
+  )
 }
 
 function withWhere(where: string, fn: () => void): void {
@@ -83,31 +172,34 @@ export function toAppendInput(value: unknown, limits: PublishLimits, where: stri
   }
   withWhere(where, () => assertValidTopic(o.topic))
   if (!('data' in o) || o.data === undefined) throw invalid(`${where}missing field "data"`)
-  // Strings go out as they are; any other JSON value is serialised once, here.
-  const data = typeof o.data === 'string' ? o.data : JSON.stringify(o.data)
-  checkPayload(data, limits, where)
   if (o.event !== undefined && o.type !== undefined) {
     throw invalid(`${where}give "event" or its alias "type", not both`)
   }
   const type = o.event ?? o.type
-  if (type !== undefined) withWhere(where, () => assertValidEventType(type))
+  if (type !== undefined) withWhere(where, () => checkEventType(type))
   withWhere(where, () => assertNotReserved(o.topic as string, type as string | undefined))
-  if (o.id !== undefined) {
-    withWhere(where, () => {
-      assertValidEventId(o.id)
-      assertValidPublisherId(o.id)
-    })
-  }
-  if (o.retry !== undefined) withWhere(where, () => assertValidRetry(o.retry))
+  if (o.id !== undefined) withWhere(where, () => checkClientId(o.id))
+  let retry: number | undefined
+  if (o.retry !== undefined) withWhere(where, () => (retry = clampRetry(o.retry)))
   if (o.private !== undefined && typeof o.private !== 'boolean') {
     throw invalid(`${where}"private" must be a boolean`)
   }
+  // Strings go out as they are; any other JSON value is serialised once, here (a value from
+  // `hub.publish` may nest deeper than any body could: stringify then overflows the stack).
+  let data: string
+  try {
+    data = typeof o.data === 'string' ? o.data : JSON.stringify(o.data)
+  } catch (error) {
+    if (error instanceof RangeError) throw tooDeep(error)
+    throw invalid(`${where}data cannot be serialised as JSON: ${(error as Error).message}`)
+  }
+  checkPayload(data, type as string | undefined, o.id as string | undefined, limits, where)
   return {
     topic: o.topic as string,
     data,
     type: type === '' ? undefined : (type as string | undefined),
     clientId: o.id as string | undefined,
-    retry: o.retry as number | undefined,
+    retry,
     private: o.private === true,
   }
 }
@@ -124,10 +216,12 @@ export function parseJsonPublish(
   text: string,
   limits: PublishLimits,
 ): { events: AppendInput[]; batch: boolean } {
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) throw tooDeep()
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (error) {
+    if (error instanceof RangeError) throw tooDeep(error)
     throw new HeraldError(
       'HERALD_INVALID_JSON',
       `request body is not JSON: ${(error as Error).message}`,
@@ -160,8 +254,10 @@ export function parseJsonPublish(
  * @throws {HeraldError} as {@link parseJsonPublish}.
  */
 export function parseFormPublish(text: string, limits: PublishLimits): AppendInput[] {
-  const form = new URLSearchParams(text)
-  const topics = form.getAll('topic')
+  const form = decodeForm(text)
+  const all = (name: string): string[] => form.filter(([key]) => key === name).map(([, v]) => v)
+  const one = (name: string): string | undefined => form.find(([key]) => key === name)?.[1]
+  const topics = all('topic')
   if (topics.length === 0) throw invalid('missing field "topic"')
   if (topics.length > limits.maxBatch) {
     throw new HeraldError(
@@ -172,25 +268,21 @@ export function parseFormPublish(text: string, limits: PublishLimits): AppendInp
       },
     )
   }
-  const type = form.get('type') ?? undefined
-  if (type !== undefined) assertValidEventType(type)
+  const type = one('type')
+  if (type !== undefined) checkEventType(type)
   for (const topic of topics) {
     assertValidTopic(topic)
     assertMercureString(topic, 'topic')
     assertNotReserved(topic, type)
   }
-  const data = form.get('data') ?? ''
-  checkPayload(data, limits, '')
-  const id = form.get('id') ?? undefined
-  if (id !== undefined) {
-    assertValidEventId(id)
-    assertValidPublisherId(id)
-  }
-  const retryText = form.get('retry')
+  const data = one('data') ?? ''
+  const id = one('id')
+  if (id !== undefined) checkClientId(id)
+  checkPayload(data, type, id, limits, '')
+  const retryText = one('retry')
   let retry: number | undefined
-  if (retryText !== null) {
-    retry = /^\d+$/.test(retryText) ? Number(retryText) : Number.NaN
-    assertValidRetry(retry)
+  if (retryText !== undefined) {
+    retry = clampRetry(/^\d+$/.test(retryText) ? Number(retryText) : Number.NaN)
   }
   const canonical = topics[0] as string
   const alternates = [...new Set(topics.slice(1))].filter((t) => t !== canonical)
@@ -202,7 +294,62 @@ export function parseFormPublish(text: string, limits: PublishLimits): AppendInp
       type: type === '' ? undefined : type,
       clientId: id,
       retry,
-      private: form.has('private'),
+      private: form.some(([key]) => key === 'private'),
     },
   ]
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+const HEX = /^[0-9A-Fa-f]{2}$/
+
+/** Strict percent-decoding of one form name or value (`+` is a space). */
+function decodeFormPart(part: string): string {
+  const plus = part.replace(/\+/g, ' ')
+  if (plus.indexOf('%') === -1) return plus
+  const bytes: number[] = []
+  for (let i = 0; i < plus.length; i++) {
+    const c = plus.charCodeAt(i)
+    if (c === 0x25) {
+      const hex = plus.slice(i + 1, i + 3)
+      if (!HEX.test(hex)) {
+        throw invalid(`bad percent escape ${JSON.stringify(plus.slice(i, i + 3))} in the form body`)
+      }
+      bytes.push(Number.parseInt(hex, 16))
+      i += 2
+    } else if (c < 0x80) bytes.push(c)
+    else {
+      // Not percent-encoded (the body was valid UTF-8): re-encode it as is.
+      const end = c >= 0xd800 && c <= 0xdbff ? i + 2 : i + 1
+      for (const byte of new TextEncoder().encode(plus.slice(i, end))) bytes.push(byte)
+      i = end - 1
+    }
+  }
+  try {
+    return strictUtf8.decode(new Uint8Array(bytes))
+  } catch (error) {
+    throw new HeraldError(
+      'HERALD_INVALID_UTF8',
+      'a percent-escaped form field is not valid UTF-8',
+      { status: 400, cause: error },
+    )
+  }
+}
+
+/**
+ * Decodes `application/x-www-form-urlencoded` strictly. `URLSearchParams` keeps a bad escape
+ * (`%zz`) as text and turns escaped bytes that are not UTF-8 into U+FFFD: a publish would then
+ * store something other than what was sent. Here both are a 400.
+ */
+function decodeForm(text: string): [string, string][] {
+  const out: [string, string][] = []
+  for (const pair of text.split('&')) {
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    out.push(
+      eq === -1
+        ? [decodeFormPart(pair), '']
+        : [decodeFormPart(pair.slice(0, eq)), decodeFormPart(pair.slice(eq + 1))],
+    )
+  }
+  return out
 }

@@ -34,6 +34,7 @@ export const heraldErrorCodes = [
   'HERALD_REQUEST_TIMEOUT',
   'HERALD_INVALID_REQUEST',
   'HERALD_REQUEST_ABORTED',
+  'HERALD_RESERVED_EVENT_TYPE',
   // @herald/client
   'HERALD_CLIENT_HTTP_STATUS',
   'HERALD_CLIENT_CONTENT_TYPE',
@@ -53,6 +54,7 @@ export const heraldErrorCodes = [
   'HERALD_TOO_MANY_CONNECTIONS_PER_IP',
   'HERALD_DRAINING',
   'HERALD_SLOW_CONSUMER',
+  'HERALD_PIPELINED_REQUEST',
 ] as const
 
 /** A stable, documented Herald error code. */

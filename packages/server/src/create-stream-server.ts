@@ -3,7 +3,7 @@
  */
 import { createConnectionHandler } from './connection-handler.js'
 import { handleFetchRequest } from './fetch-adapter.js'
-import { handleHttp2Stream, handleNodeRequest } from './node-adapter.js'
+import { handleHttp2Stream, handleNodeRequest, refusePipelined } from './node-adapter.js'
 import { createServerCore } from './server.js'
 import type { Session, StreamServer, StreamServerOptions } from './types.js'
 
@@ -17,6 +17,7 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
   const { core, sessions, isDraining, drain, close } = createServerCore(options)
   return {
     handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
+    refusePipelined: (req, stream) => refusePipelined(core, req, stream),
     handleHttp2Stream: (stream, headers, init) => handleHttp2Stream(core, stream, headers, init),
     handleFetch: (request, init) => handleFetchRequest(core, request, init),
     createConnectionHandler: (handlerOptions) => createConnectionHandler(core, handlerOptions),

@@ -33,6 +33,56 @@ function openSink(writable: NodeWritable, encoding: 'br' | 'gzip' | undefined): 
 }
 
 /**
+ * HTTP/1.1 connections with a stream request on them, and its response. A stream's response
+ * never ends, so a request pipelined behind it can never be answered: `node:http` would still
+ * run the handler (a publish stored, never acknowledged) and queue one response per such
+ * request, for ever. Claimed when the request is routed as a stream, before any await
+ * (authorization), so a request parsed from the same packet already sees it; released when
+ * that response ends (a refused stream).
+ */
+const streamSockets = new WeakMap<object, NodeResponse>()
+
+function claim(req: NodeRequest, res: NodeResponse): void {
+  const socket = req.socket as object | null | undefined
+  if (socket === null || socket === undefined || req.httpVersionMajor >= 2) return
+  if (streamSockets.get(socket) === res) return
+  streamSockets.set(socket, res)
+  ;(res as unknown as { once(event: 'finish', listener: () => void): unknown }).once(
+    'finish',
+    () => {
+      if (streamSockets.get(socket) === res) streamSockets.delete(socket)
+    },
+  )
+}
+
+/**
+ * @internal `true` (and the connection closed, the refusal logged and counted) when `req` came
+ * pipelined behind a stream request on the same HTTP/1.1 connection. With `stream`, `req` is
+ * routed as a stream itself: the connection is claimed for it.
+ */
+export function refusePipelined(
+  core: ServerCore,
+  req: NodeRequest,
+  stream: NodeResponse | undefined,
+): boolean {
+  const socket = req.socket as object | null | undefined
+  if (socket === null || socket === undefined) return false
+  const owner = streamSockets.get(socket)
+  if (owner === undefined || owner === stream) {
+    if (stream !== undefined) claim(req, stream)
+    return false
+  }
+  const ip = peerAddress(req.socket?.remoteAddress)
+  core.refused('HERALD_PIPELINED_REQUEST', ip)
+  core.logger.warn(
+    { code: 'HERALD_PIPELINED_REQUEST', ip, method: req.method, url: req.url?.slice(0, 200) },
+    'request pipelined behind an event stream refused: connection closed',
+  )
+  req.socket.destroy()
+  return true
+}
+
+/**
  * A refused request that announced a body it has not finished sending: answering is enough,
  * the rest is not worth reading. Without this, `node:http` reads and discards the body to
  * keep the connection alive, for as long as the client trickles it, outside every limit.
@@ -57,6 +107,7 @@ export function handleNodeRequest(
   res: NodeResponse,
   init: NodeHandleInit | undefined,
 ): Session | undefined {
+  if (refusePipelined(core, req, res)) return undefined
   const headers = req.headers as RequestHeaders
   const ip = init?.ip ?? peerAddress(req.socket?.remoteAddress)
   const { path, search } = splitUrl(req.url)

@@ -336,6 +336,18 @@ export interface StreamServer {
    * session (headers already flushed).
    */
   handleNode(req: NodeRequest, res: NodeResponse, init?: NodeHandleInit): Session | undefined
+  /**
+   * For an app that serves other routes beside its streams, first thing for every HTTP/1.1
+   * request: `true` when `req` came pipelined behind a stream request on the same connection.
+   * A stream's response never ends, so `req` could never be answered (and `node:http` would
+   * queue a response per such request): the connection is closed (the stream's client
+   * reconnects and resumes), the refusal logged and counted
+   * (`requests_rejected_total{code="HERALD_PIPELINED_REQUEST"}`). Stop when it says `true`.
+   * Pass `stream` (its response) for a request you route as a stream, before any `await`, so
+   * that requests pipelined behind it are refused even while it is being authorized; the
+   * claim ends with that response. {@link StreamServer.handleNode} does all this itself.
+   */
+  refusePipelined(req: NodeRequest, stream?: NodeResponse): boolean
   /** Handles a `node:http2` core-API stream (`server.on('stream', ...)`). */
   handleHttp2Stream(
     stream: ServerHttp2Stream,
