@@ -13,9 +13,16 @@ export function rssMiB(pid: number): number {
   return Number(match[1]) / 1024
 }
 
-/** The value of one sample of `/metrics` (`name` with its labels, as printed), or 0. */
-export async function metric(url: string, sample: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
+/**
+ * The value of one sample of `/metrics` (`name` with its labels, as printed), or 0. `token`:
+ * an admin token, for a hub with auth on.
+ */
+export async function metric(url: string, sample: string, token?: string): Promise<number> {
+  const answer = await fetch(`${url}/metrics`, {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  })
+  if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}`)
+  const text = await answer.text()
   for (const line of text.split('\n')) {
     if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1))
   }

@@ -141,6 +141,7 @@ describe('7. publishers that vanish mid-request', () => {
   it('never leave a handler waiting, even with --body-timeout 0', async () => {
     const server = await hub(['--body-timeout', '0', '--publish-rate', '0', '--jwt-secret', SECRET])
     const auth = `Authorization: Bearer ${token({ herald: { publish: ['*'] } })}\r\n`
+    const admin = token({ herald: { admin: true } })
     const request = publishRequest(JSON.stringify({ topic: 'gone', data: 'x' }), auth)
     const attempts = 200
     // Each sends a whole publish and resets the connection at once: the hub is still
@@ -152,10 +153,11 @@ describe('7. publishers that vanish mid-request', () => {
     // Every request ends one way or the other: stored, or counted as aborted.
     await eventually(
       async () =>
-        (await metric(server.url, 'herald_events_published_total')) +
+        (await metric(server.url, 'herald_events_published_total', admin)) +
           (await metric(
             server.url,
             'herald_publish_errors_total{code="HERALD_REQUEST_ABORTED"}',
+            admin,
           )) ===
         attempts,
       5000,
