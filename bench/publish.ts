@@ -27,7 +27,7 @@
  *
  * Environment: BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
  * (default 3; the servers interleave inside each round), BENCH_SECONDS (per measurement,
- * default 5), BENCH_PREFILL (default 150000), BENCH_PROFILE (a directory: the Herald servers
+ * default 5), BENCH_PREFILL (default 150000), BENCH_PROFILE (a directory: the Node servers
  * run with `node --cpu-prof` and leave a .cpuprofile there, one per server and round; only single-event publishes are then measured).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -126,7 +126,8 @@ const FLOOR = `require('node:http').createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end('{}')
   })
-}).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))`
+}).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))
+process.on('SIGTERM', () => process.exit(0))`
 
 async function startServer(kind: string): Promise<Server> {
   if (kind === 'nchan') {
@@ -135,9 +136,23 @@ async function startServer(kind: string): Promise<Server> {
   }
   if (kind === 'node-floor') {
     const port = await freePort()
-    const child = spawn('taskset', ['-c', '0', process.execPath, '-e', FLOOR, String(port)], {
-      stdio: 'ignore',
-    })
+    const profile =
+      PROFILE === undefined
+        ? []
+        : [
+            '--cpu-prof',
+            '--cpu-prof-dir',
+            PROFILE,
+            '--cpu-prof-name',
+            `${kind}-${Date.now()}.cpuprofile`,
+          ]
+    const child = spawn(
+      'taskset',
+      ['-c', '0', process.execPath, ...profile, '-e', FLOOR, String(port)],
+      {
+        stdio: 'ignore',
+      },
+    )
     await waitForPort(port)
     return {
       kind,

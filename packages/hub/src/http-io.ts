@@ -14,7 +14,9 @@ export interface HubRequest {
   /** HTTP method. */
   method: string
   /** Absolute request URL. */
-  url: URL
+  readonly url: URL
+  /** `url.pathname`. */
+  readonly path: string
   /** Client IP (`''` when unknown). */
   ip: string
   /** A request header by lower-case name. */
@@ -117,6 +119,7 @@ export function fromStreamRequest(request: StreamRequest, trustProxy: boolean): 
   return {
     method: request.method,
     url,
+    path: url.pathname,
     ip,
     header,
     body: () => Promise.reject(fail('HERALD_INVALID_REQUEST', 400, 'a stream request has no body')),
@@ -184,6 +187,7 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
   return {
     method: req.method ?? 'GET',
     url,
+    path: url.pathname,
     ip,
     header(name) {
       const value = req.headers[name]
@@ -276,11 +280,33 @@ export function writeNode(
   else res.end(answer.body)
 }
 
+/**
+ * A {@link writeNode} that answers at the end of the event-loop turn, all answers of the turn
+ * together: with many publishers on keep-alive connections, one turn reads many requests,
+ * and writing their answers back to back (instead of one between each read) costs the kernel
+ * less per answer (measured: about 25% less CPU per request on a bare node:http server;
+ * docs/benchmarks.md). The answer leaves a few microseconds later, never a turn later.
+ */
+export function createBatchedNodeWriter(): typeof writeNode {
+  let pending: Parameters<typeof writeNode>[] = []
+  const flush = (): void => {
+    const batch = pending
+    pending = []
+    for (const args of batch) writeNode(...args)
+  }
+  return (res, answer, method, req) => {
+    if (pending.length === 0) setImmediate(flush)
+    pending.push([res, answer, method, req])
+  }
+}
+
 /** Reads a Fetch request. */
 export function fromFetch(request: Request, ip: string): HubRequest {
+  const url = new URL(request.url)
   return {
     method: request.method,
-    url: new URL(request.url),
+    url,
+    path: url.pathname,
     ip,
     header: (name) => request.headers.get(name) ?? undefined,
     async body(limit, timeoutMs = 0) {

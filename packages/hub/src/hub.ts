@@ -32,7 +32,15 @@ import { createTails } from './dashboard-api.js'
 import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
 import type { HubRequest, HubResponse } from './http-io.js'
-import { errorResponse, fail, fromFetch, fromNode, toResponse, writeNode } from './http-io.js'
+import {
+  createBatchedNodeWriter,
+  errorResponse,
+  fail,
+  fromFetch,
+  fromNode,
+  toResponse,
+  writeNode,
+} from './http-io.js'
 import type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
 import type { HubMetrics } from './metrics.js'
@@ -382,10 +390,9 @@ export function createHub(options: HubOptions): Hub {
   })
 
   const notFound = (req: HubRequest): HubResponse =>
-    errorResponse(
-      fail('HERALD_NOT_FOUND', 404, `no route ${req.url.pathname}`),
-      corsHeaders(cors, req),
-    )
+    errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${req.path}`), corsHeaders(cors, req))
+
+  const answerNode = createBatchedNodeWriter()
 
   async function handleNodeAsync(
     req: NodeRequest,
@@ -409,7 +416,7 @@ export function createHub(options: HubOptions): Hub {
       next()
       return
     }
-    writeNode(res, answer ?? notFound(view), view.method, req)
+    answerNode(res, answer ?? notFound(view), view.method, req)
   }
 
   return {

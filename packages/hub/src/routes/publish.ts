@@ -22,6 +22,16 @@ export const PUBLISH_PREFLIGHT = {
   headers: 'Authorization, Content-Type, Idempotency-Key',
 } as const
 
+const JSON_TYPE = 'application/json; charset=utf-8'
+const PLAIN_ID = /^[\w:.-]*$/
+
+/** The media type of a Content-Type header, lower case (`application/json`). */
+function mediaType(header: string | undefined): string {
+  if (header === undefined) return ''
+  if (header === 'application/json') return header
+  return (header.split(';')[0] ?? '').trim().toLowerCase()
+}
+
 /** How a publish request body is read and answered. */
 export type PublishFlavour = 'json' | 'form'
 
@@ -118,6 +128,18 @@ export function createPublishHandler(
         body: stored[0]?.clientId ?? ids[0] ?? '',
       }
     }
+    if (!batch && ids.length === 1) {
+      // The common single event: ids are cursor strings ([0-9a-z:-] only, no escaping), so
+      // the answer is written without a JSON.stringify of a two-field object.
+      const id = ids[0] as string
+      if (PLAIN_ID.test(id)) {
+        return {
+          status: 200,
+          headers: { 'content-type': JSON_TYPE },
+          body: `{"id":"${id}","ids":["${id}"]}`,
+        }
+      }
+    }
     return json(200, batch ? { ids } : { id: ids[0], ids })
   }
 
@@ -149,7 +171,7 @@ export function createPublishHandler(
           return errorResponse(error, { 'retry-after': String(Math.max(1, Math.ceil(wait))) })
         }
       }
-      const type = (req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+      const type = mediaType(req.header('content-type'))
       const isJson = type === 'application/json' || type.endsWith('+json')
       const isForm = type === 'application/x-www-form-urlencoded'
       if (!isJson && !isForm) {

@@ -121,7 +121,7 @@ export function createRouter(
 
   return {
     stream(req) {
-      const route = streamByPath.get(req.url.pathname)
+      const route = streamByPath.get(req.path)
       if (route === undefined) return undefined
       const { method } = req
       if (method === 'GET' || method === 'HEAD') return route
@@ -130,7 +130,7 @@ export function createRouter(
       return byPath.has(route.path) ? undefined : route
     },
     async answer(req) {
-      const route = byPath.get(req.url.pathname)
+      const route = byPath.get(req.path)
       if (route === undefined) return undefined
       const { method } = req
       let answer: HubResponse
@@ -156,6 +156,7 @@ export function createRouter(
           answer = errorResponse(error)
         }
       }
+      if (ctx.cors === undefined) return answer
       return { ...answer, headers: { ...corsHeaders(ctx.cors, req), ...answer.headers } }
     },
   }
