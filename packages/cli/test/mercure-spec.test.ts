@@ -4,6 +4,9 @@
  * Each test is named after its rule id in docs/mercure.md; nothing is mocked.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { HubProcess } from '@herald/testkit'
 import { openEventStream, startHubProcess } from '@herald/testkit'
 import { type JWTPayload, SignJWT } from 'jose'
@@ -685,5 +688,137 @@ describe('browsers', () => {
     expect(stream.headers.get('access-control-allow-origin')).toBe(ORIGIN)
     expect(stream.headers.get('access-control-expose-headers')).toMatch(/Last-Event-ID/)
     stream.close()
+  })
+})
+
+describe('active subscriptions (herald serve --mercure-subscriptions), across processes', () => {
+  let dir: string
+  let a: HubProcess
+  let b: HubProcess
+  const api = (h: HubProcess, path = '', token?: string) =>
+    fetch(`${h.url}/.well-known/mercure/subscriptions${path}`, {
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    })
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'herald-presence-'))
+    const args = ['--jwt-secret', SECRET, '--mercure-subscriptions', '--heartbeat', '0']
+    const store = ['--store', `sqlite:${join(dir, 'hub.db')}`]
+    a = await startHubProcess({ args: [...args, ...store] })
+    b = await startHubProcess({ args: [...args, ...store] })
+  })
+
+  afterAll(async () => {
+    await a?.stop()
+    await b?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('C-ACT-1: a subscription publishes a private JSON-LD update when it starts and when it ends, seen on every node', async () => {
+    const watcher = await jwt({
+      mercure: { subscribe: ['/.well-known/mercure/subscriptions/{topic}/{subscriber}'] },
+    })
+    const selector = `https://example.com/{selector}-${uid()}`
+    const template = `/.well-known/mercure/subscriptions/${encodeURIComponent(selector).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)}/{subscriber}`
+    // On node B: one watcher with the grant, one anonymous (private updates never reach it).
+    const watching = await openEventStream(
+      `${b.url}/.well-known/mercure?topic=${encodeURIComponent(template)}`,
+      { authorization: `Bearer ${watcher}` },
+    )
+    const marker = `marker-${uid()}`
+    const anonymous = await openEventStream(
+      `${b.url}/.well-known/mercure?topic=${encodeURIComponent(template)}&topic=${marker}`,
+    )
+    // The subscriber joins on node A, with a payload in its token, then leaves.
+    const member = await jwt({ mercure: { subscribe: [selector], payload: { user: 'ana' } } })
+    const joined = await openEventStream(
+      `${a.url}/.well-known/mercure?topic=${encodeURIComponent(selector)}`,
+      {
+        authorization: `Bearer ${member}`,
+      },
+    )
+    const [join] = await watching.count(1)
+    const doc = JSON.parse(join?.data ?? '{}') as Record<string, unknown>
+    expect(doc).toMatchObject({
+      '@context': 'https://mercure.rocks/',
+      type: 'Subscription',
+      topic: selector,
+      active: true,
+      payload: { user: 'ana' },
+    })
+    expect(doc.subscriber).toMatch(/^urn:uuid:/)
+    expect(doc.id).toBe(
+      template.replace('{subscriber}', encodeURIComponent(doc.subscriber as string)),
+    )
+    joined.close()
+    const [, leave] = await watching.count(2)
+    expect(JSON.parse(leave?.data ?? '{}')).toMatchObject({ id: doc.id, active: false })
+    // The anonymous watcher saw neither: its stream was live, the public marker arrives alone.
+    await fetch(`${b.url}/.well-known/mercure`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${publisher}` },
+      body: new URLSearchParams({ topic: marker, data: marker }),
+    })
+    await anonymous.count(1)
+    expect(anonymous.events.map((e) => e.data)).toEqual([marker])
+    watching.close()
+    anonymous.close()
+  })
+
+  it('C-ACT-2: the subscriptions API lists the active subscriptions of every node: all, per topic, one (404 when gone)', async () => {
+    const reader = await jwt({
+      mercure: { subscribe: ['/.well-known/mercure/subscriptions{/topic}{/subscriber}'] },
+    })
+    const selector = `https://example.com/api-${uid()}`
+    // A watcher on node B sees the join, so the log holds it before the API is asked.
+    const watching = await openEventStream(
+      `${b.url}/.well-known/mercure?topic=${encodeURIComponent('/.well-known/mercure/subscriptions/{topic}/{subscriber}')}`,
+      { authorization: `Bearer ${reader}` },
+    )
+    const stream = await openEventStream(
+      `${a.url}/.well-known/mercure?topic=${encodeURIComponent(selector)}`,
+    )
+    const enc = encodeURIComponent(selector)
+    const about = (active: boolean) => (events: { data: string }[]) =>
+      events.some(
+        (e) =>
+          e.data.includes(`"topic":${JSON.stringify(selector)}`) &&
+          e.data.includes(`"active":${active}`),
+      )
+    await watching.until(about(true))
+    // Served by node B, which never saw the connection.
+    const response = await api(b, `/${enc}`, reader)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('application/ld+json')
+    expect(response.headers.get('link')).toMatch(/rel="mercure"/)
+    const listed = (await response.json()) as Record<string, unknown>
+    expect(listed).toMatchObject({
+      '@context': 'https://mercure.rocks/',
+      id: `/.well-known/mercure/subscriptions/${enc}`,
+      type: 'Subscriptions',
+      subscriptions: [{ type: 'Subscription', topic: selector, active: true }],
+    })
+    expect(typeof listed.lastEventID).toBe('string')
+    const sub = (listed.subscriptions as { subscriber: string }[])[0]?.subscriber as string
+    const all = (await (await api(b, '', reader)).json()) as { subscriptions: { topic: string }[] }
+    expect(all.subscriptions.map((s) => s.topic)).toContain(selector)
+    const one = await api(b, `/${enc}/${encodeURIComponent(sub)}`, reader)
+    expect(one.status).toBe(200)
+    expect(await one.json()).toMatchObject({
+      topic: selector,
+      subscriber: sub,
+      active: true,
+      lastEventID: expect.any(String),
+    })
+    // Authorization: no token 401, a token not matching the path 403.
+    expect((await api(b, '', undefined)).status).toBe(401)
+    expect(
+      (await api(b, '', await jwt({ mercure: { subscribe: ['https://example.com/x'] } }))).status,
+    ).toBe(403)
+    stream.close()
+    await watching.until(about(false))
+    const gone = (await api(b, `/${enc}/${encodeURIComponent(sub)}`, reader)).status
+    watching.close()
+    expect(gone).toBe(404)
   })
 })

@@ -11,6 +11,7 @@ import type { DashboardServices } from './dashboard-api.js'
 import type { HubRequest, HubResponse } from './http-io.js'
 import { originAllowed } from './http-io.js'
 import type { IdempotencyCache } from './idempotency.js'
+import type { Presence } from './mercure/presence.js'
 import type { HubMetrics } from './metrics.js'
 import type { PublishLimits } from './publish-request.js'
 import type { RateLimiter } from './rate-limit.js'
@@ -53,6 +54,8 @@ export interface HubContext {
   timed<T>(op: string, fn: () => Promise<T>): Promise<T>
   /** The newest event this node's tail delivered, if any yet (Mercure's `Last-Event-ID`). */
   latestDelivered(): StoredEvent | undefined
+  /** Mercure's active subscriptions, when on (`mercure.subscriptions`). */
+  readonly presence: Presence | undefined
 }
 
 /** CORS headers for a non-stream answer to `req` (none when its origin is not allowed). */

@@ -43,6 +43,7 @@ import {
 } from './http-io.js'
 import type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
+import { createPresence } from './mercure/presence.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
 import { startNodeTail } from './node-tail.js'
@@ -120,6 +121,18 @@ export interface HubOptions {
   dashboard?: DashboardAssets | undefined
   /** This node's name in the dashboard. Default `host:pid`. */
   nodeName?: string | undefined
+  /** The Mercure endpoint (`/.well-known/mercure`). */
+  mercure?: MercureOptions | undefined
+}
+
+/** Options of the Mercure endpoint. */
+export interface MercureOptions {
+  /**
+   * Active subscriptions: publish a private update when a Mercure subscription starts or ends
+   * (topic `/.well-known/mercure/subscriptions/{topic}/{subscriber}`) and serve the
+   * subscriptions API. One append per subscription change. Default `false`.
+   */
+  subscriptions?: boolean | undefined
 }
 
 /** What `hub.publish` takes: the JSON shape of `POST /publish`. */
@@ -331,6 +344,9 @@ export function createHub(options: HubOptions): Hub {
     heartbeatMs: options.stream?.heartbeatMs ?? 15_000,
     logger,
   })
+  const append = createAppender({ store, metrics, publishStartedAt, timed })
+  const presence =
+    options.mercure?.subscriptions === true ? createPresence({ store, logger, append }) : undefined
   const ctx: HubContext = {
     store,
     auth,
@@ -358,7 +374,8 @@ export function createHub(options: HubOptions): Hub {
       clients: () => fanOut.clients(),
       clientCount: () => fanOut.size,
     },
-    append: createAppender({ store, metrics, publishStartedAt, timed }),
+    append,
+    presence,
     readiness,
     timed,
     latestDelivered: () => fanOut.latest,
@@ -375,8 +392,10 @@ export function createHub(options: HubOptions): Hub {
   const router = createRouter(ctx, routes, streamRoutes, page)
   const acceptor = createStreamAcceptor(ctx, {
     router,
-    attach: (session, topics, principal, mercure) =>
-      fanOut.attach(session, topics, principal, mercure),
+    attach(session, topics, principal, mercure) {
+      if (mercure !== undefined) presence?.join(session, mercure, principal)
+      return fanOut.attach(session, topics, principal, mercure)
+    },
   })
   const tail = startNodeTail({
     store,
@@ -475,6 +494,8 @@ export function createHub(options: HubOptions): Hub {
     async close() {
       stats.close()
       await Promise.all([streams.close(), dashboardStreams.close()])
+      // Closed Mercure subscriptions publish their end: written before the store goes.
+      await presence?.flush()
       await tail.stop()
       acceptor.close()
     },

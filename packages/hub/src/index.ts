@@ -68,7 +68,7 @@ export {
   TAIL_MAX_PER_SECOND,
 } from './dashboard-api.js'
 export { EARLIEST, RESET_EVENT } from './fan-out.js'
-export type { Hub, HubOptions, HubStreamOptions, PublishInput } from './hub.js'
+export type { Hub, HubOptions, HubStreamOptions, MercureOptions, PublishInput } from './hub.js'
 export { createHub } from './hub.js'
 export type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 export { createIdempotencyCache } from './idempotency.js'

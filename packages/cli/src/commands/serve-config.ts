@@ -20,6 +20,7 @@ export interface ServeConfig {
   jwtIssuer: string | undefined
   denyAnonymous: boolean
   queryToken: boolean
+  mercureSubscriptions: boolean
   tokenCache: number
   heartbeat: number
   corsOrigin: string[]
@@ -125,6 +126,13 @@ export const SETTINGS: readonly Setting[] = [
     env: 'HERALD_QUERY_TOKEN',
     kind: 'bool',
     help: 'also accept ?authorization=TOKEN',
+  },
+  {
+    key: 'mercureSubscriptions',
+    flag: 'mercure-subscriptions',
+    env: 'HERALD_MERCURE_SUBSCRIPTIONS',
+    kind: 'bool',
+    help: 'Mercure active subscriptions: join/leave updates and /.well-known/mercure/subscriptions',
   },
   {
     key: 'tokenCache',
@@ -291,6 +299,7 @@ const DEFAULTS: ServeConfig = {
   jwtIssuer: undefined,
   denyAnonymous: false,
   queryToken: false,
+  mercureSubscriptions: false,
   tokenCache: 10_000,
   heartbeat: 15,
   corsOrigin: [],

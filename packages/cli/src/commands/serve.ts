@@ -157,6 +157,7 @@ export async function runServe(
           : { maxConnectionsPerIp: config.maxConnectionsPerIp }),
       },
       trustProxy: config.trustProxy,
+      mercure: { subscriptions: config.mercureSubscriptions },
       replayPageSize: config.replayPageSize,
       logger,
       processMetrics: true,

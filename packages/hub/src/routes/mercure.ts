@@ -5,7 +5,10 @@
  * `Mercure-Last-Event-ID` headers; `POST` publishes a form-encoded update (one event for all its
  * topics, its id the SSE id). Herald's own patterns stay on `/events`.
  */
-import { fail } from '../http-io.js'
+import { canReceivePrivate } from '../auth.js'
+import type { HubRequest, HubResponse } from '../http-io.js'
+import { errorResponse, fail, json } from '../http-io.js'
+import { SUBSCRIPTIONS_PATH } from '../mercure/presence.js'
 import { MERCURE_PATH } from '../mercure/reserved.js'
 import {
   latestEvent,
@@ -28,16 +31,89 @@ export const MERCURE_PREFLIGHT = {
 /** Response headers a cross-origin subscriber may read. */
 const EXPOSED = 'Last-Event-ID, Mercure-Last-Event-ID'
 
-/** `GET` and `POST /.well-known/mercure`. */
+/** `GET` and `POST /.well-known/mercure`, `GET /.well-known/mercure/subscriptions[/...]`. */
 export const mercureRoutes: RouteFactory = (ctx) => {
   const publish = createPublishHandler(ctx)
   const { auth, store } = ctx
+
+  /**
+   * The subscriptions API: `/subscriptions`, `/subscriptions/{topic}`,
+   * `/subscriptions/{topic}/{subscriber}` (draft-07), readable by a token whose subscribe
+   * selectors match the requested path.
+   */
+  async function subscriptions(req: HubRequest): Promise<HubResponse> {
+    const { presence } = ctx
+    if (presence === undefined) {
+      throw fail(
+        'HERALD_NOT_FOUND',
+        404,
+        'active subscriptions are off on this hub (herald serve --mercure-subscriptions)',
+      )
+    }
+    const path = req.url.pathname
+    const principal = await auth.authenticate({ header: (n) => req.header(n), url: req.url })
+    if (auth.enabled) {
+      if (!principal.authenticated) {
+        throw fail('HERALD_UNAUTHORIZED', 401, 'a token with a subscribe claim is required')
+      }
+      if (!canReceivePrivate(principal, [path, new URL(path, req.url).href])) {
+        throw fail('HERALD_FORBIDDEN', 403, `the token does not grant subscribing to ${path}`)
+      }
+    }
+    const raw = path.slice(SUBSCRIPTIONS_PATH.length).split('/').slice(1)
+    if (raw.length > 2 || raw.some((s) => s === '')) {
+      throw fail('HERALD_NOT_FOUND', 404, `no route ${path}`)
+    }
+    let parts: string[]
+    try {
+      parts = raw.map((s) => decodeURIComponent(s))
+    } catch {
+      throw fail('HERALD_INVALID_REQUEST', 400, `malformed percent-encoding in ${path}`)
+    }
+    const { subscriptions: all, lastEventId } = await presence.list()
+    const headers = {
+      'content-type': 'application/ld+json',
+      link: `<${new URL(MERCURE_PATH, req.url).href}>; rel="mercure"`,
+      'cache-control': 'must-revalidate',
+      'access-control-expose-headers': 'Link',
+    }
+    const [topic, subscriber] = parts
+    if (subscriber !== undefined) {
+      const one = all.find((s) => s.topic === topic && s.subscriber === subscriber)
+      if (one === undefined) {
+        return errorResponse(fail('HERALD_NOT_FOUND', 404, `no active subscription ${path}`))
+      }
+      return json(
+        200,
+        { '@context': 'https://mercure.rocks/', ...one, lastEventID: lastEventId },
+        headers,
+      )
+    }
+    return json(
+      200,
+      {
+        '@context': 'https://mercure.rocks/',
+        id: path,
+        type: 'Subscriptions',
+        lastEventID: lastEventId,
+        subscriptions: topic === undefined ? all : all.filter((s) => s.topic === topic),
+      },
+      headers,
+    )
+  }
+
   return {
     routes: [
       {
         path: MERCURE_PATH,
         methods: { POST: (req) => publish(req, 'form') },
         preflight: MERCURE_PREFLIGHT,
+      },
+      {
+        path: SUBSCRIPTIONS_PATH,
+        prefix: true,
+        methods: { GET: subscriptions },
+        preflight: { methods: 'GET, OPTIONS', headers: 'Authorization' },
       },
     ],
     streams: [

@@ -29,6 +29,8 @@ export interface Route {
   readonly preflight?: { readonly methods: string; readonly headers: string } | undefined
   /** Listed in the `GET /` index (default `true`). */
   readonly listed?: boolean | undefined
+  /** Also answer every path below `path/` (Mercure's `/subscriptions/{topic}/...`). */
+  readonly prefix?: boolean | undefined
 }
 
 /** An authorized subscription. */
@@ -116,6 +118,9 @@ export function createRouter(
     if (byPath.has(route.path)) throw new Error(`two routes for ${route.path}`)
     byPath.set(route.path, route)
   }
+  const prefixed = routes.filter((route) => route.prefix === true)
+  const below = (path: string): Route | undefined =>
+    prefixed.find((route) => path.startsWith(`${route.path}/`))
   const streamByPath = new Map<string, StreamRoute>()
   for (const route of streams) streamByPath.set(route.path, route)
 
@@ -130,7 +135,7 @@ export function createRouter(
       return byPath.has(route.path) ? undefined : route
     },
     async answer(req) {
-      const route = byPath.get(req.path)
+      const route = byPath.get(req.path) ?? below(req.path)
       if (route === undefined) return undefined
       const { method } = req
       let answer: HubResponse
