@@ -27,6 +27,7 @@ const publishErrors = errors({
   '403':
     'The token does not grant the topic, or a cookie publish came from another origin (`HERALD_FORBIDDEN`, `HERALD_ORIGIN_NOT_ALLOWED`).',
   '408': 'The body did not arrive in time (`HERALD_REQUEST_TIMEOUT`).',
+  '409': 'An update id the log already holds (`HERALD_DUPLICATE_EVENT_ID`, stores that index ids).',
   '422': 'The `Idempotency-Key` was used with another body (`HERALD_IDEMPOTENCY_KEY_REUSED`).',
   '413': 'Body or event data too large (`HERALD_PAYLOAD_TOO_LARGE`).',
   '415': 'Not JSON (nor a form, on the Mercure path) (`HERALD_UNSUPPORTED_MEDIA_TYPE`).',
