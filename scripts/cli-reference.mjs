@@ -9,11 +9,15 @@ import { fileURLToPath } from 'node:url'
 const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url))
 const help = (...args) => {
   const result = spawnSync(process.execPath, [bin, ...args, '--help'], { encoding: 'utf8' })
-  if (result.status !== 0) throw new Error(`herald ${args.join(' ')} --help exited ${result.status}: ${result.stderr}`)
+  if (result.status !== 0)
+    throw new Error(`herald ${args.join(' ')} --help exited ${result.status}: ${result.stderr}`)
   return result.stdout.trim()
 }
 const top = help()
-const commands = [...top.matchAll(/^ {2}([a-z]+) {2,}(.*)$/gm)].map((m) => ({ name: m[1], what: m[2] }))
+const commands = [...top.matchAll(/^ {2}([a-z]+) {2,}(.*)$/gm)].map((m) => ({
+  name: m[1],
+  what: m[2],
+}))
 const out = [
   '# CLI reference',
   '',
@@ -30,7 +34,16 @@ const out = [
   top,
   '```',
   '',
-  ...commands.flatMap(({ name, what }) => [`## herald ${name}`, '', `${what[0].toUpperCase()}${what.slice(1)}.`, '', '```text', help(name), '```', '']),
+  ...commands.flatMap(({ name, what }) => [
+    `## herald ${name}`,
+    '',
+    `${what[0].toUpperCase()}${what.slice(1)}.`,
+    '',
+    '```text',
+    help(name),
+    '```',
+    '',
+  ]),
 ]
 writeFileSync(fileURLToPath(new URL('../docs/cli.md', import.meta.url)), out.join('\n'))
 console.log(`docs/cli.md: ${commands.length} commands`)

@@ -26,7 +26,7 @@ function startExample(name: string, env: Record<string, string> = {}): Promise<s
   children.push(child)
   let out = ''
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${out}`)), 15_000)
+    const timer = setTimeout(() => reject(new Error(`${name} did not start: ${out}`)), 30_000)
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk
     })
@@ -52,7 +52,7 @@ function stopped(child: ChildProcess): Promise<number | null> {
 
 beforeAll(async () => {
   browser = await launchChromium()
-})
+}, 60_000)
 
 afterAll(async () => {
   await browser?.close()
