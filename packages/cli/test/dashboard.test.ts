@@ -98,7 +98,7 @@ beforeAll(async () => {
       publisher,
     ).catch(() => {})
   }, 40)
-})
+}, 60_000)
 
 afterAll(async () => {
   if (publishing !== undefined) clearInterval(publishing)

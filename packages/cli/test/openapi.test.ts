@@ -176,6 +176,12 @@ describe('OpenAPI document', () => {
       body: new URLSearchParams({ topic: 'orders/9', data: 'hi' }).toString(),
     })
     await check('POST', '/.well-known/mercure', form)
+    // Active subscriptions are off on this hub: the documented 404.
+    await check(
+      'GET',
+      '/.well-known/mercure/subscriptions',
+      await call('/.well-known/mercure/subscriptions', { token: subscriber }),
+    )
   })
 
   it('matches real answers: streams and their refusals', async () => {

@@ -168,6 +168,54 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    ...Object.fromEntries(
+      [
+        ['/.well-known/mercure/subscriptions', 'Every active subscription'],
+        [
+          '/.well-known/mercure/subscriptions/{topic}',
+          'The active subscriptions to one topic selector',
+        ],
+        ['/.well-known/mercure/subscriptions/{topic}/{subscriber}', 'One active subscription'],
+      ].map(([path, summary]) => [
+        path,
+        {
+          get: {
+            operationId: `mercureSubscriptions${(path as string).split('{').length - 1}`,
+            summary: `${summary} (Mercure; with herald serve --mercure-subscriptions)`,
+            parameters: [...(path as string).matchAll(/\{(\w+)\}/g)].map((m) => ({
+              name: m[1],
+              in: 'path',
+              required: true,
+              description: 'URL-encoded.',
+              schema: { type: 'string' },
+            })),
+            responses: {
+              '200': {
+                description: 'JSON-LD (`@context` https://mercure.rocks/), with `lastEventID`.',
+                content: {
+                  'application/ld+json': {
+                    schema: {
+                      type: 'object',
+                      required: ['@context', 'lastEventID'],
+                      properties: {
+                        '@context': { type: 'string' },
+                        lastEventID: { type: 'string' },
+                      },
+                    },
+                  },
+                },
+              },
+              ...errors({
+                '400': 'Malformed percent-encoding (`HERALD_INVALID_REQUEST`).',
+                '401': 'A token with a subscribe claim is required (`HERALD_UNAUTHORIZED`).',
+                '403': 'The token does not grant subscribing to this path (`HERALD_FORBIDDEN`).',
+                '404': 'Off on this hub, or no such subscription (`HERALD_NOT_FOUND`).',
+              }),
+            },
+          },
+        },
+      ]),
+    ),
     '/healthz': {
       get: {
         operationId: 'health',
