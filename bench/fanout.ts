@@ -11,6 +11,10 @@
  *   BENCH_LOADS=20000,100000,max    target deliveries/s (open loop); `max` = closed loop with
  *                                   BENCH_CONCURRENCY (16) publishes in flight: saturation
  *   BENCH_SERVERS=herald,herald-lean,better-sse,nchan
+ *                                   also hub-memory, hub-redis, hub-nats: the real `herald serve`
+ *                                   with that store (`npm run bench:scale`): GET /events, POST
+ *                                   /publish; Redis/NATS are the shared servers (REDIS_URL,
+ *                                   NATS_URL), their CPU reported beside the hub's
  *   BENCH_SECONDS=3                 measured seconds per load
  *   BENCH_PAYLOAD=128               payload bytes
  */
@@ -22,7 +26,21 @@ import { join } from 'node:path'
 import readline from 'node:readline'
 import { freePort, waitForPort } from './ports.js'
 
-type Kind = 'herald' | 'herald-lean' | 'better-sse' | 'nchan'
+type Kind =
+  | 'herald'
+  | 'herald-lean'
+  | 'better-sse'
+  | 'nchan'
+  | 'hub-memory'
+  | 'hub-redis'
+  | 'hub-nats'
+const isHub = (kind: Kind) => kind.startsWith('hub-')
+const run = `b${process.pid}`
+const storeOf: Record<string, string> = {
+  'hub-memory': 'memory',
+  'hub-redis': `${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'}?namespace=bench-${run}`,
+  'hub-nats': `${process.env.NATS_URL ?? 'nats://127.0.0.1:4222'}?namespace=bench-${run}`,
+}
 
 const list = (name: string, fallback: string) =>
   (process.env[name] ?? fallback)
@@ -120,6 +138,32 @@ async function startServer(kind: Kind): Promise<RunningServer> {
       ['-c', '0', 'nginx', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],
       { stdio: 'ignore' },
     )
+  } else if (isHub(kind)) {
+    child = spawn(
+      'taskset',
+      [
+        '-c',
+        '0',
+        process.execPath,
+        join(root, 'packages/cli/dist/bin.js'),
+        'serve',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--store',
+        storeOf[kind] as string,
+        '--publish-rate',
+        '0',
+        '--log-level',
+        'warn',
+        '--max-connections',
+        '100000',
+        '--max-connections-per-ip',
+        '100000',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+    )
   } else {
     child = spawn(
       'taskset',
@@ -169,8 +213,14 @@ try {
   process.stderr.write('no C compiler: using the JavaScript load generator (saturates earlier)\n')
 }
 
-function startGenerator(port: number, count: number, index: number, probeEvery: number): Generator {
-  const args = [String(port), '/sub', String(count), String(2 + index * 8), String(probeEvery)]
+function startGenerator(
+  port: number,
+  count: number,
+  index: number,
+  probeEvery: number,
+  path = '/sub',
+): Generator {
+  const args = [String(port), path, String(count), String(2 + index * 8), String(probeEvery)]
   const command =
     generatorKind === 'C' && existsSync(loadgenBinary)
       ? ['-c', '1', loadgenBinary, ...args]
@@ -239,7 +289,14 @@ async function totals(generators: Generator[]): Promise<Stats> {
 
 const padding = 'x'.repeat(Math.max(0, payloadBytes - 30))
 
+/** Set per measurement: the hub takes `POST /publish` with a JSON event. */
+let hubPublish = false
+
 function publishRequest(): string {
+  if (hubPublish) {
+    const body = `{"topic":"bench","data":{"t":${now().toFixed(3)},"p":"${padding}"}}`
+    return `POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  }
   const body = `{"t":${now().toFixed(3)},"p":"${padding}"}`
   return `POST /pub HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 }
@@ -373,6 +430,8 @@ interface Row {
   p50: number
   p99: number
   complete: number
+  /** CPU of the shared Redis or NATS server per delivery (hub-redis, hub-nats). */
+  backendUsPerDelivery: number
 }
 
 interface MemoryRow {
@@ -385,7 +444,18 @@ interface MemoryRow {
 const rows: Row[] = []
 const memory: MemoryRow[] = []
 
+/** The backend server's pid (Redis, NATS), to report its CPU beside the hub's. */
+function backendPid(kind: Kind): number | undefined {
+  const port = kind === 'hub-redis' ? '6379' : kind === 'hub-nats' ? '4222' : undefined
+  if (port === undefined) return undefined
+  const out = spawnSync('ss', ['-Hltnp', `sport = :${port}`], { encoding: 'utf8' }).stdout
+  const match = /pid=(\d+)/.exec(out)
+  return match === null ? undefined : Number(match[1])
+}
+
 async function measure(kind: Kind, n: number): Promise<void> {
+  hubPublish = isHub(kind)
+  const backend = backendPid(kind)
   const server = await startServer(kind)
   const generators: Generator[] = []
   try {
@@ -407,6 +477,7 @@ async function measure(kind: Kind, n: number): Promise<void> {
             Math.min(PER_GENERATOR, left),
             generators.length + group.length,
             probeEvery,
+            isHub(kind) ? '/events?topic=bench' : '/sub',
           ),
         )
       }
@@ -440,6 +511,7 @@ async function measure(kind: Kind, n: number): Promise<void> {
       // Fresh publish connections per load: idle keep-alive connections may have timed out.
       publishers = await openPublishers(server.port, concurrency)
       const cpu0 = cpuTicks(server.pid)
+      const backendCpu0 = backend === undefined ? 0 : cpuTicks(backend)
       const loadCpu0 = generators.reduce((sum, g) => sum + cpuTicks(g.pid), cpuTicks(process.pid))
       const t0 = performance.now()
       const sent = await runPublisher(publishers, load, n, seconds * 1000)
@@ -458,6 +530,7 @@ async function measure(kind: Kind, n: number): Promise<void> {
         stats = await totals(generators)
       }
       const cpu1 = cpuTicks(server.pid)
+      const backendCpu1 = backend === undefined ? 0 : cpuTicks(backend)
       const loadCpu1 = generators.reduce((sum, g) => sum + cpuTicks(g.pid), cpuTicks(process.pid))
       const elapsed = Math.max(seconds * 1000, lastChange - t0) / 1000
       const samples: number[] = []
@@ -483,6 +556,10 @@ async function measure(kind: Kind, n: number): Promise<void> {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         complete: expected === 0 ? 1 : stats.delivered / expected,
+        backendUsPerDelivery:
+          backend === undefined
+            ? Number.NaN
+            : ((backendCpu1 - backendCpu0) * 1e6) / CLK_TCK / Math.max(1, stats.delivered),
       }
       rows.push(row)
       process.stderr.write(
@@ -504,6 +581,29 @@ async function measure(kind: Kind, n: number): Promise<void> {
 
 for (const n of sizes) {
   for (const kind of kinds) await measure(kind, n)
+}
+// Leave the shared Redis and NATS as they were.
+if (kinds.includes('hub-redis')) {
+  const { createClient } = await import('@redis/client')
+  const client = createClient({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', RESP: 2 })
+  await client.connect()
+  for await (const keys of client.scanIterator({
+    MATCH: `herald:v1:{bench-${run}}:*`,
+    COUNT: 1000,
+  })) {
+    if (keys.length > 0) await client.del(keys)
+  }
+  await client.close()
+}
+if (kinds.includes('hub-nats')) {
+  const { connect } = await import('@nats-io/transport-node')
+  const { jetstreamManager } = await import('@nats-io/jetstream')
+  const nc = await connect({ servers: process.env.NATS_URL ?? 'nats://127.0.0.1:4222' })
+  const jsm = await jetstreamManager(nc)
+  for await (const name of jsm.streams.names()) {
+    if (name.startsWith(`herald-v1-bench-${run}`)) await jsm.streams.delete(name)
+  }
+  await nc.close()
 }
 
 const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a')
@@ -545,6 +645,23 @@ if (ratioLines.length > 0) {
   out.push('| N | load | server | CPU per delivery / nchan | deliveries/s / nchan | p99 / nchan |')
   out.push('|---|---|---|---|---|---|')
   out.push(...ratioLines)
+}
+// The networked stores against the memory store (issue 11's target: within 1.2x).
+const storeLines: string[] = []
+for (const r of rows.filter((x) => x.kind === 'hub-redis' || x.kind === 'hub-nats')) {
+  const base = rows.find((x) => x.kind === 'hub-memory' && x.n === r.n && x.load === r.load)
+  if (base === undefined) continue
+  storeLines.push(
+    `| ${r.n} | ${r.load} | ${r.kind} | ${fmt(r.cpuUsPerDelivery / base.cpuUsPerDelivery)} | ${fmt(r.deliveriesPerSec / base.deliveriesPerSec)} | ${fmt(r.backendUsPerDelivery, 3)} |`,
+  )
+}
+if (storeLines.length > 0) {
+  out.push('')
+  out.push(
+    '| N | load | hub on | hub CPU per delivery / memory | deliveries/s / memory | backend server CPU us/delivery |',
+  )
+  out.push('|---|---|---|---|---|---|')
+  out.push(...storeLines)
 }
 const memoryRatios: string[] = []
 for (const m of memory.filter((x) => isHerald(x.kind))) {

@@ -636,24 +636,36 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     return p
   }
 
-  /** Whether the batch message `m` is whole: 'yes', 'no' (interrupted) or 'pending'. */
-  async function batchState(c: Conn, m: Raw, known: Map<number, Raw>, last: number) {
+  /**
+   * Whether the batch message `m` is whole: 'yes', 'no' (interrupted) or 'pending'. Its parts
+   * were published as a chain (each accepted only right after the previous one), so the batch
+   * is whole exactly when its LAST part sits where it should: one lookup per batch.
+   */
+  async function batchState(
+    c: Conn,
+    m: Raw,
+    known: Map<number, Raw>,
+    last: number,
+    verdicts: Map<string, string>,
+  ) {
     const { b, i, k } = m.wire as Required<Pick<Wire, 'b' | 'i' | 'k'>>
-    const start = m.seq - i
-    for (let s = start; s < start + k; s++) {
-      if (s === m.seq) continue
-      if (s > last) return 'pending'
-      let other = known.get(s)
+    const cached = verdicts.get(b)
+    if (cached !== undefined) return cached
+    const end = m.seq - i + k - 1
+    let verdict: string
+    if (end > last) verdict = 'pending'
+    else if (end === m.seq) verdict = 'yes'
+    else {
+      let other = known.get(end)
       if (other === undefined) {
-        const got = await c.jsm.direct.getMessage(stream, { seq: s })
-        // Deleted by retention since: not an interruption.
-        if (got === null) continue
-        other = { seq: got.seq, wire: decode(got.data) }
-        known.set(s, other)
+        const got = await c.jsm.direct.getMessage(stream, { seq: end })
+        // Deleted by retention since: the chain was accepted up to there.
+        if (got !== null) other = { seq: got.seq, wire: decode(got.data) }
       }
-      if (other.wire.b !== b || other.wire.i !== s - start) return 'no'
+      verdict = other === undefined || (other.wire.b === b && other.wire.i === k - 1) ? 'yes' : 'no'
     }
-    return 'yes'
+    verdicts.set(b, verdict)
+    return verdict
   }
 
   async function read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
@@ -713,12 +725,13 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       .filter((m) => m.seq <= horizon)
       .sort((x, y) => x.seq - y.seq)
     const events: StoredEvent[] = []
+    const verdicts = new Map<string, string>()
     let reached = horizon
     for (const m of ordered) {
       const w = m.wire
       if (!matcher.matches(w.t) && !(w.x ?? []).some((x) => matcher.matches(x))) continue
       if (w.k !== undefined && w.k > 1) {
-        const whole = await bounded('the replay', batchState(c, m, known, last))
+        const whole = await bounded('the replay', batchState(c, m, known, last, verdicts))
         if (whole === 'pending') {
           // Hold back at the batch's first message until it is complete.
           reached = m.seq - (w.i ?? 0) - 1
