@@ -39,8 +39,11 @@ interface Fault {
   recoveryMs: number | null
 }
 
-const lastJson = (stdout: string) =>
-  JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>
+function lastJson(stdout: string, stderr = ''): Record<string, unknown> {
+  const last = stdout.trim().split('\n').at(-1) ?? ''
+  expect(last.startsWith('{'), `no JSON result; stderr:\n${stderr}`).toBe(true)
+  return JSON.parse(last) as Record<string, unknown>
+}
 
 describe('herald chaos', () => {
   it('SQLite soak: every fault injected, every subscriber got the exact sequence, exit 0', {
@@ -56,7 +59,7 @@ describe('herald chaos', () => {
       '--report',
       report,
     ])
-    const r = lastJson(stdout)
+    const r = lastJson(stdout, stderr)
     expect(r.failures, stderr).toEqual([])
     expect(code).toBe(0)
     for (const f of [

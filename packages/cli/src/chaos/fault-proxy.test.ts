@@ -80,7 +80,7 @@ describe('fault proxy', () => {
     await echo(socket, 'x'.repeat(2000))
   })
 
-  it('stall forwards nothing until it ends; blackhole drops what it held', async () => {
+  it('stall forwards nothing until it ends, then everything held', async () => {
     const { proxy } = await setup()
     const socket = await connect(proxy.port)
     proxy.setMode({ kind: 'stall' })
@@ -92,14 +92,30 @@ describe('fault proxy', () => {
     proxy.setMode({ kind: 'pass' })
     await new Promise((r) => setTimeout(r, 200))
     expect(got.join('')).toBe('held')
-
-    proxy.setMode({ kind: 'blackhole' })
-    socket.write('gone')
-    await new Promise((r) => setTimeout(r, 300))
-    proxy.setMode({ kind: 'pass' })
-    await new Promise((r) => setTimeout(r, 200))
-    expect(got.join('')).toBe('held')
     await echo(socket, 'back')
+  })
+
+  it('blackhole forwards nothing, and resets every connection that lived through it', async () => {
+    const { proxy } = await setup()
+    const before = await connect(proxy.port)
+    proxy.setMode({ kind: 'blackhole' })
+    const during = await connect(proxy.port)
+    const got: string[] = []
+    during.on('data', (c) => got.push(c.toString()))
+    during.write('lost')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(got).toEqual([])
+    const resets = [before, during].map(
+      (s) =>
+        new Promise<string>((resolve) =>
+          s.once('error', (e: NodeJS.ErrnoException) => resolve(String(e.code))),
+        ),
+    )
+    proxy.setMode({ kind: 'pass' })
+    expect(await Promise.all(resets)).toEqual(['ECONNRESET', 'ECONNRESET'])
+    expect(got).toEqual([])
+    // New connections pass again.
+    await echo(await connect(proxy.port), 'after')
   })
 
   it('cut resets connections; half-close sends a FIN to the client and keeps the socket readable', async () => {

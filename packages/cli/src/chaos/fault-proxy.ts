@@ -7,7 +7,9 @@
  * - `latency`: hold every chunk `ms` before forwarding (order kept).
  * - `bandwidth`: forward at most `bytesPerSec` per connection and direction.
  * - `stall`: accept, forward nothing (buffer); the client's stall detection must notice.
- * - `blackhole`: like `stall`, then drop what was held when the mode ends (a dead middlebox).
+ * - `blackhole`: like `stall`, and when the mode ends every connection that lived through it
+ *   is reset (a middlebox that lost its state: a NAT flush, a failover). Bytes are never
+ *   dropped from a connection that goes on: TCP would not do that, and neither does this.
  *
  * And one-off actions: `cut(fraction)` resets that share of the connections, `halfClose`
  * sends a FIN towards the clients (or towards the upstream) and forwards nothing more on
@@ -199,14 +201,15 @@ export async function createFaultProxy(options: FaultProxyOptions): Promise<Faul
       return pairs.size
     },
     setMode(next) {
-      const dropHeld = mode.kind === 'blackhole' && next.kind !== 'blackhole'
+      const endBlackhole = mode.kind === 'blackhole' && next.kind !== 'blackhole'
       mode = next
-      for (const pair of pairs) {
+      for (const pair of [...pairs]) {
+        if (endBlackhole) {
+          pair.client.resetAndDestroy()
+          pair.upstream.resetAndDestroy()
+          continue
+        }
         for (const pipe of [pair.down, pair.up]) {
-          if (dropHeld) {
-            pipe.queue = []
-            pipe.queued = 0
-          }
           if (pipe.timer !== undefined) clearTimeout(pipe.timer)
           pump(pipe)
         }

@@ -85,10 +85,10 @@ export async function runFault(kind: FaultKind, ctx: FaultContext): Promise<stri
     }
     case 'stall': {
       const ms = Math.max(holdMs, ctx.inactivityTimeoutMs + 1500)
-      proxy.setMode({ kind: 'blackhole' })
+      proxy.setMode({ kind: 'stall' })
       await sleep(ms)
       proxy.setMode({ kind: 'pass' })
-      return `accepted, forwarded nothing for ${(ms / 1000).toFixed(1)} s (held bytes dropped)`
+      return `accepted, forwarded nothing for ${(ms / 1000).toFixed(1)} s, then released what it held`
     }
     case 'half-close': {
       const n = proxy.halfClose('client')
@@ -120,11 +120,12 @@ export async function runFault(kind: FaultKind, ctx: FaultContext): Promise<stri
     case 'broker-cut': {
       const broker = ctx.brokerProxy
       if (broker === undefined) return 'no broker'
+      // Existing connections reset; new ones accepted and black-holed, then reset when it ends.
       const n = broker.cut(1)
       broker.setMode({ kind: 'blackhole' })
       await sleep(holdMs)
       broker.setMode({ kind: 'pass' })
-      return `reset ${n} broker connections, broker unreachable for ${(holdMs / 1000).toFixed(1)} s`
+      return `reset ${n} broker connections, then a ${(holdMs / 1000).toFixed(1)} s blackhole (connections reset at its end)`
     }
   }
 }

@@ -51,15 +51,30 @@ export interface HubNodes {
   stopAll(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
+/**
+ * A free port below the kernel's ephemeral range. A node's port must stay free while the node
+ * is down: an ephemeral port could meanwhile be taken as the source port of some outgoing
+ * connection, or by a client reconnecting to it (TCP self-connect), and the restart would fail.
+ */
+async function stablePort(): Promise<number> {
+  let low = 32768
+  try {
+    low =
+      Number(
+        readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+      ) || low
+  } catch {}
+  const floor = Math.min(10_000, Math.max(1024, low - 2000))
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = floor + Math.floor(Math.random() * Math.max(1, low - floor))
+    const ok = await new Promise<boolean>((resolve) => {
+      const server = net.createServer()
+      server.once('error', () => resolve(false))
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
     })
-  })
+    if (ok) return port
+  }
+  throw new Error('no free port below the ephemeral range')
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
@@ -104,7 +119,11 @@ function childPids(pid: number): number[] {
 
 /** Prepares the nodes (nothing runs until `startAll`). */
 export async function createHubNodes(options: HubNodesOptions): Promise<HubNodes> {
-  const ports = await Promise.all(Array.from({ length: options.nodes }, () => freePort()))
+  const ports: number[] = []
+  while (ports.length < options.nodes) {
+    const port = await stablePort()
+    if (!ports.includes(port)) ports.push(port)
+  }
   const children: Array<ChildProcess | undefined> = ports.map(() => undefined)
   const logs: string[] = ports.map(() => '')
 

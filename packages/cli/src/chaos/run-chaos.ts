@@ -85,13 +85,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
 const TOPIC = 'chaos'
 const INACTIVITY_MS = 2500
+/** Longest wait for the subscribers to recover from the last fault. */
+const RECOVERY_S = 30
 
-/** Rewrites a broker URL to go through `proxyPort`. */
-function viaProxy(store: string, proxyPort: number): string {
+/**
+ * Rewrites a broker URL to go through `proxyPort`, in a namespace of its own unless one is
+ * given (each run starts from an empty log and leaves other users' data alone).
+ */
+function viaProxy(store: string, proxyPort: number, runId: string): string {
   const url = new URL(store)
-  url.hostname = '127.0.0.1'
-  url.port = String(proxyPort)
-  return url.href.replace(/\/$/, '')
+  if (!url.searchParams.has('namespace')) url.searchParams.set('namespace', runId)
+  const auth =
+    url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`
+  const path = url.pathname === '/' ? '' : url.pathname
+  return `${url.protocol}//${auth}127.0.0.1:${proxyPort}${path}${url.search}`
 }
 
 /** Runs one chaos soak. */
@@ -108,6 +115,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     options.faults ??
     applicableFaults({ workers: options.workers !== undefined, broker, nodes: nodeCount })
   const log = options.onProgress ?? (() => {})
+  const runId = `chaos-${process.pid}-${Date.now()}`
 
   let brokerProxy: FaultProxy | undefined
   let proxy: FaultProxy | undefined
@@ -128,7 +136,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           },
         ],
       })
-      nodeStore = viaProxy(store, brokerProxy.port)
+      nodeStore = viaProxy(store, brokerProxy.port, runId)
     }
     nodes = await createHubNodes({
       nodes: nodeCount,
@@ -180,7 +188,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       topic: TOPIC,
       rate: options.rate,
       payload: options.payload,
-      runId: `chaos-${process.pid}-${Date.now()}`,
+      runId,
     })
     const pub = publisher
 
@@ -256,8 +264,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
       record.endS = round1(seconds())
     }
+    // Publishing goes on past the last fault's end (a restart may outlast its slot) until an
+    // event published after it reached every subscriber, for up to RECOVERY_S: every fault
+    // then has events after it to measure its recovery by, and one that never recovers fails.
+    const lastEndMs = t0 + (faults.at(-1)?.endS ?? 0) * 1000
+    const recovered = () => {
+      const after = pub.acked.find((r) => r.firstAttemptMs >= lastEndMs)
+      return after !== undefined && subscribers.every((s) => s.record.seqs.includes(after.seq))
+    }
     const left = options.duration - seconds()
     if (left > 0) await sleep(left * 1000)
+    while (!recovered() && monotonicMs() < lastEndMs + RECOVERY_S * 1000) await sleep(200)
 
     // Heal everything, stop publishing, let every subscriber catch up.
     proxy.setMode({ kind: 'pass' })
@@ -375,7 +392,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if (result.published === 0) result.failures.push('nothing could be published')
     for (const f of faults)
       if (f.recoveryMs === null && f.kind !== 'worker-kill')
-        result.failures.push(`no recovery seen after ${f.kind} at ${f.startS}s`)
+        result.failures.push(`no recovery within ${RECOVERY_S} s after ${f.kind} at ${f.startS}s`)
     if (memory !== null && !memory.ok)
       result.failures.push(
         `hub memory ${memory.endMb} MB did not come back under ${memory.limitMb} MB (baseline ${memory.baselineMb} MB)`,
