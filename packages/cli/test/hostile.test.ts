@@ -275,3 +275,81 @@ describe('6. bad publish input', () => {
     ).toBe(1)
   })
 })
+
+describe('3. idle sockets', () => {
+  for (const lean of [false, true]) {
+    it(`count against the per-IP and global limits, are refused and counted beyond them, and time out${lean ? ' (lean path)' : ''}`, async () => {
+      const server = await hub([
+        ...(lean ? ['--lean-streams'] : []),
+        '--max-connections-per-ip',
+        '20',
+        '--max-connections',
+        '60',
+        '--head-timeout',
+        '1',
+      ])
+      // 50 sockets from one address that never send a byte: 20 are admitted, 30 refused now.
+      const idle = Array.from({ length: 50 }, () => rawClient(server.url, '127.0.0.9'))
+      const closedAtOnce = await Promise.all(idle.map((client) => client.closedWithin(500)))
+      expect(closedAtOnce.filter(Boolean).length).toBe(30)
+      const refused = idle.filter((_, i) => closedAtOnce[i])
+      expect(refused.every((client) => client.received().startsWith('HTTP/1.1 429 '))).toBe(true)
+      // Another address is not affected...
+      const honest = rawClient(server.url, '127.0.0.10')
+      honest.socket.write(
+        'GET /events?topic=t HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n',
+      )
+      await honest.until((text) => text.startsWith('HTTP/1.1 200 '))
+      // ...until idle sockets from many addresses fill the global limit (60, the stream
+      // included): 20 + 1 + 39 admitted, the last 11 refused with 503.
+      const spread = Array.from({ length: 50 }, (_, i) =>
+        rawClient(server.url, sourceAddress(20 + i)),
+      )
+      const spreadClosed = await Promise.all(spread.map((client) => client.closedWithin(500)))
+      expect(spreadClosed.filter(Boolean).length).toBe(11)
+      expect(
+        spread
+          .filter((_, i) => spreadClosed[i])
+          .every((c) => c.received().startsWith('HTTP/1.1 503 ')),
+      ).toBe(true)
+      // The idle ones go at the head deadline (1 s here, 10 s by default); the stream stays.
+      const timedOut = await Promise.all(
+        [...idle, ...spread].filter((c) => !c.socket.destroyed).map((c) => c.closedWithin(4000)),
+      )
+      expect(timedOut.every(Boolean)).toBe(true)
+      expect(honest.socket.destroyed).toBe(false)
+      expect(
+        await metric(
+          server.url,
+          'herald_connections_refused_total{code="HERALD_TOO_MANY_CONNECTIONS_PER_IP"}',
+        ),
+      ).toBe(30)
+      expect(
+        await metric(
+          server.url,
+          'herald_connections_refused_total{code="HERALD_TOO_MANY_CONNECTIONS"}',
+        ),
+      ).toBe(11)
+      expect(await metric(server.url, 'herald_connections_timed_out_total')).toBe(20 + 39)
+      expect(server.stderr()).toContain('connection refused before its request')
+      honest.socket.destroy()
+    }, 20_000)
+  }
+
+  it('on the lean path, a keep-alive connection has a head deadline for its next request too', async () => {
+    const server = await hub(['--lean-streams', '--head-timeout', '1'])
+    const client = rawClient(server.url)
+    client.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+    await client.until((text) => text.includes('"ok"'))
+    // The next head trickles in a byte every 200 ms (which keeps node:http's keep-alive timer
+    // from firing); node:http's own head timeout never runs on handed-off connections.
+    const next = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: '
+    let at = 0
+    const trickle = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write(next[at++ % next.length] as string)
+    }, 200)
+    const closed = await client.closedWithin(4000)
+    clearInterval(trickle)
+    expect(closed).toBe(true)
+  })
+})

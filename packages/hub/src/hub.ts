@@ -61,7 +61,7 @@ import { createHubStats } from './stats.js'
 /** Stream options passed through to `@herald/server` (the hub wires logger, metrics and hooks). */
 export type HubStreamOptions = Omit<
   StreamServerOptions,
-  'logger' | 'metrics' | 'onOpen' | 'onClose' | 'cors'
+  'logger' | 'metrics' | 'onOpen' | 'onClose' | 'cors' | 'proxied'
 >
 
 /** Options of {@link createHub}. */
@@ -282,6 +282,8 @@ export function createHub(options: HubOptions): Hub {
     ...options.stream,
     maxQueueBytes,
     ...(cors === undefined ? {} : { cors }),
+    // Behind a trusted proxy every socket has the proxy's address: per-IP limits key on streams.
+    proxied: options.trustProxy === true,
     logger,
     metrics: metrics.server,
   })

@@ -105,6 +105,17 @@ export function createHubMetrics(sources: MetricsSources, defaults = false): Hub
     writes_total: new Counter({ name: 'herald_writes_total', help: 'Socket writes.', registers }),
     frames_total: new Counter({ name: 'herald_frames_total', help: 'Frames written.', registers }),
     bytes_total: new Counter({ name: 'herald_bytes_total', help: 'Bytes written.', registers }),
+    connections_refused_total: new Counter({
+      name: 'herald_connections_refused_total',
+      help: 'Connections refused before any request (connection limits), by error code.',
+      labelNames: ['code'],
+      registers,
+    }),
+    connections_timed_out_total: new Counter({
+      name: 'herald_connections_timed_out_total',
+      help: 'Connections closed for sending no request head within the head timeout.',
+      registers,
+    }),
     heartbeats_total: new Counter({
       name: 'herald_heartbeats_total',
       help: 'Heartbeat comments sent.',

@@ -16,6 +16,7 @@ import { peerAddress } from './peer-address.js'
 import type { ServerCore } from './server.js'
 import type {
   ConnectionHandlerOptions,
+  GuardableServer,
   RequestHeaders,
   StreamRefusal,
   StreamRequest,
@@ -160,6 +161,18 @@ export function createConnectionHandler(
   const headersTimeoutMs = positive('headersTimeoutMs', options.headersTimeoutMs, 10_000)
   const maxHeaderBytes = positive('maxHeaderBytes', options.maxHeaderBytes, 16 * 1024)
   const { fallback, authorize, onSession } = options
+  const guard = core.guard
+  // Requests node:http reads on handed-off connections: while one runs the socket waits for no
+  // head; once its response ends (keep-alive) it does again, with a deadline. node:http's own
+  // head timeout never runs here: it needs the fallback server to listen, which it does not.
+  const tracked = fallback as unknown as Partial<GuardableServer>
+  if (typeof tracked.prependListener === 'function') {
+    tracked.prependListener('request', (req, res) => {
+      const socket = req.socket
+      guard.requested(socket)
+      res.once('finish', () => guard.finished(socket))
+    })
+  }
   const match = options.match ?? defaultMatch
   const extraHeaders = options.headers
 
@@ -341,6 +354,7 @@ export function createConnectionHandler(
       handOff(this, bytes)
       return
     }
+    guard.requested(this)
     // From here the socket is Herald's: later client bytes are read and dropped, so that a
     // close is still noticed; errors are reported through the session (once it exists) and
     // must never go unhandled meanwhile.
@@ -363,6 +377,8 @@ export function createConnectionHandler(
   }
 
   return (socket) => {
+    // Counted against the limits from its first byte on; refused (answered, closed) beyond them.
+    if (!guard.admit(socket)) return
     pending.set(socket, { chunks: [], size: 0, deadline: Date.now() + headersTimeoutMs })
     startSweep()
     socket.on('error', onHeadError)

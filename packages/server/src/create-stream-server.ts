@@ -18,6 +18,16 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
   return {
     handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
     refusePipelined: (req, stream) => refusePipelined(core, req, stream),
+    guardServer(server) {
+      server.prependListener('connection', (socket) => {
+        core.guard.admit(socket)
+      })
+      server.prependListener('request', (req, res) => {
+        const socket = req.socket
+        core.guard.requested(socket)
+        res.once('finish', () => core.guard.finished(socket))
+      })
+    },
     handleHttp2Stream: (stream, headers, init) => handleHttp2Stream(core, stream, headers, init),
     handleFetch: (request, init) => handleFetchRequest(core, request, init),
     createConnectionHandler: (handlerOptions) => createConnectionHandler(core, handlerOptions),

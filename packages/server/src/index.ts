@@ -24,6 +24,7 @@ export type {
   FetchHandleInit,
   FetchHandleResult,
   Frame,
+  GuardableServer,
   Http2StreamHeaders,
   Logger,
   MetricLabels,

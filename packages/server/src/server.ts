@@ -6,6 +6,11 @@
 import type { HeraldErrorCode } from '@herald/protocol'
 import { type AdmissionPolicy, admit, type Decision, type RequestView } from './admission.js'
 import { assertCompressionAvailable } from './compression.js'
+import {
+  type ConnectionGuard,
+  createConnectionGuard,
+  defaultMaxPending,
+} from './connection-guard.js'
 import { createCorsPolicy } from './cors.js'
 import { createCommentFrame, createRetryFrame } from './frame.js'
 import { type SessionHost, StreamSession } from './session.js'
@@ -36,6 +41,8 @@ export interface ServerCore {
   readonly compression: false | { encodings: readonly ('br' | 'gzip')[] }
   /** Counts a refusal. */
   refused(code: HeraldErrorCode, ip: string): void
+  /** Sockets that have not sent a request head yet, against the connection limits. */
+  readonly guard: ConnectionGuard
 }
 
 const silent: Logger = {
@@ -79,6 +86,8 @@ function validate(options: StreamServerOptions): void {
     ['maxConnectionsPerIp', options.maxConnectionsPerIp, false],
     ['retryAfterSeconds', options.retryAfterSeconds, true],
     ['maxSessionMs', options.maxSessionMs, false],
+    ['headTimeoutMs', options.headTimeoutMs, false],
+    ['maxPendingConnections', options.maxPendingConnections, false],
   ]
   for (const [name, value, allowZero] of optional) {
     if (value !== undefined) positiveInt(name, value, allowZero)
@@ -118,6 +127,8 @@ export function createServerCore(options: StreamServerOptions = {}): {
   const maxConnections = options.maxConnections ?? Number.POSITIVE_INFINITY
   const maxPerIp = options.maxConnectionsPerIp ?? Number.POSITIVE_INFINITY
   const maxSessionMs = options.maxSessionMs ?? 0
+  const headTimeoutMs = options.headTimeoutMs ?? 10_000
+  const maxPending = options.maxPendingConnections ?? defaultMaxPending()
   const logger = options.logger ?? silent
   const metrics: ServerMetrics | undefined = options.metrics
   const cors = options.cors === undefined ? undefined : createCorsPolicy(options.cors)
@@ -299,7 +310,35 @@ export function createServerCore(options: StreamServerOptions = {}): {
     },
   }
 
+  const guard = createConnectionGuard({
+    streams: () => reserved,
+    streamsFrom: (ip) => perIp.get(ip) ?? 0,
+    maxConnections,
+    maxPerIp: options.proxied === true ? Number.POSITIVE_INFINITY : maxPerIp,
+    maxPending,
+    headTimeoutMs,
+    retryAfterSeconds: policy.retryAfterSeconds,
+    refusedConnection(code, ip, suppressed) {
+      if (code === 'timeout') metrics?.increment('connections_timed_out_total', 1)
+      else metrics?.increment('connections_refused_total', 1, { code })
+      // -1: within the log's once-a-second budget, counted only.
+      if (suppressed < 0) return
+      if (code === 'timeout') {
+        logger.info(
+          { ip, headTimeoutMs, alsoSuppressed: suppressed },
+          'connection sent no request head in time: closed',
+        )
+      } else {
+        logger.warn(
+          { code, ip, pending: guard.pending, streams: reserved, alsoSuppressed: suppressed },
+          'connection refused before its request: limit reached',
+        )
+      }
+    },
+  })
+
   const core: ServerCore = {
+    guard,
     decide(request, extraHeaders) {
       return admit(request, policy, extraHeaders)
     },
@@ -393,6 +432,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
 
   async function close(): Promise<void> {
     draining = true
+    guard.close()
     for (const session of [...sessions]) session.close('server')
     stopSweep()
   }

@@ -126,6 +126,10 @@ export interface Logger {
  * - `frames_total`: frames written (a write carries one or more)
  * - `bytes_total`: bytes written (before compression)
  * - `heartbeats_total`
+ * - `connections_refused_total` {code}: connections refused before any request (503
+ *   `HERALD_TOO_MANY_CONNECTIONS`, 429 `HERALD_TOO_MANY_CONNECTIONS_PER_IP`)
+ * - `connections_timed_out_total`: connections closed for not sending a request head within
+ *   `headTimeoutMs`
  */
 export type ServerCounterName =
   | 'sessions_opened_total'
@@ -136,6 +140,8 @@ export type ServerCounterName =
   | 'frames_total'
   | 'bytes_total'
   | 'heartbeats_total'
+  | 'connections_refused_total'
+  | 'connections_timed_out_total'
 
 /**
  * Histograms the server observes.
@@ -209,6 +215,24 @@ export interface StreamServerOptions {
   retryAfterSeconds?: number
   /** Close sessions older than this with reason `expired`. Default none. */
   maxSessionMs?: number
+  /**
+   * Guarded connections (the lean path, and `node:http` servers passed to
+   * {@link StreamServer.guardServer}): time a connection may take to send a request head, from
+   * its start or from the end of its previous response (keep-alive). Default 10 000.
+   */
+  headTimeoutMs?: number
+  /**
+   * Guarded connections: most sockets waiting for a request head at once (they count against
+   * `maxConnections` and `maxConnectionsPerIp` too). Default: half of the process's open-file
+   * limit (`ulimit -n`, read from /proc), or 1024.
+   */
+  maxPendingConnections?: number
+  /**
+   * Connections come through a reverse proxy, so every socket has the proxy's address (the
+   * client IP comes from a header, as `init.ip`): `maxConnectionsPerIp` then applies to
+   * streams only, not to sockets waiting for a request head. Default `false`.
+   */
+  proxied?: boolean
   /** CORS allowlist. Default none: no CORS headers, every origin served. */
   cors?: CorsOptions | undefined
   /** Opt-in compression. Default `false`. Node adapters only. */
@@ -295,6 +319,15 @@ export interface StreamRefusal {
   headers?: Readonly<Record<string, string>>
 }
 
+/** The part of an `http.Server` that {@link StreamServer.guardServer} uses. */
+export interface GuardableServer {
+  prependListener(event: 'connection', listener: (socket: Socket) => void): unknown
+  prependListener(
+    event: 'request',
+    listener: (req: IncomingMessage, res: ServerResponse) => void,
+  ): unknown
+}
+
 /** Options of {@link StreamServer.createConnectionHandler}. */
 export interface ConnectionHandlerOptions {
   /**
@@ -348,6 +381,15 @@ export interface StreamServer {
    * claim ends with that response. {@link StreamServer.handleNode} does all this itself.
    */
   refusePipelined(req: NodeRequest, stream?: NodeResponse): boolean
+  /**
+   * Guards a `node:http` (or https) server's connections: a socket that has not sent a request
+   * head yet counts against `maxConnections`, `maxConnectionsPerIp` and
+   * `maxPendingConnections`, is refused beyond them (503 or 429, logged at most once a second,
+   * counted in `connections_refused_total`), and is closed when no head arrived within
+   * `headTimeoutMs` (`connections_timed_out_total`). The lean path guards its connections
+   * itself. Call it once, before the server listens.
+   */
+  guardServer(server: GuardableServer): void
   /** Handles a `node:http2` core-API stream (`server.on('stream', ...)`). */
   handleHttp2Stream(
     stream: ServerHttp2Stream,

@@ -26,6 +26,7 @@ export interface ServeConfig {
   corsOrigin: string[]
   maxPayload: number
   bodyTimeout: number
+  headTimeout: number
   publishRate: number
   publishBurst: number | undefined
   retentionEvents: number | undefined
@@ -174,6 +175,14 @@ export const SETTINGS: readonly Setting[] = [
     help: 'seconds for a publish body to arrive in full (408 beyond; 0: none). Default 30',
   },
   {
+    key: 'headTimeout',
+    flag: 'head-timeout',
+    env: 'HERALD_HEAD_TIMEOUT',
+    kind: 'number',
+    min: 0.001,
+    help: 'seconds a connection may take to send a request head (closed beyond). Default 10',
+  },
+  {
     key: 'publishRate',
     flag: 'publish-rate',
     env: 'HERALD_PUBLISH_RATE',
@@ -305,6 +314,7 @@ const DEFAULTS: ServeConfig = {
   corsOrigin: [],
   maxPayload: 1024 * 1024,
   bodyTimeout: 30,
+  headTimeout: 10,
   publishRate: 1000,
   publishBurst: undefined,
   retentionEvents: undefined,

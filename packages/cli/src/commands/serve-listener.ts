@@ -18,6 +18,7 @@ import {
   type Socket,
 } from 'node:net'
 import { HeraldError } from '@herald/protocol'
+import type { GuardableServer } from '@herald/server'
 
 /** A request handler for either transport. */
 export type Handler = (
@@ -47,6 +48,9 @@ export type LeanStreams = (fallback: {
  * `lean` (plain HTTP only), a `net` server whose connections go through the lean stream path
  * first and on to the HTTP server (which never listens itself) for everything else.
  *
+ * `guard` (plain HTTP without `lean`) guards the server's connections
+ * (`StreamServer.guardServer`).
+ *
  * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read, or
  * `lean` is given with `tls`.
  */
@@ -54,6 +58,7 @@ export function createListener(
   handler: Handler,
   tls: { certPath: string; keyPath: string } | undefined,
   lean?: LeanStreams,
+  guard?: (server: Server & GuardableServer) => void,
 ): Listener {
   if (lean !== undefined && tls !== undefined) {
     throw new HeraldError(
@@ -67,6 +72,7 @@ export function createListener(
     server.requestTimeout = 0
     server.headersTimeout = 30_000
     if (lean !== undefined) {
+      // The lean path guards every connection itself (it sees them first).
       const front = createNetServer(lean(server))
       // Lean streams are not node:http's connections: track every socket to destroy them.
       const sockets = new Set<Socket>()
@@ -90,6 +96,9 @@ export function createListener(
         },
       }
     }
+    // Sockets that have not sent a request yet count against the connection limits, with a
+    // short head deadline (see StreamServer.guardServer).
+    guard?.(server)
     return {
       scheme: 'http',
       listen: (port, host) => listenOn(server, port, host),

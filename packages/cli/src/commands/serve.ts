@@ -151,6 +151,7 @@ export async function runServe(
         : { cors: { origins: config.corsOrigin, credentials: !config.corsOrigin.includes('*') } }),
       stream: {
         heartbeatMs: Math.round(config.heartbeat * 1000),
+        headTimeoutMs: Math.max(1, Math.round(config.headTimeout * 1000)),
         ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
         ...(config.maxConnectionsPerIp === undefined
           ? {}
@@ -186,6 +187,7 @@ export async function runServe(
       (req, res) => hub.handleNode(req, res),
       tls,
       config.leanStreams ? (fallback) => hub.createConnectionHandler(fallback) : undefined,
+      (server) => hub.streams.guardServer(server),
     )
   } catch (error) {
     await hub.close()
