@@ -271,6 +271,10 @@ describe('dashboard', () => {
     await page.waitForTimeout(1500)
     await page.screenshot({ path: `${ARTIFACTS}dashboard-phone-light.png`, fullPage: true })
     await page.setViewportSize({ width: 1440, height: 1000 })
+    await page.evaluate(() => {
+      ;(document.activeElement as HTMLElement | null)?.blur()
+      window.scrollTo(0, 0)
+    })
     await page.waitForTimeout(500)
     await page.screenshot({ path: `${ARTIFACTS}dashboard-light.png` })
     expect(errors).toEqual([])

@@ -102,7 +102,12 @@ export function createChart(
   return {
     setData(next) {
       data = next
-      plot?.setData(next)
+      if (plot === undefined) return
+      plot.setData(next)
+      // Off the chart, the legend shows the latest values instead of dashes.
+      const left = plot.cursor.left
+      const last = (next[0]?.length ?? 0) - 1
+      if ((left === undefined || left < 0) && last >= 0) plot.setLegend({ idx: last }, false)
     },
     rebuild: build,
   }
