@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { assertNotReserved, isReservedTopic } from './reserved.js'
 
@@ -14,6 +15,67 @@ describe('the reserved namespace', () => {
     ]) {
       expect(isReservedTopic(topic), topic).toBe(true)
     }
+  })
+
+  it('decides like the full URL resolution for any topic (the fast path changes nothing)', () => {
+    // The reference: resolution without the shortcut for topics that cannot be reserved.
+    const base = 'http://hub.invalid/.well-known/mercure'
+    const reference = (topic: string): boolean => {
+      let path: string
+      try {
+        path = new URL(topic, base).pathname
+      } catch {
+        return false
+      }
+      path = path.replace(/%([0-9A-Fa-f]{2})/g, (encoded, hex: string) => {
+        const char = String.fromCharCode(Number.parseInt(hex, 16))
+        return /[A-Za-z0-9\-._~]/.test(char) ? char : encoded
+      })
+      try {
+        path = new URL(path, base).pathname
+      } catch {
+        return false
+      }
+      return path === '/.well-known/mercure' || path.startsWith('/.well-known/mercure/')
+    }
+    const pieces = [
+      '/',
+      '.',
+      '..',
+      '\\',
+      '%2E',
+      '%2e',
+      '%77',
+      '%6D',
+      'well',
+      '-known',
+      'well-known',
+      'mercure',
+      'x',
+      '\t',
+      '\n',
+      '\r',
+      ' ',
+      '?',
+      '#',
+      '//h',
+      'http:',
+      'https://a',
+    ]
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 12 }), (parts) => {
+        const topic = parts.join('')
+        expect(isReservedTopic(topic), JSON.stringify(topic)).toBe(reference(topic))
+      }),
+      { numRuns: 5000 },
+    )
+    for (const topic of ['a/../mercure', 'x/./../mercure/y', './mercure', 'mercure']) {
+      expect(isReservedTopic(topic), topic).toBe(true)
+      expect(reference(topic), topic).toBe(true)
+    }
+    expect(isReservedTopic('/.well-\tknown/mercure')).toBe(true)
+    // A path that stops parsing once decoded is not reserved (it used to throw a TypeError).
+    expect(isReservedTopic('/.//')).toBe(false)
   })
 
   it('leaves other topics alone', () => {

@@ -13,6 +13,22 @@ export const RESERVED_TYPE = 'mercure'
 // The check ignores scheme and authority: any base with the hub's path resolves the same.
 const BASE = `http://hub.invalid${MERCURE_PATH}`
 const UNRESERVED = /[A-Za-z0-9\-._~]/
+// Characters after which the URL parser may rewrite, strip or reinterpret a reference.
+const MAY_REWRITE = /[%\\:?#\s\x00-\x1f]/
+const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/
+
+/**
+ * A shortcut for the common topic, decided without parsing: every publish asks, and two URL
+ * parses cost more than the rest of its validation. Without escapes, schemes, queries,
+ * fragments, backslashes, blanks or dot segments, a reference resolves to itself (`/a/b`) or
+ * to itself under `/.well-known/` (`a/b`): it is reserved only if it spells `well-known`
+ * (absolute) or starts with the `mercure` segment (relative). Anything else is resolved.
+ */
+function cannotBeReserved(topic: string): boolean {
+  if (topic === '' || MAY_REWRITE.test(topic) || DOT_SEGMENT.test(topic)) return false
+  if (topic.startsWith('/')) return !topic.startsWith('//') && !topic.includes('well-known')
+  return topic !== 'mercure' && !topic.startsWith('mercure/')
+}
 
 /**
  * `true` when `topic`, resolved against the hub's URL, addresses the reserved namespace: its
@@ -20,6 +36,7 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/
  * or below it. A topic that does not parse as a URL reference is not reserved.
  */
 export function isReservedTopic(topic: string): boolean {
+  if (cannotBeReserved(topic)) return false
   let path: string
   try {
     path = new URL(topic, BASE).pathname
@@ -30,8 +47,13 @@ export function isReservedTopic(topic: string): boolean {
     const char = String.fromCharCode(Number.parseInt(hex, 16))
     return UNRESERVED.test(char) ? char : encoded
   })
-  // Decoding may reveal dot segments (`%2E%2E`): resolve once more.
-  path = new URL(path, BASE).pathname
+  // Decoding may reveal dot segments (`%2E%2E`): resolve once more (`//` alone, for one,
+  // no longer parses: then not reserved, rather than a TypeError out of a publish).
+  try {
+    path = new URL(path, BASE).pathname
+  } catch {
+    return false
+  }
   return path === MERCURE_PATH || path.startsWith(`${MERCURE_PATH}/`)
 }
 
