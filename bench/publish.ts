@@ -20,7 +20,9 @@
  *   (150 000) events are published first, so the log is full and every append also deletes;
  * - `herald-memory-auth`: the same with `--jwt-secret`, every request carrying one token;
  *   `herald-memory-auth-nocache` with `--token-cache 0` (the signature checked every time);
- * - `nchan`: nginx + libnginx-mod-nchan, one worker, buffer of 100 000 messages.
+ * - `nchan`: nginx + libnginx-mod-nchan, one worker, buffer of 100 000 messages;
+ * - `net-floor` (not in the default list): node:net with a minimal HTTP/1.1 request loop
+ *   answering `{}`, the least a publish path that skipped node:http could cost.
  *
  * A 100-byte JSON event (`{"topic":"bench/single","data":"xxx..."}`), and batches of 100 of
  * them as one JSON array (nchan has no batch publish).
@@ -129,12 +131,39 @@ const FLOOR = `require('node:http').createServer((req, res) => {
 }).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))
 process.on('SIGTERM', () => process.exit(0))`
 
+// The lean floor: node:net and a minimal HTTP/1.1 request loop (Content-Length bodies, keep-
+// alive, pipelining), answering {}: what a publish path that skipped node:http's
+// IncomingMessage/ServerResponse could cost at least.
+const NET_FLOOR = `const answer = Buffer.from('HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 2\\r\\n\\r\\n{}')
+require('node:net').createServer((socket) => {
+  socket.setNoDelay(true)
+  let buffered = Buffer.alloc(0)
+  socket.on('data', (chunk) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+    const out = []
+    for (;;) {
+      const end = buffered.indexOf('\\r\\n\\r\\n')
+      if (end === -1) break
+      const head = buffered.toString('latin1', 0, end)
+      const match = /\\r\\ncontent-length:[ \\t]*(\\d+)/i.exec(head)
+      const length = match === null ? 0 : Number(match[1])
+      if (buffered.length < end + 4 + length) break
+      buffered = buffered.subarray(end + 4 + length)
+      out.push(answer)
+    }
+    if (out.length === 1) socket.write(out[0])
+    else if (out.length > 1) socket.write(Buffer.concat(out))
+  })
+  socket.on('error', () => {})
+}).listen(Number(process.argv[1]), '127.0.0.1', () => console.log('listening'))
+process.on('SIGTERM', () => process.exit(0))`
+
 async function startServer(kind: string): Promise<Server> {
   if (kind === 'nchan') {
     const nchan = await startNchan({ bufferLength: RETENTION, cpu: 0 })
     return { kind, ...nchan, auth: undefined, path: '/pub/bench', batches: false }
   }
-  if (kind === 'node-floor') {
+  if (kind === 'node-floor' || kind === 'net-floor') {
     const port = await freePort()
     const profile =
       PROFILE === undefined
@@ -148,7 +177,15 @@ async function startServer(kind: string): Promise<Server> {
           ]
     const child = spawn(
       'taskset',
-      ['-c', '0', process.execPath, ...profile, '-e', FLOOR, String(port)],
+      [
+        '-c',
+        '0',
+        process.execPath,
+        ...profile,
+        '-e',
+        kind === 'node-floor' ? FLOOR : NET_FLOOR,
+        String(port),
+      ],
       {
         stdio: 'ignore',
       },
@@ -231,11 +268,14 @@ async function prefill(server: Server, count: number): Promise<void> {
     Array.from({ length: 4 }, async () => {
       while (sent < count) {
         sent += 1000
-        const response = await fetch(`${server.url}${server.path}`, {
-          method: 'POST',
-          headers,
-          body,
-        })
+        // One retry: a keep-alive connection the server closed while idle resets the request
+        // that reused it (not a publish failure).
+        let response: Response
+        try {
+          response = await fetch(`${server.url}${server.path}`, { method: 'POST', headers, body })
+        } catch {
+          response = await fetch(`${server.url}${server.path}`, { method: 'POST', headers, body })
+        }
         if (response.status !== 200) throw new Error(`prefill answered ${response.status}`)
         await response.arrayBuffer()
       }
