@@ -14,7 +14,7 @@ export const RESERVED_TYPE = 'mercure'
 const BASE = `http://hub.invalid${MERCURE_PATH}`
 const UNRESERVED = /[A-Za-z0-9\-._~]/
 // Characters after which the URL parser may rewrite, strip or reinterpret a reference.
-const MAY_REWRITE = /[%\\:?#\s\x00-\x1f]/
+const MAY_REWRITE = /[%\\:?#\s\p{Cc}]/u
 const DOT_SEGMENT = /(^|\/)\.\.?(\/|$)/
 
 /**
