@@ -28,6 +28,13 @@ import {
 } from '@herald/store'
 import { createRedisConnection, type RedisArg, type RedisConnection } from './connection.js'
 import { APPEND_SCRIPT, READ_SCRIPT } from './scripts.js'
+import type {
+  RedisIdempotencyOptions,
+  RedisRateLimitOptions,
+  SharedIdempotencyCache,
+  SharedRateLimiter,
+} from './shared-limits.js'
+import { createRedisIdempotencyCache, createRedisRateLimiter } from './shared-limits.js'
 
 /** Options of {@link createRedisEventStore}. */
 export interface RedisEventStoreOptions {
@@ -71,6 +78,13 @@ export interface RedisEventStore extends EventStore {
   readonly prefix: string
   /** The connection, shared with the idempotency cache and the rate limiter. */
   readonly connection: RedisConnection
+  /**
+   * A publish rate limiter shared by every node on this Redis (`herald serve` uses it when the
+   * store has it: on Redis the limit is per caller for the whole hub, not per node).
+   */
+  sharedRateLimiter(options: RedisRateLimitOptions): SharedRateLimiter
+  /** An Idempotency-Key cache shared by every node on this Redis. */
+  sharedIdempotencyCache<T>(options?: RedisIdempotencyOptions): SharedIdempotencyCache<T>
 }
 
 type Entry = [id: string, fields: string[]]
@@ -292,6 +306,9 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
   const store: RedisEventStore = {
     prefix,
     connection,
+    sharedRateLimiter: (limits) => createRedisRateLimiter(connection, prefix, limits),
+    sharedIdempotencyCache: (idempotency) =>
+      createRedisIdempotencyCache(connection, prefix, idempotency),
     cursors: SEQUENCE_CURSORS,
     append,
 

@@ -63,9 +63,8 @@ export async function openStore(
       const store = redis.createRedisEventStore({ url: spec, retention, onError })
       return {
         store,
-        sharedRateLimiter: (rate, burst) =>
-          redis.createRedisRateLimiter(store.connection, store.prefix, { rate, burst }),
-        sharedIdempotency: () => redis.createRedisIdempotencyCache(store.connection, store.prefix),
+        sharedRateLimiter: (rate, burst) => store.sharedRateLimiter({ rate, burst }),
+        sharedIdempotency: () => store.sharedIdempotencyCache(),
       }
     }
     if (/^nats:\/\//.test(spec)) {
