@@ -212,3 +212,66 @@ describe('two herald serve nodes on redis share Idempotency-Keys and publish rat
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
   })
 })
+
+describe('a herald serve node on a Redis that comes back EMPTY (no persistence)', () => {
+  let server: BackendServer
+  let node: HubProcess
+  beforeAll(async () => {
+    server = await startRedisServer({ persistence: 'none' })
+    node = await startHubProcess({
+      args: ['--store', `${server.url}?namespace=empty`, '--heartbeat', '1', '--publish-rate', '0'],
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await node?.stop('SIGKILL')
+    await server?.dispose()
+  })
+
+  it('tells open streams herald.reset, and ids go on upward', async () => {
+    const stop = new AbortController()
+    const seen: { type: string; id: string; data: string }[] = []
+    let opens = 0
+    const sub = subscribe(`${node.url}/events?topic=mn/*`, {
+      signal: stop.signal,
+      backoff: { initialMs: 50, maxMs: 200 },
+      onOpen: () => {
+        opens++
+      },
+      onError: (error) => {
+        if (error.code === 'HERALD_CLIENT_RESET') seen.push({ type: 'reset', id: '', data: '' })
+      },
+    })
+    const reading = (async () => {
+      for await (const e of sub) seen.push({ type: e.type, id: e.lastEventId, data: e.data })
+    })()
+    const until = async (what: string, ok: () => boolean) => {
+      const deadline = Date.now() + 20_000
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`${what}: ${JSON.stringify(seen)}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    await until('never opened', () => opens > 0)
+    const before = await publishSurely([node], 'before')
+    await until('never got the first event', () => seen.some((e) => e.data === 'before'))
+    await server.stop('SIGKILL')
+    await server.start()
+    const after = await publishSurely([node], 'after')
+    expect(after.id > before.id).toBe(true)
+    // The events the empty Redis lost cannot be replayed: the stream is told (herald.reset),
+    // then goes on live.
+    const end = Date.now() + 20_000
+    while (!seen.some((e) => e.type === 'reset')) {
+      if (Date.now() > end) throw new Error(`no herald.reset: ${JSON.stringify(seen)}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const later = await publishSurely([node], 'later')
+    while (!seen.some((e) => e.data === 'later')) {
+      if (Date.now() > end) throw new Error(`never got the next event: ${JSON.stringify(seen)}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect((seen.find((e) => e.data === 'later') as { id: string }).id).toBe(later.id)
+    stop.abort()
+    await reading.catch(() => {})
+  }, 60_000)
+})
