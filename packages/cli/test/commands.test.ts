@@ -112,7 +112,7 @@ describe('herald token, publish, subscribe', () => {
     const out = (await received).map((l) => JSON.parse(l) as Record<string, string>)
     expect(out).toEqual([
       { id, type: 'greeting', data: 'hello' },
-      { id: second.stdout.trim(), type: 'message', data: '{"n":2}' },
+      { id: second.stdout.trim(), type: 'message', data: { n: 2 } },
     ])
     await new Promise((resolve) => subscriber.once('exit', resolve))
     expect(subscriber.exitCode).toBe(0)
@@ -153,8 +153,12 @@ describe('herald serve configuration', () => {
         /HERALD_UNSUPPORTED_STORE: --store postgres:\/\/x: expected memory, sqlite:PATH, redis:/,
       ],
       [['--jwt-public-key', join(dir, 'missing.pem')], {}, /--jwt-public-key/],
-      [['--log-level', 'loud'], {}, /log level/],
-      [['--bogus'], {}, /Unknown option '--bogus'/],
+      [
+        ['--log-level', 'loud'],
+        {},
+        /--log-level: expected one of trace, debug, info, warn, error, fatal, silent/,
+      ],
+      [['--bogus'], {}, /unknown option '--bogus'/],
       [['--retention-topic', 'metrics/**'], {}, /--retention-topic: expected PATTERN=EVENTS/],
       [
         ['--retention-topic', 'a/**/b=5'],

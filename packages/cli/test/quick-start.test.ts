@@ -28,7 +28,8 @@ describe('npm start', () => {
       let out = ''
       const timer = setTimeout(
         () => reject(new Error(`no listening line; stderr: ${stderr}`)),
-        20_000,
+        // npm start runs an incremental tsc -b first: quick when idle, slow on a loaded CI box.
+        60_000,
       )
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
         out += d
@@ -54,5 +55,5 @@ describe('npm start', () => {
 
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
-  })
+  }, 90_000)
 })

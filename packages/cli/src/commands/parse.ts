@@ -3,38 +3,17 @@
  */
 
 import { createParser } from '@herald/protocol'
-import { parseCommandArgs } from './args.js'
+import { action, type CliContext, type CommandModule } from '../command.js'
 
-export const parseUsage = `Usage: herald parse [--comments] [--last-event-id ID] < stream
+/** `herald parse` options, as commander parsed them. */
+export interface ParseOptions {
+  comments?: boolean
+  lastEventId?: string
+}
 
-Reads a text/event-stream body on stdin (for example from curl -N) and writes one JSON
-line per dispatched event: {"type","data","lastEventId"}, and {"retry":N} for each valid
-retry field. With --comments, comment lines are written as {"comment":"..."} too.
-Example: curl -sN http://127.0.0.1:8080/events?topic=news | herald parse`
-
-/** Runs `herald parse` over `input`, writing JSON lines to `output`. Resolves to the exit code. */
-export async function runParse(
-  argv: string[],
-  input: AsyncIterable<Uint8Array>,
-  output: NodeJS.WritableStream,
-  errors: NodeJS.WritableStream,
-): Promise<number> {
-  const args = parseCommandArgs(
-    'parse',
-    parseUsage,
-    {
-      args: argv,
-      options: {
-        comments: { type: 'boolean', default: false },
-        'last-event-id': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    },
-    { stdout: output, stderr: errors },
-  )
-  if (args.parsed === undefined) return args.exitCode
-  const { values } = args.parsed
+/** Runs `herald parse` over the context's stdin. Resolves to the exit code. */
+export async function runParse(options: ParseOptions, context: CliContext): Promise<number> {
+  const { stdout: output, stderr: errors } = context
   let lines: string[] = []
   const parser = createParser({
     onEvent(event) {
@@ -45,15 +24,15 @@ export async function runParse(
     onRetry(ms) {
       lines.push(JSON.stringify({ retry: ms }))
     },
-    ...(values.comments
+    ...(options.comments === true
       ? { onComment: (text: string) => lines.push(JSON.stringify({ comment: text })) }
       : {}),
     onError(error) {
       errors.write(`herald parse: ${error.code}: ${error.message}\n`)
     },
-    ...(values['last-event-id'] === undefined ? {} : { lastEventId: values['last-event-id'] }),
+    ...(options.lastEventId === undefined ? {} : { lastEventId: options.lastEventId }),
   })
-  for await (const chunk of input) {
+  for await (const chunk of context.stdin) {
     parser.feed(chunk)
     if (lines.length > 0) {
       // One write per chunk: a line per write would make large streams syscall-bound.
@@ -64,4 +43,21 @@ export async function runParse(
   }
   parser.end()
   return 0
+}
+
+/** Registers `herald parse`. */
+export const parse: CommandModule = (program, context) => {
+  const command = program
+    .command('parse')
+    .summary('read an event stream on stdin, print one JSON line per event')
+    .description(
+      [
+        'Reads a text/event-stream body on stdin (for example from curl -N) and writes one JSON line per dispatched event: {"type","data","lastEventId"}, and {"retry":N} for each valid retry field. With --comments, comment lines are written as {"comment":"..."} too.',
+        '',
+        'Example: curl -sN http://127.0.0.1:8080/events?topic=news | herald parse',
+      ].join('\n'),
+    )
+    .option('--comments', 'also print comment lines as {"comment":"..."}')
+    .option('--last-event-id <ID>', 'the last event ID to start from')
+  command.action(action(command, context, (options: ParseOptions) => runParse(options, context)))
 }

@@ -1,20 +1,19 @@
 /**
  * `herald publish TOPIC DATA`: one POST /publish to a running hub; prints the assigned id.
  */
-import { parseCommandArgs } from './args.js'
+import { action, type CliContext, type CommandModule, intOption, UsageError } from '../command.js'
+import { hubUrl } from './hub-url.js'
 
-export const publishUsage = `Usage: herald publish TOPIC DATA [options]
-
-Publishes one event and prints the id the hub assigned. DATA '-' reads stdin.
-
-Options:
-  --url URL        hub base URL, may include a path (default http://127.0.0.1:8080) [HERALD_URL]
-  --token TOKEN    bearer token [HERALD_TOKEN]
-  --event TYPE     event type
-  --id ID          your own id, kept as metadata
-  --retry MS       reconnection hint
-  --private        deliver only to subscribers whose token grants the topic
-  --json           DATA is JSON: sent as a JSON value (subscribers get it re-serialised)`
+/** `herald publish` options, as commander parsed them. */
+export interface PublishOptions {
+  url?: string
+  token?: string
+  event?: string
+  id?: string
+  retry?: string
+  private?: boolean
+  json?: boolean
+}
 
 async function readStdin(input: AsyncIterable<Uint8Array>): Promise<string> {
   const chunks: Uint8Array[] = []
@@ -24,69 +23,41 @@ async function readStdin(input: AsyncIterable<Uint8Array>): Promise<string> {
 
 /** Runs `herald publish`. Resolves to the exit code. */
 export async function runPublish(
-  argv: string[],
-  io: {
-    stdin: AsyncIterable<Uint8Array>
-    stdout: NodeJS.WritableStream
-    stderr: NodeJS.WritableStream
-  },
-  env: NodeJS.ProcessEnv = process.env,
+  topic: string,
+  rawData: string,
+  options: PublishOptions,
+  context: CliContext,
 ): Promise<number> {
-  const args = parseCommandArgs(
-    'publish',
-    publishUsage,
-    {
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        url: { type: 'string' },
-        token: { type: 'string' },
-        event: { type: 'string' },
-        id: { type: 'string' },
-        retry: { type: 'string' },
-        private: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    },
-    io,
-  )
-  if (args.parsed === undefined) return args.exitCode
-  const { values, positionals } = args.parsed
-  const [topic, rawData] = positionals
-  if (topic === undefined || rawData === undefined || positionals.length > 2) {
-    io.stderr.write(`herald publish: expected TOPIC and DATA\n\n${publishUsage}\n`)
-    return 2
-  }
-  const text = rawData === '-' ? await readStdin(io.stdin) : rawData
+  const retry =
+    options.retry === undefined ? undefined : intOption('--retry', options.retry, 0, 2 ** 31 - 1)
+  const text = rawData === '-' ? await readStdin(context.stdin) : rawData
   let data: unknown = text
-  if (values.json === true) {
+  if (options.json === true) {
     try {
       data = JSON.parse(text)
     } catch (error) {
-      io.stderr.write(`herald publish: --json: DATA is not JSON: ${(error as Error).message}\n`)
-      return 2
+      throw new UsageError(`--json: DATA is not JSON: ${(error as Error).message}`)
     }
   }
   const body: Record<string, unknown> = { topic, data }
-  if (values.event !== undefined) body.event = values.event
-  if (values.id !== undefined) body.id = values.id
-  if (values.retry !== undefined) body.retry = Number(values.retry)
-  if (values.private === true) body.private = true
-  const base = values.url ?? env.HERALD_URL ?? 'http://127.0.0.1:8080'
-  const token = values.token ?? env.HERALD_TOKEN
+  if (options.event !== undefined) body.event = options.event
+  if (options.id !== undefined) body.id = options.id
+  if (retry !== undefined) body.retry = retry
+  if (options.private === true) body.private = true
+  const base = options.url ?? context.env.HERALD_URL ?? 'http://127.0.0.1:8080'
+  const token = options.token ?? context.env.HERALD_TOKEN
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`
+  const url = hubUrl(base, 'publish')
   let response: Response
   try {
-    response = await fetch(new URL('publish', base.endsWith('/') ? base : `${base}/`), {
+    response = await fetch(url, {
       method: 'POST',
       headers,
       body: JSON.stringify(body),
     })
   } catch (error) {
-    io.stderr.write(
+    context.stderr.write(
       `herald publish: cannot reach ${base}: ${(error as Error).cause ?? (error as Error).message}\n`,
     )
     return 1
@@ -97,11 +68,36 @@ export async function runPublish(
   }
   if (!response.ok) {
     const error = answer.error
-    io.stderr.write(
+    context.stderr.write(
       `herald publish: ${response.status} ${error ? `${error.code}: ${error.message}` : response.statusText}\n`,
     )
     return 1
   }
-  io.stdout.write(`${answer.id}\n`)
+  context.stdout.write(`${answer.id}\n`)
   return 0
+}
+
+/** Registers `herald publish`. */
+export const publish: CommandModule = (program, context) => {
+  const command = program
+    .command('publish')
+    .summary('publish one event to a hub')
+    .description("Publishes one event and prints the id the hub assigned. DATA '-' reads stdin.")
+    .argument('<TOPIC>', 'topic to publish to, e.g. news or orders/42')
+    .argument('<DATA>', "event data (a string; JSON with --json); '-' reads stdin")
+    .option(
+      '--url <URL>',
+      'hub base URL, may include a path (default: http://127.0.0.1:8080) [HERALD_URL]',
+    )
+    .option('--token <TOKEN>', 'bearer token [HERALD_TOKEN]')
+    .option('--event <TYPE>', 'event type (default: message)')
+    .option('--id <ID>', 'your own id, kept as metadata')
+    .option('--retry <MS>', 'reconnection hint in milliseconds')
+    .option('--private', 'deliver only to subscribers whose token grants the topic')
+    .option('--json', 'the data is JSON: DATA is parsed and sent as a JSON value')
+  command.action(
+    action(command, context, (topic: string, data: string, options: PublishOptions) =>
+      runPublish(topic, data, options, context),
+    ),
+  )
 }

@@ -1,91 +1,72 @@
 /**
  * `herald token`: mints an HS256 development token with a `herald` claim.
  */
-import { parseArgs } from 'node:util'
-import { mintToken } from '@herald/hub'
 import { isHeraldError } from '@herald/protocol'
+import { action, type CliContext, type CommandModule, intOption, UsageError } from '../command.js'
 
-export const tokenUsage = `Usage: herald token [--publish PATTERN]... [--subscribe PATTERN]... [options]
-
-Mints an HS256 token for development and tests; production tokens come from your identity
-provider. A lone '*' grants every topic.
-
-Options:
-  --publish PATTERN     topic pattern the token may publish to (repeatable)
-  --subscribe PATTERN   topic pattern the token may subscribe to (repeatable)
-  --secret SECRET       signing secret [HERALD_JWT_SECRET]
-  --ttl SECONDS         lifetime (default 3600; 0: never expires)
-  --sub SUBJECT         sub claim
-  --aud AUDIENCE        aud claim
-  --admin               grant the admin views (dashboard, its API, /metrics): herald.admin`
+/** `herald token` options, as commander parsed them. */
+export interface TokenOptions {
+  publish?: string[]
+  subscribe?: string[]
+  secret?: string
+  ttl?: string
+  sub?: string
+  aud?: string
+  admin?: boolean
+}
 
 /** Runs `herald token`. Resolves to the exit code. */
-export async function runToken(
-  argv: string[],
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number> {
-  let values: {
-    publish?: string[] | undefined
-    subscribe?: string[] | undefined
-    secret?: string | undefined
-    ttl?: string | undefined
-    sub?: string | undefined
-    aud?: string | undefined
-    admin?: boolean | undefined
-    help?: boolean | undefined
-  }
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        publish: { type: 'string', multiple: true },
-        subscribe: { type: 'string', multiple: true },
-        secret: { type: 'string' },
-        ttl: { type: 'string' },
-        sub: { type: 'string' },
-        aud: { type: 'string' },
-        admin: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values
-  } catch (error) {
-    io.stderr.write(`herald token: ${(error as Error).message}\n\n${tokenUsage}\n`)
-    return 2
-  }
-  if (values.help === true) {
-    io.stdout.write(`${tokenUsage}\n`)
-    return 0
-  }
-  const secret = values.secret ?? env.HERALD_JWT_SECRET
+export async function runToken(options: TokenOptions, context: CliContext): Promise<number> {
+  const secret = options.secret ?? context.env.HERALD_JWT_SECRET
   if (secret === undefined || secret === '') {
-    io.stderr.write(
-      "herald token: give --secret or set HERALD_JWT_SECRET (the hub's --jwt-secret)\n",
-    )
-    return 2
+    throw new UsageError("give --secret or set HERALD_JWT_SECRET (the hub's --jwt-secret)")
   }
-  const ttl = values.ttl === undefined ? 3600 : Number(values.ttl)
-  if (!Number.isSafeInteger(ttl) || ttl < 0) {
-    io.stderr.write('herald token: --ttl must be a non-negative integer number of seconds\n')
-    return 2
-  }
+  const ttl =
+    options.ttl === undefined ? 3600 : intOption('--ttl', options.ttl, 0, Number.MAX_SAFE_INTEGER)
+  // Loaded on demand: the hub module pulls in jose and prom-client.
+  const { mintToken } = await import('@herald/hub')
   try {
     const token = await mintToken({
       secret,
-      publish: values.publish,
-      subscribe: values.subscribe,
+      publish: options.publish,
+      subscribe: options.subscribe,
       ttlSeconds: ttl,
-      subject: values.sub,
-      audience: values.aud,
-      admin: values.admin === true,
+      subject: options.sub,
+      audience: options.aud,
+      admin: options.admin === true,
     })
-    io.stdout.write(`${token}\n`)
+    context.stdout.write(`${token}\n`)
     return 0
   } catch (error) {
-    io.stderr.write(
-      `herald token: ${isHeraldError(error) ? `${error.code}: ` : ''}${(error as Error).message}\n`,
+    throw new UsageError(
+      `${isHeraldError(error) ? `${error.code}: ` : ''}${(error as Error).message}`,
     )
-    return 2
   }
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [
+  ...(previous ?? []),
+  value,
+]
+
+/** Registers `herald token`. */
+export const token: CommandModule = (program, context) => {
+  const command = program
+    .command('token')
+    .summary('mint an HS256 development token')
+    .description(
+      "Mints an HS256 token for development and tests; production tokens come from your identity provider. A lone '*' grants every topic; 'news/*' grants news/1 but not news itself.",
+    )
+    .option('--publish <PATTERN>', 'topic pattern the token may publish to (repeatable)', collect)
+    .option(
+      '--subscribe <PATTERN>',
+      'topic pattern the token may subscribe to (repeatable)',
+      collect,
+    )
+    .option('--secret <SECRET>', "signing secret, the hub's --jwt-secret [HERALD_JWT_SECRET]")
+    .option('--ttl <SECONDS>', 'lifetime in seconds (default: 3600; 0: never expires)')
+    .option('--sub <SUBJECT>', 'sub claim')
+    .option('--aud <AUDIENCE>', 'aud claim')
+    .option('--admin', 'grant the admin views (dashboard, its API, /metrics): herald.admin')
+  command.action(action(command, context, (options: TokenOptions) => runToken(options, context)))
 }
