@@ -31,7 +31,7 @@ const out = [
   '`npm run herald -- <command>`, which rebuilds first). Exit codes: 0 success (and `--help`), 1',
   'failure (the hub answered an error or could not be reached; for `bench` and `chaos`: an SLO',
   'missed or an event lost), 2 a usage error (unknown command or flag, a missing argument, a bad',
-  "value: the message names it and suggests the flag meant; a bare `herald`). Every `herald serve`",
+  'value: the message names it and suggests the flag meant; a bare `herald`). Every `herald serve`',
   'flag also has a `HERALD_*` environment variable and a key in the `--config` file (JSON, YAML or',
   'TOML); flags win over the environment, which wins over the file. See also the',
   '[HTTP API](http-api.md) and the [dashboard](dashboard.md).',

@@ -98,8 +98,6 @@ export function ownArgsCommand(
       .helpOption(false)
       .allowUnknownOption()
       .allowExcessArguments()
-      .argument('[args...]')
-      .usage('[options]')
     command.action(
       action(command, context, async () => (await load())(command.args, context, context.env)),
     )
