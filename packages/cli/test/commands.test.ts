@@ -29,7 +29,7 @@ function herald(args: string[], env: Record<string, string> = {}, input?: string
 function lines(child: ChildProcess, n: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => reject(new Error(`timed out; stdout so far: ${out}`)), 10_000)
+    const timer = setTimeout(() => reject(new Error(`timed out; stdout so far: ${out}`)), 30_000)
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       out += chunk
       const all = out.split('\n').filter((l) => l !== '')
