@@ -152,7 +152,8 @@ export const OPENAPI_DOCUMENT = {
                   retry: { type: 'string' },
                   private: {
                     type: 'string',
-                    description: 'Present (and not `false`, `off` or `0`): private.',
+                    description:
+                      'Present with any value (even empty, `false` or `0`): private, as the Mercure spec requires.',
                   },
                 },
               },
