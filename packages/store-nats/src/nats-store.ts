@@ -113,6 +113,23 @@ interface Meta {
 
 type Conn = { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }
 
+/**
+ * The node's tail: ONE ordered consumer on every subject of the stream, started where the
+ * node's log reader reached the end of the log. Reads that continue from its position are
+ * answered from what it already received (no request at all); anything else reads the stream.
+ */
+interface Tail {
+  /** The newest sequence handed out by reads (the reader's position). */
+  at: number
+  /** Received, not yet read: `buffer[head..]`, in sequence order. */
+  buffer: Raw[]
+  head: number
+  stop(): void
+}
+
+/** A tail nobody reads keeps at most this many messages, then stops. */
+const TAIL_BUFFER = 20_000
+
 function unavailable(message: string, cause?: unknown): HeraldError {
   return new HeraldError('HERALD_STORE_UNAVAILABLE', `NATS ${message}`, { status: 503, cause })
 }
@@ -208,6 +225,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   }
   // Appends keep call order: single events are pipelined, a batch waits for what came
   // before it and holds back what comes after.
+  let tail: Tail | undefined
   let barrier: Promise<unknown> = Promise.resolve()
   let since = new Set<Promise<unknown>>()
 
@@ -700,6 +718,110 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
         }
       }
     }
+    const everything = filter.topics.includes('**')
+    // Answered from the tail consumer when it continues from the reader's position and has
+    // received at least what the stream held when this read began.
+    if (everything && tail !== undefined && tail.at === after && after > 0) {
+      const newest = tail.buffer.length > tail.head ? (tail.buffer.at(-1) as Raw).seq : tail.at
+      if (newest >= last) return fromTail(tail, cursor, limit)
+    }
+    const page = await readStream(c, cursor, after, first, last, filter, matcher, limit)
+    // The reader reached the end of the log: follow it from there with the tail consumer.
+    if (everything && page.kind === 'events' && !page.more) {
+      startTail(c, page.cursor === undefined ? after : (parseSequenceCursor(page.cursor) ?? after))
+    }
+    return page
+  }
+
+  /** What the tail consumer received after its position, as one page. */
+  function fromTail(t: Tail, cursor: string | undefined, limit: number): ReadResult {
+    const events: StoredEvent[] = []
+    const end = t.buffer.length
+    const start = t.head
+    let i = start
+    const find = (seq: number): Raw | undefined => {
+      // Binary search: the buffer is in sequence order.
+      let lo = t.head
+      let hi = end - 1
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1
+        const m = t.buffer[mid] as Raw
+        if (m.seq === seq) return m
+        if (m.seq < seq) lo = mid + 1
+        else hi = mid - 1
+      }
+      return undefined
+    }
+    for (; i < end && events.length < limit; i++) {
+      const m = t.buffer[i] as Raw
+      const w = m.wire
+      if (w.k !== undefined && w.k > 1) {
+        const lastPart = m.seq - (w.i ?? 0) + w.k - 1
+        const newest = (t.buffer[end - 1] as Raw).seq
+        if (lastPart > newest) break // still being written: hold back here
+        const other = find(lastPart)
+        // Absent but older than what arrived: deleted by retention since.
+        const whole = other === undefined || (other.wire.b === w.b && other.wire.i === w.k - 1)
+        if (!whole) continue
+      }
+      events.push(toEvent(m.seq, w))
+    }
+    if (i > start) t.at = (t.buffer[i - 1] as Raw).seq
+    t.head = i
+    if (t.head > 1024 && t.head * 2 > t.buffer.length) {
+      t.buffer = t.buffer.slice(t.head)
+      t.head = 0
+    }
+    const more = events.length === limit && t.head < t.buffer.length
+    return { kind: 'events', events, cursor: i > start ? formatSequenceCursor(t.at) : cursor, more }
+  }
+
+  /** (Re)starts the tail consumer after `at`, unless it is already there. */
+  function startTail(c: Conn, at: number): void {
+    if (closed || (tail !== undefined && tail.at === at)) return
+    tail?.stop()
+    const t: Tail = { at, buffer: [], head: 0, stop: () => {} }
+    let stopped = false
+    t.stop = () => {
+      stopped = true
+    }
+    tail = t
+    void (async () => {
+      const consumer = await c.js.consumers.get(stream, {
+        filter_subjects: `${root}.>`,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: at + 1,
+      })
+      const messages = await consumer.consume({ max_messages: 1000 })
+      t.stop = () => {
+        stopped = true
+        messages.stop()
+      }
+      if (stopped) messages.stop()
+      for await (const m of messages) {
+        if (stopped) break
+        t.buffer.push({ seq: m.seq, wire: decode(m.data) })
+        if (m.seq > highest) highest = m.seq
+        if (t.buffer.length - t.head > TAIL_BUFFER) break
+        wake.wake()
+      }
+      messages.stop()
+      if (tail === t) tail = undefined
+    })().catch(() => {
+      if (tail === t) tail = undefined
+    })
+  }
+
+  async function readStream(
+    c: Conn,
+    cursor: string | undefined,
+    after: number,
+    first: number,
+    last: number,
+    filter: ReadFilter,
+    matcher: { matches(topic: string): boolean },
+    limit: number,
+  ): Promise<ReadResult> {
     const from = Math.max(after + 1, first)
     if (from > last) return { kind: 'events', events: [], cursor, more: false }
     // Sources: one subject per pattern (none covered by another), plus the mixed subject.
@@ -797,6 +919,8 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     async close() {
       if (closed) return
       closed = true
+      tail?.stop()
+      tail = undefined
       wake.close()
       const c = conn
       conn = undefined
