@@ -83,8 +83,16 @@ describe('encodeComment and encodeRetry', () => {
     expect(comments).toEqual(['a', 'data: forged'])
   })
 
-  it('writes a retry hint that dispatches nothing', () => {
-    expect(encodeRetry(3000)).toBe('retry: 3000\n\n')
+  it('writes a retry hint that dispatches nothing (no blank line: parsers apply it per line)', () => {
+    expect(encodeRetry(3000)).toBe('retry: 3000\n')
+    const seen: { retry: number[]; events: number } = { retry: [], events: 0 }
+    const parser = createParser({
+      onEvent: () => seen.events++,
+      onRetry: (ms) => seen.retry.push(ms),
+    })
+    parser.feed(`${encodeRetry(3000)}: heartbeat\n${encodeRetry(10)}`)
+    parser.end()
+    expect(seen).toEqual({ retry: [3000, 10], events: 0 })
     expect(codeOf(() => encodeRetry(Number.NaN))).toBe('HERALD_INVALID_RETRY')
   })
 })

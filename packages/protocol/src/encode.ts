@@ -120,14 +120,16 @@ export function encodeComment(text = ''): string {
 }
 
 /**
- * Encodes a lone `retry:` field (with a blank line, which dispatches nothing), telling the
- * client how long to wait before reconnecting.
+ * Encodes a lone `retry:` field, telling the client how long to wait before reconnecting.
+ * No blank line follows it: a parser applies `retry:` as it reads the line (WHATWG), and a
+ * blank line after it makes popular fetch-based clients (`@microsoft/fetch-event-source`,
+ * `extended-eventsource`) dispatch an empty message.
  *
  * @throws {HeraldError} `HERALD_INVALID_RETRY` unless `ms` is a non-negative integer.
  */
 export function encodeRetry(ms: number): string {
   assertValidRetry(ms)
-  return `retry: ${ms}\n\n`
+  return `retry: ${ms}\n`
 }
 
 /** UTF-8 bytes of any frame built by this module, for writing to many connections. */

@@ -53,7 +53,7 @@ describe('node:http streams', () => {
     const client = await openStream(port)
     await client.until(() => client.events.length === 2 && client.comments.length === 1)
     expect(client.retries).toEqual([2500])
-    expect(client.raw.join('').startsWith('retry: 2500\n\n')).toBe(true)
+    expect(client.raw.join('').startsWith('retry: 2500\n')).toBe(true)
     expect(client.events).toEqual([
       { type: 'message', data: 'one', lastEventId: '1' },
       { type: 'tick', data: 'two\nlines', lastEventId: '2' },
