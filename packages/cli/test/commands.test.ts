@@ -95,13 +95,15 @@ describe('herald token, publish, subscribe', () => {
     // The subscriber is connected once the hub counts it (/metrics needs the admin grant).
     const admin = herald(['token', '--admin', '--secret', SECRET]).stdout.trim()
     expect(decodeJwt(admin).herald).toEqual({ publish: [], subscribe: [], admin: true })
-    for (let i = 0; ; i++) {
+    // A deadline, not a number of polls: a loaded machine starts the subscriber process slowly.
+    const deadline = Date.now() + 20_000
+    for (;;) {
       const metrics = await (
         await fetch(`${hub.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } })
       ).text()
       if (metrics.includes('herald_subscribers{topic="cli/*"} 1')) break
-      if (i > 200) throw new Error('subscriber never connected')
-      await new Promise((resolve) => setImmediate(resolve))
+      if (Date.now() > deadline) throw new Error('subscriber never connected')
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
     const first = herald(['publish', 'cli/1', 'hello', '--event', 'greeting'], env)
     expect(first.status, first.stderr).toBe(0)
