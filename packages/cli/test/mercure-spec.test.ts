@@ -474,6 +474,11 @@ describe('authorization', () => {
       cookie: cookie(good),
     })
     expect(c.status).toBe(401)
+    // The current spec's cookie name is read too (a bad token there is refused, so it is read).
+    const e = await openEventStream(url([['topic', topic]]), {
+      cookie: `__Secure-mercure_access_token=${bad}`,
+    })
+    expect(e.status).toBe(401)
     // Query bad, cookie good: the query token is used, and it is invalid.
     const d = await openEventStream(
       url([

@@ -36,7 +36,10 @@ export interface AuthOptions {
   anonymousSubscribe?: boolean | undefined
   /** Also read the token from the `authorization` query parameter. Default `false` (it leaks into logs). */
   queryToken?: boolean | undefined
-  /** Cookie carrying the token. Default `heraldAuthorization` (`mercureAuthorization` is read too). */
+  /**
+   * Cookie carrying the token. Default `heraldAuthorization` (Mercure's `mercureAuthorization`
+   * and `__Secure-mercure_access_token` are read too).
+   */
   cookieName?: string | undefined
   /** Clock skew tolerated on `exp` and `nbf`, in seconds. Default 0. */
   clockToleranceSeconds?: number | undefined
@@ -340,7 +343,10 @@ export function createAuthenticator(
       if (fromQuery !== null && fromQuery !== '') return { token: fromQuery, from: 'query' }
     }
     const cookies = source.header('cookie')
-    const fromCookie = cookie(cookies, cookieName) ?? cookie(cookies, 'mercureAuthorization')
+    const fromCookie =
+      cookie(cookies, cookieName) ??
+      cookie(cookies, 'mercureAuthorization') ??
+      cookie(cookies, '__Secure-mercure_access_token')
     if (fromCookie !== undefined && fromCookie !== '') return { token: fromCookie, from: 'cookie' }
     return undefined
   }
