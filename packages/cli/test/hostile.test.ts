@@ -353,3 +353,36 @@ describe('3. idle sockets', () => {
     expect(closed).toBe(true)
   })
 })
+
+describe('4. pattern fan-out', () => {
+  it('caps wildcard patterns per subscription, and patterns that match still deliver', async () => {
+    const server = await hub([])
+    const many = Array.from({ length: 33 }, (_, i) => `topic=${encodeURIComponent(`p/${i}/*`)}`)
+    const refused = await fetch(`${server.url}/events?${many.join('&')}`, {
+      headers: { accept: 'text/event-stream' },
+    })
+    expect(refused.status).toBe(400)
+    expect(await refused.text()).toContain('wildcard patterns per subscription')
+    // 32 patterns (the default cap) are fine, and the one that matches delivers, once.
+    const ok = [...many.slice(0, 30), `topic=${encodeURIComponent('live/**')}`]
+    const client = rawClient(server.url)
+    client.socket.write(
+      `GET /events?${ok.join('&')}&topic=live%2Fa%2F*&topic=live%2Fa%2Fb HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`,
+    )
+    await client.until((text) => text.startsWith('HTTP/1.1 200 '))
+    await eventually(
+      async () => (await metric(server.url, 'herald_connections')) === 1,
+      5000,
+      'the subscriber',
+    )
+    const published = await fetch(`${server.url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'live/a/b', data: 'hit' }),
+    })
+    expect(published.status).toBe(200)
+    const text = await client.until((t) => t.includes('data: hit'))
+    expect(text.split('data: hit').length - 1).toBe(1)
+    client.socket.destroy()
+  })
+})

@@ -38,6 +38,7 @@ export interface HubContext {
   readonly maxBodyBytes: number
   readonly bodyTimeoutMs: number
   readonly maxTopicsPerSubscription: number
+  readonly maxPatternsPerSubscription: number
   readonly trustProxy: boolean
   readonly limiter: RateLimiter | undefined
   readonly idempotency: IdempotencyCache<HubResponse>

@@ -9,12 +9,13 @@
 import type { Frame, Session } from '@herald/server'
 import { createFrame } from '@herald/server'
 import type { EventStore, StoredEvent, TopicMatcher } from '@herald/store'
-import { createTopicMatcher, isTopicPattern, topicsOf } from '@herald/store'
+import { isTopicPattern, topicsOf } from '@herald/store'
 import type { Principal } from './auth.js'
 import { canReceivePrivate } from './auth.js'
 import type { ClientView } from './dashboard-api.js'
 import type { MercureSubscription } from './mercure/subscription.js'
 import type { HubMetrics } from './metrics.js'
+import { createPatternIndex } from './pattern-index.js'
 
 /** Event type of the in-band reset notice. */
 export const RESET_EVENT = 'herald.reset'
@@ -122,9 +123,13 @@ export function createFanOut(options: FanOutOptions): FanOut {
   const { store, metrics } = options
   const subscribers = new Set<Subscriber>()
   const byTopic = new Map<string, Set<Subscriber>>()
-  // Grouped by pattern: subscribers mostly share a few patterns (`orders/*`), so each event
-  // is matched once per distinct pattern, not once per subscriber.
-  const byPattern = new Map<
+  // Wildcard patterns, grouped (subscribers mostly share a few, `orders/*`) and indexed in a
+  // segment trie: an event costs the patterns it matches, not a test per distinct pattern.
+  const byPattern = new Map<string, Set<Subscriber>>()
+  const patterns = createPatternIndex<Set<Subscriber>>()
+  // Mercure selectors (URI templates, URL patterns) cannot go in the trie: tested one by one
+  // per distinct selector (their number is capped per subscription like topics).
+  const bySelector = new Map<
     string,
     { matcher: Pick<TopicMatcher, 'matches'>; subs: Set<Subscriber> }
   >()
@@ -135,10 +140,10 @@ export function createFanOut(options: FanOutOptions): FanOut {
     if (sub.mercure !== undefined) {
       sub.mercure.selectors.forEach((selector, i) => {
         const key = sub.topics[i] as string
-        let group = byPattern.get(key)
+        let group = bySelector.get(key)
         if (group === undefined) {
           group = { matcher: selector, subs: new Set() }
-          byPattern.set(key, group)
+          bySelector.set(key, group)
         }
         group.subs.add(sub)
       })
@@ -148,10 +153,11 @@ export function createFanOut(options: FanOutOptions): FanOut {
       if (isTopicPattern(topic)) {
         let group = byPattern.get(topic)
         if (group === undefined) {
-          group = { matcher: createTopicMatcher([topic]), subs: new Set() }
+          group = new Set()
           byPattern.set(topic, group)
+          patterns.add(topic, group)
         }
-        group.subs.add(sub)
+        group.add(sub)
         continue
       }
       let set = byTopic.get(topic)
@@ -165,11 +171,23 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   function remove(sub: Subscriber): void {
     subscribers.delete(sub)
+    if (sub.mercure !== undefined) {
+      for (const key of sub.topics) {
+        const group = bySelector.get(key)
+        if (group === undefined) continue
+        group.subs.delete(sub)
+        if (group.subs.size === 0) bySelector.delete(key)
+      }
+      return
+    }
     for (const topic of sub.topics) {
       const group = byPattern.get(topic)
       if (group !== undefined) {
-        group.subs.delete(sub)
-        if (group.subs.size === 0) byPattern.delete(topic)
+        group.delete(sub)
+        if (group.size === 0) {
+          byPattern.delete(topic)
+          patterns.delete(topic, group)
+        }
         continue
       }
       const set = byTopic.get(topic)
@@ -260,7 +278,12 @@ export function createFanOut(options: FanOutOptions): FanOut {
   function reach(topic: string, fn: (sub: Subscriber) => void): void {
     const exact = byTopic.get(topic)
     if (exact !== undefined) for (const sub of exact) fn(sub)
-    for (const group of byPattern.values()) {
+    if (patterns.size > 0) {
+      patterns.match(topic, (group) => {
+        for (const sub of group) fn(sub)
+      })
+    }
+    for (const group of bySelector.values()) {
       if (group.matcher.matches(topic)) for (const sub of group.subs) fn(sub)
     }
   }

@@ -104,6 +104,8 @@ export interface HubOptions {
   replayPageSize?: number | undefined
   /** Most `topic` parameters in one subscription. Default 100. */
   maxTopicsPerSubscription?: number | undefined
+  /** Most wildcard patterns (`orders/*`) among them. Default 32. */
+  maxPatternsPerSubscription?: number | undefined
   /** Data schemas per topic pattern (Standard Schema: zod, valibot, ...); 400 on mismatch. */
   schemas?: readonly TopicSchema[] | undefined
   /**
@@ -241,6 +243,7 @@ export function createHub(options: HubOptions): Hub {
   const auth = createAuthenticator(options.auth)
   const checkSchemas = createSchemaCheck(options.schemas ?? [])
   const maxTopics = positive('maxTopicsPerSubscription', options.maxTopicsPerSubscription, 100)
+  const maxPatterns = positive('maxPatternsPerSubscription', options.maxPatternsPerSubscription, 32)
   let limiter: RateLimiter | undefined
   try {
     limiter =
@@ -360,6 +363,7 @@ export function createHub(options: HubOptions): Hub {
     maxBodyBytes,
     bodyTimeoutMs,
     maxTopicsPerSubscription: maxTopics,
+    maxPatternsPerSubscription: maxPatterns,
     trustProxy: options.trustProxy === true,
     limiter,
     idempotency:

@@ -2,7 +2,7 @@
  * `GET /events?topic=T[&topic=T2...]`: who may subscribe to what. The stream acceptor
  * serves the authorized subscription on whichever transport the request came by.
  */
-import { assertValidTopicPattern } from '@herald/store'
+import { assertValidTopicPattern, isTopicPattern } from '@herald/store'
 import { canSubscribe } from '../auth.js'
 import type { HubContext } from '../context.js'
 import type { HubRequest } from '../http-io.js'
@@ -28,7 +28,18 @@ export async function authorizeSubscribe(ctx: HubContext, req: HubRequest): Prom
       `at most ${ctx.maxTopicsPerSubscription} topics per subscription`,
     )
   }
-  for (const topic of topics) assertValidTopicPattern(topic)
+  let wildcards = 0
+  for (const topic of topics) {
+    assertValidTopicPattern(topic)
+    if (isTopicPattern(topic)) wildcards++
+  }
+  if (wildcards > ctx.maxPatternsPerSubscription) {
+    throw fail(
+      'HERALD_INVALID_TOPIC',
+      400,
+      `at most ${ctx.maxPatternsPerSubscription} wildcard patterns per subscription (${wildcards} given)`,
+    )
+  }
   const principal = await auth.authenticate({ header: (name) => req.header(name), url: req.url })
   if (auth.enabled && !principal.authenticated) {
     if (!auth.anonymousSubscribe)
