@@ -1,5 +1,5 @@
 import type { Session } from '@herald/server'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { ClientView } from './dashboard-api.js'
 import { createTails, listClients, TAIL_MAX_PER_SECOND } from './dashboard-api.js'
 
@@ -91,5 +91,23 @@ describe('createTails', () => {
     expect(a.sent.at(-1)?.event).toBe('event')
     a.controller.abort()
     expect(tails.size).toBe(0)
+  })
+
+  it('reports drops after a burst even when no event follows', () => {
+    vi.useFakeTimers()
+    try {
+      let now = 0
+      const tails = createTails(() => now)
+      const a = session()
+      tails.add(a.session, '**')
+      tails.dispatch(Array.from({ length: TAIL_MAX_PER_SECOND + 7 }, (_, i) => event(i + 1, 'x')))
+      expect(a.sent).toHaveLength(TAIL_MAX_PER_SECOND)
+      now = 1500
+      vi.advanceTimersByTime(1000)
+      expect(a.sent.at(-1)).toEqual({ event: 'dropped', data: JSON.stringify({ count: 7 }) })
+      a.controller.abort()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

@@ -145,6 +145,18 @@ export function createTails(now: () => number = Date.now): Tails {
     tail.session.send({ event: 'dropped', data: JSON.stringify({ count: tail.dropped }) })
     tail.dropped = 0
   }
+  // A burst followed by silence still reports what it dropped, within a second or so.
+  let timer: ReturnType<typeof setInterval> | undefined
+  function sweep(): void {
+    const t = now()
+    for (const tail of tails) {
+      if (tail.dropped > 0 && t - tail.windowStart >= 1000) {
+        flushDropped(tail)
+        tail.windowStart = t
+        tail.sent = 0
+      }
+    }
+  }
   return {
     get size() {
       return tails.size
@@ -158,7 +170,21 @@ export function createTails(now: () => number = Date.now): Tails {
         dropped: 0,
       }
       tails.add(tail)
-      session.signal.addEventListener('abort', () => tails.delete(tail), { once: true })
+      if (timer === undefined) {
+        timer = setInterval(sweep, 1000)
+        ;(timer as { unref?: () => void }).unref?.()
+      }
+      session.signal.addEventListener(
+        'abort',
+        () => {
+          tails.delete(tail)
+          if (tails.size === 0 && timer !== undefined) {
+            clearInterval(timer)
+            timer = undefined
+          }
+        },
+        { once: true },
+      )
     },
     dispatch(events) {
       if (tails.size === 0) return
