@@ -15,8 +15,13 @@ export interface HubRequest {
   method: string
   /** Absolute request URL. */
   readonly url: URL
-  /** `url.pathname`. */
+  /** `url.pathname`, below the mount point when an app mounted the hub at a prefix. */
   readonly path: string
+  /**
+   * The prefix an app mounted the hub at (Express's `req.baseUrl`, e.g. `/hub`), or `''`.
+   * Paths the hub shows (the `GET /` endpoint list) carry it.
+   */
+  readonly base?: string
   /** Client IP (`''` when unknown). */
   ip: string
   /** A request header by lower-case name. */
@@ -140,6 +145,37 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
+/**
+ * The bytes of a body a middleware already read and parsed into `req.body` (Express's
+ * `express.json()`, `express.urlencoded()`, `express.text()`, `express.raw()`), or
+ * `undefined` when `parsed` is not something the body could be rebuilt from. JSON is
+ * re-serialised (equal as JSON, not byte for byte); a form is re-encoded from its fields.
+ */
+function bodyFromParsed(parsed: unknown, contentType: string | undefined): Uint8Array | undefined {
+  if (parsed instanceof Uint8Array) return parsed
+  if (typeof parsed === 'string') return Buffer.from(parsed, 'utf8')
+  if (parsed === null || typeof parsed !== 'object') return undefined
+  const type = (contentType ?? '').toLowerCase()
+  if (type.includes('json')) return Buffer.from(JSON.stringify(parsed), 'utf8')
+  if (type.startsWith('application/x-www-form-urlencoded')) {
+    const form = new URLSearchParams()
+    for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
+      for (const item of Array.isArray(value) ? value : [value]) {
+        if (typeof item !== 'string') return undefined
+        form.append(name, item)
+      }
+    }
+    return Buffer.from(form.toString(), 'utf8')
+  }
+  return undefined
+}
+
+/** Express's `req.baseUrl` (the prefix the hub is mounted at), or `''`. */
+function mountBase(req: NodeRequest): string {
+  const base = (req as { baseUrl?: unknown }).baseUrl
+  return typeof base === 'string' ? base : ''
+}
+
 function aborted(): HeraldError {
   return fail(
     'HERALD_REQUEST_ABORTED',
@@ -188,6 +224,7 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
     method: req.method ?? 'GET',
     url,
     path: url.pathname,
+    base: mountBase(req),
     ip,
     header(name) {
       const value = req.headers[name]
@@ -195,6 +232,29 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
     },
     body: (limit, timeoutMs = 0) =>
       new Promise<Uint8Array>((resolve, reject) => {
+        // Mounted in an app behind a body parser (express.json()): the stream was read to its
+        // end before the hub got the request, so no 'data' or 'end' will ever come. Use what
+        // the parser left in req.body, or say what happened at once (not a 408 after the
+        // body deadline).
+        if ((req as { readableEnded?: boolean }).readableEnded === true) {
+          const bytes =
+            bodyFromParsed((req as { body?: unknown }).body, req.headers['content-type']) ??
+            (req.headers['content-length'] === '0' ? new Uint8Array(0) : undefined)
+          if (bytes === undefined) {
+            reject(
+              fail(
+                'HERALD_BODY_ALREADY_READ',
+                500,
+                'the request body was read before the hub got the request (a body parser such as express.json() mounted before the hub?) and req.body does not hold it: mount the hub before body parsers',
+              ),
+            )
+          } else if (bytes.length > limit) {
+            reject(fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`))
+          } else {
+            resolve(bytes)
+          }
+          return
+        }
         // The client may have gone while the handler was busy (authenticating): the request is
         // then destroyed and its 'close' already fired, so waiting for it would never end.
         if (req.destroyed || (req as { readableAborted?: boolean }).readableAborted === true) {

@@ -131,6 +131,52 @@ describe('mounting the hub', () => {
     expect(await (await fetch(`${base}/hub/app-route`)).json()).toEqual({ from: 'express' })
   })
 
+  it('Express after express.json() and express.urlencoded(): uses req.body, lists endpoints with the prefix', async () => {
+    const hub = newHub()
+    const app = express()
+    app.use(express.json())
+    app.use(express.urlencoded({ extended: false }))
+    app.use('/hub', (req, res, next) => hub.handleNode(req, res, next))
+    const base = await listen(createServer(app))
+    const started = Date.now()
+    // Publishes read req.body at once (they waited for the 30 s body deadline, then 408).
+    await exercise(`${base}/hub`)
+    const form = await fetch(`${base}/hub/.well-known/mercure`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ topic: 'mount/form', data: 'from a form' }),
+    })
+    expect(form.status).toBe(200)
+    expect(Date.now() - started).toBeLessThan(10_000)
+    const index = (await (await fetch(`${base}/hub/`)).json()) as { endpoints: string[] }
+    expect(index.endpoints).toContain('GET /hub/events')
+    expect(index.endpoints).toContain('POST /hub/publish')
+    expect(index.endpoints.every((e) => / \/hub\//.test(e))).toBe(true)
+  })
+
+  it('Express behind a middleware that read the body and kept nothing: a clear 500 at once', async () => {
+    const hub = createHub({ store: createMemoryEventStore(), bodyTimeoutMs: 30_000 })
+    cleanups.push(() => hub.close())
+    const app = express()
+    app.use((req, _res, next) => {
+      req.on('data', () => {})
+      req.on('end', () => next())
+    })
+    app.use((req, res, next) => hub.handleNode(req, res, next))
+    const base = await listen(createServer(app))
+    const started = Date.now()
+    const response = await fetch(`${base}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 't', data: 'x' }),
+    })
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(response.status).toBe(500)
+    const body = (await response.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('HERALD_BODY_ALREADY_READ')
+    expect(body.error.message).toContain('express.json()')
+  })
+
   it('Fastify (raw request and response)', async () => {
     const hub = newHub()
     const app = Fastify({ forceCloseConnections: true })

@@ -272,7 +272,18 @@ export function createServerCore(options: StreamServerOptions = {}): {
       } else if (reason === 'error') {
         logger.warn({ sessionId: session.id, ip: session.info.ip, err: error }, 'session failed')
       }
-      logger.debug({ sessionId: session.id, reason, durationMs }, 'session closed')
+      // One info line per stream open and close: how long, how many bytes, why it ended.
+      logger.info(
+        {
+          sessionId: session.id,
+          ip: session.info.ip,
+          path: session.info.url.pathname,
+          reason,
+          durationMs: Math.round(durationMs),
+          bytes: session.bytesSent,
+        },
+        'stream closed',
+      )
       if (metrics !== undefined) {
         metrics.increment('sessions_closed_total', 1, { reason })
         metrics.observe('session_duration_seconds', durationMs / 1000, { reason })
@@ -357,9 +368,16 @@ export function createServerCore(options: StreamServerOptions = {}): {
       if (session.closeReason !== undefined) return undefined
       startSweep()
       metrics?.increment('sessions_opened_total', 1)
-      logger.debug(
-        { sessionId: session.id, ip: info.ip, lastEventId, httpVersion: info.httpVersion },
-        'session opened',
+      logger.info(
+        {
+          sessionId: session.id,
+          ip: info.ip,
+          path: info.url.pathname,
+          query: info.url.search,
+          lastEventId,
+          httpVersion: info.httpVersion,
+        },
+        'stream opened',
       )
       if (onOpen !== undefined) {
         try {

@@ -72,6 +72,8 @@ export class StreamSession implements Session, SinkOwner {
   readonly info: SessionInfo
   /** @internal Time the headers went out (ms since epoch). */
   readonly openedAt: number
+  // Bytes handed to the transport, for the close log line.
+  private sent = 0
   /** @internal Time of the last write, for idle heartbeats. */
   lastWriteAt: number
   /** @internal On the host's flush list. */
@@ -144,6 +146,11 @@ export class StreamSession implements Session, SinkOwner {
 
   get closeReason(): CloseReason | undefined {
     return this.reason
+  }
+
+  /** Bytes handed to the transport so far (headers not counted). */
+  get bytesSent(): number {
+    return this.sent
   }
 
   get bufferedBytes(): number {
@@ -250,6 +257,7 @@ export class StreamSession implements Session, SinkOwner {
     const more = this.more
     const frames = this.frames
     const bytes = this.queued
+    this.sent += bytes
     this.head = undefined
     this.more = undefined
     this.queued = 0

@@ -68,6 +68,8 @@ export interface Session {
   readonly closeReason: CloseReason | undefined
   /** Bytes queued or buffered by the transport, not yet accepted by the socket. */
   readonly bufferedBytes: number
+  /** Bytes of frames handed to the transport so far (response headers not counted). */
+  readonly bytesSent: number
   /**
    * Encodes and queues one event. Returns `false` (and does nothing) when the session is
    * closed, or when this frame made it a slow consumer.
@@ -103,7 +105,7 @@ export interface Session {
 
 /**
  * Pino-compatible structured logger (a pino `Logger` fits as is). Herald logs one object per
- * line with a message: `{ sessionId, ip, reason, ... }, 'session closed'`.
+ * line with a message: `{ sessionId, ip, reason, durationMs, bytes }, 'stream closed'`.
  */
 export interface Logger {
   /** Debug-level line. */

@@ -120,6 +120,26 @@ export function createPublishHandler(
     span.setAttribute('herald.events', events.length)
     const stored = await ctx.append(events, started)
     const ids = stored.map((e) => e.id)
+    // One info line per publish request: what operators grep for ("who published what").
+    let bytes = 0
+    for (const event of events) bytes += Buffer.byteLength(event.data)
+    if (events.length === 1) {
+      logger.info({ topic: events[0]?.topic, bytes, id: ids[0], flavour }, 'published')
+    } else {
+      const topics = [...new Set(events.map((e) => e.topic))]
+      logger.info(
+        {
+          topics: topics.slice(0, 10),
+          topicCount: topics.length,
+          events: events.length,
+          bytes,
+          firstId: ids[0],
+          lastId: ids.at(-1),
+          flavour,
+        },
+        'published',
+      )
+    }
     if (flavour === 'form') {
       // Mercure answers the update id (the publisher's, or the generated IRI), not the cursor.
       return {

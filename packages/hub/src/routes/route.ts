@@ -110,7 +110,14 @@ export function createRouter(
       GET: async (req) =>
         page !== undefined && (req.header('accept') ?? '').includes('text/html')
           ? page(req)
-          : json(200, { name: 'herald', endpoints }),
+          : json(200, {
+              name: 'herald',
+              // Mounted at a prefix (Express `app.use('/hub', ...)`): the paths a client uses.
+              endpoints:
+                req.base === undefined || req.base === ''
+                  ? endpoints
+                  : endpoints.map((e) => e.replace(' /', ` ${req.base}/`)),
+            }),
     },
   }
   for (const route of [...routes, index]) {
