@@ -337,3 +337,39 @@ describe('two nodes sharing a store', () => {
     onA.close()
   })
 })
+
+describe('publish answers', () => {
+  it('answers publishes pipelined on one connection and spread over many, each with its own id, in order', async () => {
+    // Answers of one event-loop turn are written together: each must still reach its own
+    // request, in request order on a connection.
+    const { url } = await start({ publishRateLimit: false })
+    const { port } = new URL(url)
+    const body = (i: number) => JSON.stringify({ topic: 'order/test', data: String(i) })
+    const request = (i: number) =>
+      `POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body(i))}\r\n\r\n${body(i)}`
+    const pipelined = async (first: number, count: number): Promise<string[]> => {
+      const socket = connect(Number(port), '127.0.0.1')
+      let text = ''
+      socket.setEncoding('utf8')
+      let ids: string[] = []
+      await new Promise<void>((resolve, reject) => {
+        socket.on('data', (chunk: string) => {
+          text += chunk
+          ids = [...text.matchAll(/\{"id":"([^"]+)","ids"/g)].map((m) => m[1] as string)
+          if (ids.length === count) resolve()
+        })
+        socket.on('error', reject)
+        socket.write(Array.from({ length: count }, (_, i) => request(first + i)).join(''))
+      })
+      socket.destroy()
+      return ids
+    }
+    const runs = await Promise.all([0, 1, 2, 3].map((c) => pipelined(c * 100, 20)))
+    for (const ids of runs) {
+      expect(ids).toHaveLength(20)
+      // Ids are assigned in append order; a connection's requests were read in order.
+      expect([...ids].sort()).toEqual(ids)
+    }
+    expect(new Set(runs.flat()).size).toBe(80)
+  })
+})
