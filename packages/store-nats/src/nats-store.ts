@@ -84,7 +84,7 @@ const NAMESPACE = /^[A-Za-z0-9_-]{1,64}$/
 const DIRECT_READS = 16
 const HEALTH_TIMEOUT_MS = 1000
 /** Tries of a batch that other nodes' publishes keep interrupting. */
-const BATCH_TRIES = 8
+const BATCH_TRIES = 20
 
 /** One event as its message holds it (b, i, k: batch id, index, size). */
 interface Wire {
@@ -226,6 +226,8 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   // Appends keep call order: single events are pipelined, a batch waits for what came
   // before it and holds back what comes after.
   let tail: Tail | undefined
+  const instance = randomUUID()
+  let published = 0
   let barrier: Promise<unknown> = Promise.resolve()
   let since = new Set<Promise<unknown>>()
 
@@ -364,8 +366,8 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
             retention: RetentionPolicy.Limits,
             storage: StorageType.File,
             allow_direct: true,
-            // Batch message ids are checked within it; never longer than max_age.
-            duplicate_window: Math.min(120_000, policy.maxAgeMs) * 1_000_000,
+            // Message ids (one per message, for the batch chains) are remembered this long.
+            duplicate_window: Math.min(10_000, policy.maxAgeMs) * 1_000_000,
             ...streamLimits(),
           })
         } catch (error) {
@@ -490,6 +492,14 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
           if (messages.length >= max) break
         }
       }
+      // num_pending is only a hint (2.9 can count one short): confirm the end by direct get,
+      // never claim to have reached `last` without having seen it.
+      for (at = (messages.at(-1)?.seq ?? at - 1) + 1; messages.length < max && at <= last; ) {
+        const m = await c.jsm.direct.getMessage(stream, { seq: at, next_by_subj: subject })
+        if (m === null || m.seq > last) break
+        messages.push({ seq: m.seq, wire: decode(m.data) })
+        at = m.seq + 1
+      }
       return { messages, full: messages.length >= max }
     } finally {
       c.jsm.consumers.delete(stream, info.name).catch(() => {})
@@ -552,9 +562,15 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
 
   async function publishOne(c: Conn, input: AppendInput, t: number): Promise<StoredEvent[]> {
     const payload = payloadOf(c, wireOf(input, t))
+    // Every message carries a message id: the server remembers the last one, and a batch's
+    // next part expects its predecessor's id there, so a single landing in the middle of a
+    // chain (from any node) must change it.
     const ack = await bounded(
       'the append',
-      c.js.publish(subjectOf(input), payload, { timeout: timeoutMs }),
+      c.js.publish(subjectOf(input), payload, {
+        timeout: timeoutMs,
+        msgID: `${instance}.${++published}`,
+      }),
     )
     if (ack.seq > highest) highest = ack.seq
     return [toStoredEvent(input, ack.seq, t)]

@@ -17,6 +17,12 @@ runEventStoreContract('nats', {
   reopen(options) {
     return createNatsEventStore({ url, namespace: last, ...options })
   },
+  // Another node on the same log.
+  peer(options) {
+    return createNatsEventStore({ url, namespace: last, ...options })
+  },
+  // Larger than the server's max_payload (1 MiB): refused before anything is published.
+  refusedInput: { topic: 'r', data: 'x'.repeat(1_100_000) },
 })
 
 afterAll(async () => {

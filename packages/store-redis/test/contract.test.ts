@@ -16,6 +16,10 @@ runEventStoreContract('redis', {
   reopen(options) {
     return createRedisEventStore({ url, namespace: last, ...options })
   },
+  // Another node on the same log.
+  peer(options) {
+    return createRedisEventStore({ url, namespace: last, ...options })
+  },
 })
 
 afterAll(async () => {
