@@ -45,6 +45,8 @@ export interface HubContext {
   readonly checkSchemas: SchemaCheck
   /** Who may see the admin views (the dashboard's private parts, `/metrics`). */
   readonly admin: AdminGate
+  /** The `/metrics` body (this hub's registry, or the sum over the cluster's workers). */
+  metricsText(): Promise<string>
   /** The dashboard's stats, tails, stream server, clients view and files. */
   readonly dashboard: DashboardServices
   /** Appends validated events (the one write path: HTTP publishes and `hub.publish`). */

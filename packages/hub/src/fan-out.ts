@@ -305,7 +305,10 @@ export function createFanOut(options: FanOutOptions): FanOut {
         principal,
         mercure,
         buffer: cursor === undefined ? undefined : [],
-        lastId: undefined,
+        // The client has everything up to its cursor: live events the node's tail delivers
+        // late (a tail behind the log) must not repeat them, even when the replay finds
+        // nothing newer. A cursor the store refuses gets a reset, which moves this on.
+        lastId: cursor === undefined || cursor === EARLIEST ? undefined : cursor,
         since: Date.now(),
       }
       add(sub)

@@ -121,6 +121,11 @@ export interface HubOptions {
   adminToken?: string | undefined
   /** The dashboard's built files (`herald serve` ships them); without them `/` answers JSON. */
   dashboard?: DashboardAssets | undefined
+  /**
+   * Produces the `/metrics` body instead of this hub's own registry: `herald serve
+   * --workers` answers the sum over every worker (prom-client's cluster aggregator).
+   */
+  metricsText?: (() => Promise<string>) | undefined
   /** This node's name in the dashboard. Default `host:pid`. */
   nodeName?: string | undefined
   /** The Mercure endpoint (`/.well-known/mercure`). */
@@ -372,6 +377,7 @@ export function createHub(options: HubOptions): Hub {
         : createIdempotencyCache<HubResponse>(options.idempotency),
     checkSchemas,
     admin,
+    metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
     dashboard: {
       stats,
       tails,

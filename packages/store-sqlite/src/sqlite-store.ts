@@ -468,6 +468,61 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     return { events, more }
   }
 
+  const readSnapshot = db.transaction(
+    (cursor: string | undefined, filter: ReadFilter): ReadResult => {
+      const latest = meta('last_id')
+      const matcher = createTopicMatcher(filter.topics)
+      let after = 0
+      if (cursor !== undefined) {
+        const seq = checkSequenceCursor(
+          cursor,
+          latest,
+          meta('pruned_through'),
+          topicPruned.all(),
+          matcher,
+        )
+        if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
+        after = seq
+      }
+      const limit = Math.max(1, filter.limit)
+      const end = (): string | undefined => (latest > after ? formatSequenceCursor(latest) : cursor)
+      if (filter.topics.includes('**')) {
+        const rows = scanAll.all(after, limit + 1)
+        const events = rows.slice(0, limit).map(toEvent)
+        if (rows.length > limit)
+          return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+        return { kind: 'events', events, cursor: end(), more: false }
+      }
+      // Resolve patterns to the known topics first: a pattern nothing matches costs nothing.
+      refreshTopics()
+      const topics = new Set<string>()
+      for (const pattern of filter.topics) {
+        if (!isTopicPattern(pattern)) {
+          if (knownSet.has(pattern)) topics.add(pattern)
+        } else for (const topic of resolvePattern(pattern)) topics.add(topic)
+        if (topics.size > MAX_INDEXED_TOPICS) break
+      }
+      if (topics.size === 0) return { kind: 'events', events: [], cursor: end(), more: false }
+      if (topics.size <= MAX_INDEXED_TOPICS) {
+        const { events, more } = readIndexed([...topics], after, limit)
+        if (more) return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+        return { kind: 'events', events, cursor: end(), more: false }
+      }
+      // Many topics: scan one window of ids and filter; past it, say where to go on.
+      const to = after + SCAN_WINDOW
+      const events: StoredEvent[] = []
+      for (const row of scanWindow.all(after, to, SCAN_WINDOW)) {
+        if (!matchesRow(matcher, row)) continue
+        if (events.length === limit) {
+          return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+        }
+        events.push(toEvent(row))
+      }
+      if (to >= latest) return { kind: 'events', events, cursor: end(), more: false }
+      return { kind: 'events', events, cursor: formatSequenceCursor(to), more: true }
+    },
+  )
+
   const timer =
     pruneIntervalMs > 0 && (policy.maxAgeMs !== Number.POSITIVE_INFINITY || ageRules)
       ? setInterval(() => {
@@ -525,57 +580,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       try {
         const t = Math.max(now(), meta('last_time'))
         if (ageDue(t)) prune.immediate(t)
-        const latest = meta('last_id')
-        const matcher = createTopicMatcher(filter.topics)
-        let after = 0
-        if (cursor !== undefined) {
-          const seq = checkSequenceCursor(
-            cursor,
-            latest,
-            meta('pruned_through'),
-            topicPruned.all(),
-            matcher,
-          )
-          if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
-          after = seq
-        }
-        const limit = Math.max(1, filter.limit)
-        const end = (): string | undefined =>
-          latest > after ? formatSequenceCursor(latest) : cursor
-        if (filter.topics.includes('**')) {
-          const rows = scanAll.all(after, limit + 1)
-          const events = rows.slice(0, limit).map(toEvent)
-          if (rows.length > limit)
-            return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
-          return { kind: 'events', events, cursor: end(), more: false }
-        }
-        // Resolve patterns to the known topics first: a pattern nothing matches costs nothing.
-        refreshTopics()
-        const topics = new Set<string>()
-        for (const pattern of filter.topics) {
-          if (!isTopicPattern(pattern)) {
-            if (knownSet.has(pattern)) topics.add(pattern)
-          } else for (const topic of resolvePattern(pattern)) topics.add(topic)
-          if (topics.size > MAX_INDEXED_TOPICS) break
-        }
-        if (topics.size === 0) return { kind: 'events', events: [], cursor: end(), more: false }
-        if (topics.size <= MAX_INDEXED_TOPICS) {
-          const { events, more } = readIndexed([...topics], after, limit)
-          if (more) return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
-          return { kind: 'events', events, cursor: end(), more: false }
-        }
-        // Many topics: scan one window of ids and filter; past it, say where to go on.
-        const to = after + SCAN_WINDOW
-        const events: StoredEvent[] = []
-        for (const row of scanWindow.all(after, to, SCAN_WINDOW)) {
-          if (!matchesRow(matcher, row)) continue
-          if (events.length === limit) {
-            return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
-          }
-          events.push(toEvent(row))
-        }
-        if (to >= latest) return { kind: 'events', events, cursor: end(), more: false }
-        return { kind: 'events', events, cursor: formatSequenceCursor(to), more: true }
+        // One read transaction: the counter and every per-topic query see ONE snapshot. Without
+        // it, another process committing between two per-topic queries would let the page
+        // skip that process's events in the topics queried first (found by the --workers test).
+        return readSnapshot(cursor, filter)
       } catch (error) {
         if (error instanceof HeraldError) throw error
         throw storeError('read', error)

@@ -5,8 +5,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
-/** Path of the built CLI entry point. */
-export const HERALD_BIN = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url))
+/**
+ * Path of the built CLI entry point; `HERALD_TEST_BIN` overrides it (to run a black-box
+ * suite against another build, e.g. the previous release, and see it fail).
+ */
+export const HERALD_BIN =
+  process.env.HERALD_TEST_BIN ?? fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url))
 
 /** Options of {@link startHubProcess}. */
 export interface HubProcessOptions {

@@ -13,7 +13,7 @@ export const metricsRoutes: RouteFactory = (ctx) => ({
           return {
             status: 200,
             headers: { 'content-type': ctx.metrics.registry.contentType },
-            body: await ctx.metrics.registry.metrics(),
+            body: await ctx.metricsText(),
           }
         },
       },
