@@ -95,5 +95,3 @@ export type {
   TopicStats,
 } from './stats.js'
 export { createHubStats, quantileFromBuckets } from './stats.js'
-export type { OpenStoreOptions, StoreBackend } from './store-registry.js'
-export { openStore, STORE_BACKENDS } from './store-registry.js'

@@ -13,6 +13,13 @@ import { HeraldError, isHeraldError } from '@herald/protocol'
 import type { Logger } from '@herald/server'
 import pino from 'pino'
 import { loadDashboardAssets } from './dashboard-assets.js'
+import {
+  clusterMetrics,
+  isClusterWorker,
+  parseWorkers,
+  reportListening,
+  runPrimary,
+} from './serve-cluster.js'
 import type { ResolvedServeConfig } from './serve-config.js'
 import type { Listener } from './serve-listener.js'
 import { createListener } from './serve-listener.js'
@@ -33,6 +40,9 @@ function readKey(value: string | undefined): string | undefined {
     )
   }
 }
+
+/** Set once this worker shuts down by itself: its own disconnect is no reason to stop again. */
+let workerExiting = false
 
 /** How long a hurried stop (second signal) may take before the process exits anyway. */
 const HURRY_MS = 2000
@@ -96,6 +106,18 @@ export async function runServe(
       topics: config.retentionTopic,
     }
     config.jwtPublicKey = readKey(config.jwtPublicKey)
+    const workers = parseWorkers(config.workers)
+    if (workers > 1 && !isClusterWorker()) {
+      if (config.store === 'memory') {
+        throw new HeraldError(
+          'HERALD_INVALID_CONFIG',
+          '--workers: the memory store lives in one process; use sqlite:PATH, redis:// or nats:// to share the log',
+        )
+      }
+      // Opened once here: a migration runs once, and a bad store fails with exit 2 now.
+      await (await openStore(config.store, retention)).store.close()
+      return await runPrimary(workers, config.logLevel)
+    }
     opened = await openStore(config.store, retention, (error) => logStoreError(error))
     store = opened.store
   } catch (error) {
@@ -112,6 +134,8 @@ export async function runServe(
     )
   }
   let hub: ReturnType<typeof createHub>
+  // A cluster worker's /metrics is the sum over all workers, gathered by the primary.
+  let clusterText: (() => Promise<string>) | undefined
   try {
     hub = createHub({
       store,
@@ -159,7 +183,9 @@ export async function runServe(
       processMetrics: true,
       adminToken: config.adminToken,
       dashboard: loadDashboardAssets(),
+      ...(isClusterWorker() ? { metricsText: () => (clusterText as () => Promise<string>)() } : {}),
     })
+    if (isClusterWorker()) clusterText = clusterMetrics(hub.metrics.registry)
   } catch (error) {
     await store.close()
     return fail(error)
@@ -207,8 +233,14 @@ export async function runServe(
     },
     'hub listening',
   )
-  // The one stdout line scripts and tests wait for.
-  process.stdout.write(`herald listening on ${url}\n`)
+  // The one stdout line scripts and tests wait for (the primary prints it for a cluster).
+  if (isClusterWorker()) {
+    reportListening(url)
+    // A worker whose primary is gone (killed) drains and exits instead of living on orphaned.
+    process.once('disconnect', () => {
+      if (!workerExiting) process.kill(process.pid, 'SIGTERM')
+    })
+  } else process.stdout.write(`herald listening on ${url}\n`)
 
   return new Promise<number>((resolveExit) => {
     let finished = false
@@ -219,6 +251,9 @@ export async function runServe(
       listener.destroy()
       logger.info({ code }, 'stopped')
       logger.flush?.()
+      // A cluster worker's IPC channel would keep the process alive.
+      workerExiting = true
+      if (isClusterWorker() && process.connected) process.disconnect()
       resolveExit(code)
       // A hurried stop leaves the first drain's wave and deadline timers behind: exit with
       // the code now rather than wait for them (everything they would close is closed).

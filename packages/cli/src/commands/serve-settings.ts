@@ -270,6 +270,11 @@ export const serveSettings = {
     help: 'secret (16+ chars) for the dashboard and /metrics, as Authorization: Bearer',
     expected: 'a non-empty secret',
   }),
+  workers: setting(text(), {
+    placeholder: 'N',
+    help: 'worker processes sharing the port and the log (node:cluster): N, or auto for one per CPU core',
+    expected: 'a positive integer or auto',
+  }),
 } satisfies Record<string, z.ZodType>
 
 /** A setting's key (`maxPayload`). */
@@ -296,6 +301,7 @@ export const serveDefaults = {
   logLevel: 'info',
   replayPageSize: 500,
   leanStreams: false,
+  workers: '1',
 } satisfies Partial<{ [K in SettingKey]: z.output<(typeof serveSettings)[K]> }>
 
 type Defaulted = keyof typeof serveDefaults
