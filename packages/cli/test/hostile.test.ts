@@ -386,3 +386,33 @@ describe('4. pattern fan-out', () => {
     client.socket.destroy()
   })
 })
+
+describe('5. replay scans', () => {
+  it('are rate-limited per client IP (resuming subscriptions only)', async () => {
+    const server = await hub([])
+    const resume = async (address: string, cursor: boolean): Promise<string> => {
+      const client = rawClient(server.url, address)
+      client.socket.write(
+        `GET /events?topic=nomatch/* HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n${cursor ? 'Last-Event-ID: earliest\r\n' : ''}\r\n`,
+      )
+      const text = await client.until((t) => t.includes('\r\n\r\n'))
+      client.socket.destroy()
+      return text.slice(9, 12)
+    }
+    const statuses: string[] = []
+    // Concurrently, as the probe's looping clients did: the burst (200) passes, the rest get
+    // 429 until the bucket refills (20/s).
+    const started = Date.now()
+    statuses.push(
+      ...(await Promise.all(Array.from({ length: 400 }, () => resume('127.0.0.40', true)))),
+    )
+    const seconds = (Date.now() - started) / 1000
+    const ok = statuses.filter((s) => s === '200').length
+    expect(ok).toBeGreaterThanOrEqual(200)
+    expect(ok).toBeLessThanOrEqual(200 + Math.ceil(20 * seconds) + 1)
+    expect(statuses.filter((s) => s === '429').length).toBe(400 - ok)
+    // Another address, and plain subscriptions from the limited one, are not affected.
+    expect(await resume('127.0.0.41', true)).toBe('200')
+    expect(await resume('127.0.0.40', false)).toBe('200')
+  })
+})

@@ -45,6 +45,17 @@ export interface StreamAcceptorOptions {
   router: Router
 }
 
+/** `true` when the request resumes from a cursor (and so reads the log). */
+function resumes(view: HubRequest): boolean {
+  const params = view.url.searchParams
+  return (
+    view.header('last-event-id') !== undefined ||
+    view.header('mercure-last-event-id') !== undefined ||
+    params.has('lastEventId') ||
+    params.has('lastEventID')
+  )
+}
+
 /** Creates the stream acceptor. */
 export function createStreamAcceptor(
   ctx: HubContext,
@@ -59,7 +70,25 @@ export function createStreamAcceptor(
     view: HubRequest,
   ): Promise<{ subscription: Subscription } | { refusal: HubResponse }> {
     try {
-      return { subscription: await route.subscribe(view) }
+      const subscription = await route.subscribe(view)
+      // A resume reads the log: anonymous clients looping `Last-Event-ID: earliest` would
+      // otherwise make every one a scan. Counted per client IP, after authorization.
+      const limiter = ctx.replayLimiter
+      if (limiter !== undefined && resumes(view)) {
+        const wait = await limiter.take(`replay:${view.ip}`)
+        if (wait > 0) {
+          return {
+            refusal: errorResponse(
+              fail('HERALD_REPLAY_RATE_LIMITED', 429, 'too many resuming subscriptions; slow down'),
+              {
+                ...corsHeaders(ctx.cors, view),
+                'retry-after': String(Math.max(1, Math.ceil(wait))),
+              },
+            ),
+          }
+        }
+      }
+      return { subscription }
     } catch (error) {
       const herald = isHeraldError(error)
         ? error

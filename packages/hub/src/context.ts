@@ -41,6 +41,8 @@ export interface HubContext {
   readonly maxPatternsPerSubscription: number
   readonly trustProxy: boolean
   readonly limiter: RateLimiter | undefined
+  /** Resuming subscriptions per client IP (each reads the log). */
+  readonly replayLimiter: RateLimiter | undefined
   readonly idempotency: IdempotencyCache<HubResponse>
   readonly checkSchemas: SchemaCheck
   /** Who may see the admin views (the dashboard's private parts, `/metrics`). */

@@ -87,6 +87,13 @@ export interface HubOptions {
    * through Redis, `@herald/store-redis`) is used as given.
    */
   publishRateLimit?: RateLimitOptions | RateLimiter | false | undefined
+  /**
+   * Resuming subscriptions (a `Last-Event-ID` or `lastEventId` cursor: each one reads the log)
+   * per second per client IP; beyond it 429 `HERALD_REPLAY_RATE_LIMITED` with `Retry-After`.
+   * `false` disables. Default 20/s, burst 200 (generous: many clients behind one NAT resume
+   * together after a deploy).
+   */
+  replayRateLimit?: RateLimitOptions | RateLimiter | false | undefined
   /** Allowed browser origins, for streams and publish (CORS). Default: none (no CORS headers). */
   cors?: CorsOptions | undefined
   /** Event-stream options: heartbeat, retry hint, queue and connection limits. */
@@ -260,6 +267,17 @@ export function createHub(options: HubOptions): Hub {
   } catch (error) {
     throw new HeraldError('HERALD_INVALID_CONFIG', `publishRateLimit: ${(error as Error).message}`)
   }
+  let replayLimiter: RateLimiter | undefined
+  try {
+    replayLimiter =
+      options.replayRateLimit === false
+        ? undefined
+        : options.replayRateLimit !== undefined && 'take' in options.replayRateLimit
+          ? options.replayRateLimit
+          : createRateLimiter(options.replayRateLimit ?? { rate: 20, burst: 200 })
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_CONFIG', `replayRateLimit: ${(error as Error).message}`)
+  }
   if (!auth.enabled) {
     logger.warn({}, 'no JWT key configured: anyone who can reach the hub may publish')
   }
@@ -371,6 +389,7 @@ export function createHub(options: HubOptions): Hub {
     maxPatternsPerSubscription: maxPatterns,
     trustProxy: options.trustProxy === true,
     limiter,
+    replayLimiter,
     idempotency:
       options.idempotency !== undefined && 'run' in options.idempotency
         ? options.idempotency
