@@ -492,6 +492,26 @@ describe('authorization', () => {
     expect(d.status).toBe(401)
   })
 
+  it('N-AUTH-3: 401 and 403 carry RFC 6750 Bearer challenges (invalid_token, insufficient_scope; no code without a token)', async () => {
+    const none = await publish([['topic', 'x']], null)
+    expect(none.status).toBe(401)
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="herald"')
+    const forged = await publish([['topic', 'x']], 'not.a.token')
+    expect(forged.status).toBe(401)
+    expect(forged.headers.get('www-authenticate')).toMatch(/error="invalid_token"/)
+    const malformed = await jwt({
+      authorization_details: [{ type: DETAIL, actions: [], topics: [] }],
+    })
+    const details = await openEventStream(url([['topic', 'x']]), {
+      authorization: `Bearer ${malformed}`,
+    })
+    expect(details.headers.get('www-authenticate')).toMatch(/error="invalid_token"/)
+    const narrow = await jwt({ mercure: { publish: ['https://example.com/only'] } })
+    const scope = await publish([['topic', 'https://example.com/other']], narrow)
+    expect(scope.status).toBe(403)
+    expect(scope.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/)
+  })
+
   it('C-AUTH-5: answers to query-token requests carry Cache-Control: private', async () => {
     const token = await jwt({ mercure: { subscribe: ['*'] } })
     const withQuery = await openEventStream(

@@ -178,8 +178,11 @@ export function canReceivePrivate(
   return false
 }
 
+/** A presented token that fails: 401 with RFC 6750's `error="invalid_token"` challenge. */
 function unauthorized(message: string, cause?: unknown): HeraldError {
-  return new HeraldError('HERALD_UNAUTHORIZED', message, { status: 401, cause })
+  return Object.assign(new HeraldError('HERALD_UNAUTHORIZED', message, { status: 401, cause }), {
+    bearerError: 'invalid_token',
+  })
 }
 
 function algorithmsOf(key: KeyObject): string[] {

@@ -52,14 +52,26 @@ export function json(
   return { status, headers: { 'content-type': JSON_TYPE, ...headers }, body: JSON.stringify(value) }
 }
 
-/** The JSON error answer `{ error: { code, message } }` (401s get `WWW-Authenticate`). */
+/**
+ * The JSON error answer `{ error: { code, message } }`. 401s get a `WWW-Authenticate: Bearer`
+ * challenge, with RFC 6750's `error="invalid_token"` when a presented token failed (none when
+ * no token was presented); a 403 for a token without the grant gets `insufficient_scope`.
+ */
 export function errorResponse(
   error: HeraldError,
   headers: Record<string, string> = {},
 ): HubResponse {
   const status = error.status ?? 500
   const extra: Record<string, string> = { ...headers }
-  if (status === 401) extra['www-authenticate'] = 'Bearer realm="herald"'
+  const bearer = (error as { bearerError?: unknown }).bearerError
+  if (status === 401) {
+    extra['www-authenticate'] =
+      bearer === 'invalid_token'
+        ? 'Bearer realm="herald", error="invalid_token"'
+        : 'Bearer realm="herald"'
+  } else if (status === 403 && error.code === 'HERALD_FORBIDDEN') {
+    extra['www-authenticate'] = 'Bearer realm="herald", error="insufficient_scope"'
+  }
   return json(status, { error: { code: error.code, message: error.message } }, extra)
 }
 

@@ -31,7 +31,10 @@ export interface MercureGrants {
 }
 
 function invalidToken(message: string): HeraldError {
-  return new HeraldError('HERALD_UNAUTHORIZED', `invalid token: ${message}`, { status: 401 })
+  return Object.assign(
+    new HeraldError('HERALD_UNAUTHORIZED', `invalid token: ${message}`, { status: 401 }),
+    { bearerError: 'invalid_token' },
+  )
 }
 
 function selectors(
