@@ -77,6 +77,9 @@ export function createStreamAcceptor(
       if (limiter !== undefined && resumes(view)) {
         const wait = await limiter.take(`replay:${view.ip}`)
         if (wait > 0) {
+          ctx.metrics.server.increment('requests_rejected_total', 1, {
+            code: 'HERALD_REPLAY_RATE_LIMITED',
+          })
           return {
             refusal: errorResponse(
               fail('HERALD_REPLAY_RATE_LIMITED', 429, 'too many resuming subscriptions; slow down'),
