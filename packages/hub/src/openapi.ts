@@ -16,7 +16,8 @@ const streamErrors = errors({
   '401': 'A token is required or invalid (`HERALD_UNAUTHORIZED`).',
   '403': 'The token does not grant a requested topic (`HERALD_FORBIDDEN`).',
   '406': 'The request does not accept `text/event-stream` (`HERALD_NOT_ACCEPTABLE`).',
-  '429': 'Too many open streams from this address, or too many resumes (`HERALD_TOO_MANY_CONNECTIONS_PER_IP`, `HERALD_REPLAY_RATE_LIMITED`), with `Retry-After`.',
+  '429':
+    'Too many open streams from this address, or too many resumes (`HERALD_TOO_MANY_CONNECTIONS_PER_IP`, `HERALD_REPLAY_RATE_LIMITED`), with `Retry-After`.',
   '503': 'Draining or at the connection cap (`HERALD_DRAINING`, `HERALD_TOO_MANY_CONNECTIONS`).',
 })
 
