@@ -83,12 +83,16 @@ afterAll(async () => {
 
 /** Runs a block's commands as one bash script against `url`. */
 function runBlock(lines: string[], url: string) {
-  const wait = `until curl -s ${url}/metrics | grep -q '^herald_subscribers{topic="news"} 1'; do sleep 0.05; done`
+  // Streams the hub opened so far: a counter, so a stream closing meanwhile cannot hide a new
+  // one (a gauge of subscribers could stay put).
+  const count = `curl -s ${url}/metrics | awk '/^herald_sessions_opened_total / { n = $2 } END { print n + 0 }'`
+  const before = `__before=$(${count})`
+  const wait = `until [ "$(${count})" -gt "$__before" ]; do sleep 0.05; done`
   const script = lines
     .map((line) => command(line).replaceAll('http://127.0.0.1:8080', url))
     .flatMap((line) =>
       line.endsWith('&')
-        ? [line, wait]
+        ? [before, line, wait]
         : // A person reads the output before stopping the subscriber: give the last event the
           // moment it needs to reach the background process's stdout.
           line.startsWith('kill ')
