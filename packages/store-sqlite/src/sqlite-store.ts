@@ -511,7 +511,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       // Many topics: scan one window of ids and filter; past it, say where to go on.
       const to = after + SCAN_WINDOW
       const events: StoredEvent[] = []
-      for (const row of scanWindow.all(after, to, SCAN_WINDOW)) {
+      // Iterated, not collected: a page that fills up early stops reading the window.
+      for (const row of scanWindow.iterate(after, to, SCAN_WINDOW)) {
         if (!matchesRow(matcher, row)) continue
         if (events.length === limit) {
           return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
