@@ -38,6 +38,10 @@ export function summaryRows(r: BenchResult): Array<[string, string]> {
       'reconnects',
       `${n(r.reconnects)} of ${n(r.reconnectAttempts)} attempts succeeded (${r.reconnectSuccessRate}%)`,
     ],
+    [
+      'generator',
+      `${r.subscriberProcesses} subscriber process(es) at ${r.subscriberCpuPct}% of a core each (near 100: the generator, not the server, is the limit)`,
+    ],
   ]
   if (r.serverCpuPct !== null) {
     rows.push([

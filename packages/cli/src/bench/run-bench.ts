@@ -110,6 +110,11 @@ export interface BenchResult {
   reconnectAttempts: number
   reconnectSuccessRate: number
   serverCpuPct: number | null
+  /**
+   * CPU of the subscriber processes over the run, in % of one core each (100 = saturated):
+   * near 100, the figures measure the generator, not the server.
+   */
+  subscriberCpuPct: number
   serverRssMb: number | null
   serverRssPeakMb: number | null
   slo: SloResult[]
@@ -224,6 +229,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       workers.push(startWorker(Math.min(perProcess, left), subscribeUrl, headerLines, onTick))
     }
     const connectStarted = performance.now()
+    const runStarted = performance.now()
     const progress = (
       phase: BenchProgress['phase'],
       deliveries: number,
@@ -381,6 +387,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
               1,
             )
           : null,
+      subscriberCpuPct: round(
+        (sum((r) => r.cpuSeconds) / ((performance.now() - runStarted) / 1000) / workers.length) *
+          100,
+        1,
+      ),
       serverRssMb: after ? round(after.rssBytes / 2 ** 20, 1) : null,
       serverRssPeakMb: pid === undefined ? null : round(peakRss / 2 ** 20, 1),
       slo: [],

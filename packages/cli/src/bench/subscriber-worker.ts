@@ -160,6 +160,7 @@ function finish(published: number, notPublished: ReadonlySet<number>): void {
     reconnectAttempts,
     reconnectSuccesses,
     drops,
+    cpuSeconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
   })
   // Let the IPC message flush before leaving.
   setTimeout(() => process.exit(0), 50)

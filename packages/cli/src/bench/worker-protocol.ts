@@ -75,6 +75,8 @@ export interface ResultMessage {
   reconnectAttempts: number
   reconnectSuccesses: number
   drops: Record<string, number>
+  /** CPU seconds (user + system) this process used. */
+  cpuSeconds: number
 }
 
 export type WorkerMessage = ReadyMessage | TickMessage | ResultMessage
