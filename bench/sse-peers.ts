@@ -15,6 +15,7 @@
  *   BENCH_SECONDS=10                        seconds of publishing (1 s warm-up excluded)
  *   BENCH_PAYLOAD=128
  *   BENCH_OUT=FILE.json                     also write the raw results
+ *   BENCH_TABLE_FROM=FILE.json              print the table of an earlier BENCH_OUT, no run
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -180,47 +181,51 @@ function runBench(
   })
 }
 
-const results: Array<Record<string, unknown>> = []
-const load0 = os.loadavg()
-console.error(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')} (2 cores)`)
-for (const { subscribers, rate } of sizes) {
-  for (const kind of kinds) {
-    const server = await startServer(kind, subscribers)
-    const before = cpuJiffies()
-    const started = Date.now()
-    let r: Record<string, unknown>
-    try {
-      r = await runBench(server, subscribers, rate)
-    } finally {
-      await server.stop()
+let results: Array<Record<string, unknown>> = []
+if (process.env.BENCH_TABLE_FROM) {
+  // Re-render the table of an earlier run (BENCH_OUT) without measuring again.
+  results = JSON.parse(readFileSync(process.env.BENCH_TABLE_FROM, 'utf8')) as typeof results
+} else {
+  const load0 = os.loadavg()
+  console.error(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')} (2 cores)`)
+  for (const { subscribers, rate } of sizes) {
+    for (const kind of kinds) {
+      const server = await startServer(kind, subscribers)
+      const before = cpuJiffies()
+      const started = Date.now()
+      let r: Record<string, unknown>
+      try {
+        r = await runBench(server, subscribers, rate)
+      } finally {
+        await server.stop()
+      }
+      const after = cpuJiffies()
+      const wall = (Date.now() - started) / 1000
+      // Busy share of both cores over the whole measurement (connect + publish + drain).
+      const machineBusyPct = Math.round(
+        ((after.busy - before.busy) / (after.total - before.total)) * 200,
+      )
+      const row = {
+        kind,
+        subscribers,
+        rate,
+        machineBusyPct,
+        wallS: wall,
+        loadavg1: os.loadavg()[0],
+        ...r,
+      }
+      results.push(row)
+      console.error(
+        `${kind.padEnd(10)} ${String(subscribers).padStart(6)} subs  ${String(r.deliveriesPerSec).padStart(8)} deliveries/s  p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms  lost ${r.lost}  cpu ${r.serverCpuPct}%  rss ${r.serverRssMb} MB  machine ${machineBusyPct}% of 200%`,
+      )
     }
-    const after = cpuJiffies()
-    const wall = (Date.now() - started) / 1000
-    // Busy share of both cores over the whole measurement (connect + publish + drain).
-    const machineBusyPct = Math.round(
-      ((after.busy - before.busy) / (after.total - before.total)) * 200,
-    )
-    const row = {
-      kind,
-      subscribers,
-      rate,
-      machineBusyPct,
-      wallS: wall,
-      loadavg1: os.loadavg()[0],
-      ...r,
-    }
-    results.push(row)
-    console.error(
-      `${kind.padEnd(10)} ${String(subscribers).padStart(6)} subs  ${String(r.deliveriesPerSec).padStart(8)} deliveries/s  p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms  lost ${r.lost}  cpu ${r.serverCpuPct}%  rss ${r.serverRssMb} MB  machine ${machineBusyPct}% of 200%`,
-    )
   }
+  if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(results, null, 2))
 }
-if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(results, null, 2))
-
 const floorOf = (n: number) => results.find((x) => x.kind === 'node-floor' && x.subscribers === n)
 const lines = [
-  '| subscribers | events/s | server | deliveries/s | p50 ms | p99 ms | max ms | lost | dup | server CPU % | server RSS MB | connect p99 ms | p99 vs floor | machine busy |',
-  '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| subscribers | events/s | server | deliveries/s | p50 ms | p99 ms | max ms | lost | dup | server CPU % | server RSS MB | connect p99 ms | p99 vs floor | generator CPU % | machine busy |',
+  '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ]
 for (const r of results) {
   const floor = floorOf(r.subscribers as number)
@@ -229,7 +234,7 @@ for (const r of results) {
       ? `${((r.p99Ms as number) / (floor.p99Ms as number)).toFixed(2)}x`
       : '-'
   lines.push(
-    `| ${(r.subscribers as number).toLocaleString('en-US')} | ${r.rate} | ${r.kind} | ${(r.deliveriesPerSec as number).toLocaleString('en-US')} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPct} | ${r.serverRssMb} | ${r.connectP99Ms} | ${ratio} | ${r.machineBusyPct}% |`,
+    `| ${(r.subscribers as number).toLocaleString('en-US')} | ${r.rate} | ${r.kind} | ${(r.deliveriesPerSec as number).toLocaleString('en-US')} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPct} | ${r.serverRssMb} | ${r.connectP99Ms} | ${ratio} | ${r.subscriberCpuPct} | ${r.machineBusyPct}% (load ${(r.loadavg1 as number).toFixed(1)}) |`,
   )
 }
 console.log(lines.join('\n'))
