@@ -105,6 +105,35 @@ describe('herald chaos', () => {
     expect(readFileSync(report, 'utf8')).toContain('Faults injected')
   })
 
+  it('--workers 2: a worker SIGKILLed, then the whole hub; nothing lost, exit 0', {
+    timeout: 150_000,
+  }, async () => {
+    const { code, stdout, stderr } = await run([
+      '--workers',
+      '2',
+      '--faults',
+      'cut,worker-kill,hub-kill',
+      '--duration',
+      '20',
+      '--subscribers',
+      '16',
+      '--json',
+    ])
+    const r = lastJson(stdout, stderr)
+    expect(r.failures, stderr).toEqual([])
+    expect(code).toBe(0)
+    expect(r).toMatchObject({
+      workers: 2,
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+      ackedMissingFromLog: 0,
+    })
+    const faults = r.faults as Fault[]
+    expect(faults.map((f) => f.kind)).toEqual(['cut', 'worker-kill', 'hub-kill'])
+    expect(faults[1]?.detail).toMatch(/SIGKILL worker pid \d+/)
+  })
+
   it('fails with loss against a hub that cannot replay (exit 1)', { timeout: 90_000 }, async () => {
     const { code, stdout } = await run([
       '--serve-command',

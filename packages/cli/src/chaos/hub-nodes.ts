@@ -78,7 +78,7 @@ async function stablePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000
+  const deadline = Date.now() + 45_000
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(
@@ -94,7 +94,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string)
     })
     if (ok) return
     if (Date.now() > deadline)
-      throw new Error(`the hub did not listen on ${port} in 20 s:\n${log()}`)
+      throw new Error(`the hub did not listen on ${port} in 45 s:\n${log()}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
