@@ -217,7 +217,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const scanWindow = db.prepare<[number, number, number], Row>(
     'SELECT * FROM events_v2 WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
   )
-  const dataVersion = (): number => db.pragma('data_version', { simple: true }) as number
+  // Prepared once: `db.pragma()` compiles its statement on every call, and the poll runs
+  // every `pollIntervalMs` for the store's whole life.
+  const dataVersionStmt = db.prepare<[], number>('PRAGMA data_version').pluck()
+  const dataVersion = (): number => dataVersionStmt.get() as number
 
   // Every topic ever appended, from `topics_v2`, refreshed incrementally (new rows only).
   const knownTopics: string[] = []
@@ -380,7 +383,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const writeBatch = db.transaction((batch: Pending[]): (StoredEvent[] | Error)[] => {
     // The counter lives in the file, read under the write lock: other processes append too.
     let seq = meta('last_id')
-    const t = Math.max(now(), meta('last_time'))
+    const lastTime = meta('last_time')
+    const t = Math.max(now(), lastTime)
     const out: (StoredEvent[] | Error)[] = []
     const touched = new Set<string>()
     for (const item of batch) {
@@ -394,7 +398,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       }
     }
     writeMeta.run('last_id', String(seq))
-    writeMeta.run('last_time', String(t))
+    // Same millisecond as the last batch (common under load): the row already says so.
+    if (t !== lastTime) writeMeta.run('last_time', String(t))
     oldestTime ??= t
     pruneIn(t, seq, touched)
     return out
