@@ -134,7 +134,9 @@ describe('herald chaos', () => {
     expect(faults[1]?.detail).toMatch(/SIGKILL worker pid \d+/)
   })
 
-  it('fails with loss against a hub that cannot replay (exit 1)', { timeout: 150_000 }, async () => {
+  it('fails with loss against a hub that cannot replay (exit 1)', {
+    timeout: 150_000,
+  }, async () => {
     const { code, stdout } = await run([
       '--serve-command',
       `${process.execPath} ${LOSSY}`,
