@@ -114,58 +114,53 @@ function runBlock(lines: string[], url: string) {
 describe('README quick start', () => {
   // Retried once: on a loaded CI machine the block's background subscriber has been seen to
   // stall (not reproduced when run alone); a second run starts from a fresh hub.
-  it(
-    'runs every command as written',
-    { retry: 1 },
-    async () => {
-      const blocks = quickStartBlocks()
-      // A new block needs its expectations here: no untested command in the quick start.
-      expect(blocks.length).toBe(5)
-      const [setup, curl, cli, authHub, token] = blocks as [
-        string[],
-        string[],
-        string[],
-        string[],
-        string[],
-      ]
+  it('runs every command as written', { retry: 1, timeout: 400_000 }, async () => {
+    const blocks = quickStartBlocks()
+    // A new block needs its expectations here: no untested command in the quick start.
+    expect(blocks.length).toBe(5)
+    const [setup, curl, cli, authHub, token] = blocks as [
+      string[],
+      string[],
+      string[],
+      string[],
+      string[],
+    ]
 
-      expect(setup.map(command)).toEqual(['npm ci', 'npm start'])
-      if (hub !== undefined && hub.child.exitCode === null && hub.child.signalCode === null) {
-        await stopHub(hub) // left running by a failed first attempt
-      }
-      hub = await startHub(setup[1] as string)
+    expect(setup.map(command)).toEqual(['npm ci', 'npm start'])
+    if (hub !== undefined && hub.child.exitCode === null && hub.child.signalCode === null) {
+      await stopHub(hub) // left running by a failed first attempt
+    }
+    hub = await startHub(setup[1] as string)
 
-      const viaCurl = runBlock(curl, hub.url)
-      expect(viaCurl.status, viaCurl.stderr).toBe(0)
-      expect(viaCurl.stdout).toContain('data: {"hello":"world"}')
-      expect(viaCurl.stdout).toMatch(/\{"id":"[^"]+"/)
+    const viaCurl = runBlock(curl, hub.url)
+    expect(viaCurl.status, viaCurl.stderr).toBe(0)
+    expect(viaCurl.stdout).toContain('data: {"hello":"world"}')
+    expect(viaCurl.stdout).toMatch(/\{"id":"[^"]+"/)
 
-      const viaCli = runBlock(cli, hub.url)
-      expect(
-        viaCli.status,
-        `${viaCli.stderr}\nstdout: ${viaCli.stdout}\nhub: ${hub.stderr().slice(-2000)}`,
-      ).toBe(0)
-      const lines = viaCli.stdout.trim().split('\n')
-      const event = lines.find((l) => l.startsWith('{'))
-      const id = lines.find((l) => !l.startsWith('{'))
-      expect(JSON.parse(event ?? 'null')).toEqual({
-        id,
-        type: 'message',
-        data: { hello: 'world' },
-      })
+    const viaCli = runBlock(cli, hub.url)
+    expect(
+      viaCli.status,
+      `${viaCli.stderr}\nstdout: ${viaCli.stdout}\nhub: ${hub.stderr().slice(-2000)}`,
+    ).toBe(0)
+    const lines = viaCli.stdout.trim().split('\n')
+    const event = lines.find((l) => l.startsWith('{'))
+    const id = lines.find((l) => !l.startsWith('{'))
+    expect(JSON.parse(event ?? 'null')).toEqual({
+      id,
+      type: 'message',
+      data: { hello: 'world' },
+    })
 
-      await stopHub(hub)
-      expect(authHub.map(command)).toHaveLength(1)
-      expect(authHub[0]).toMatch(/^HERALD_JWT_SECRET=\S{32,} npm start$/)
-      hub = await startHub(authHub[0] as string)
-      expect(hub.stderr()).not.toContain('shorter than 32 bytes')
-      const withToken = runBlock(token, hub.url)
-      // The last command publishes without a token: refused, exit 1.
-      expect(withToken.status).toBe(1)
-      expect(withToken.stdout.trim()).toMatch(/^\S+$/)
-      expect(withToken.stderr).toContain('401 HERALD_UNAUTHORIZED')
-      await stopHub(hub)
-    },
-    400_000,
-  )
+    await stopHub(hub)
+    expect(authHub.map(command)).toHaveLength(1)
+    expect(authHub[0]).toMatch(/^HERALD_JWT_SECRET=\S{32,} npm start$/)
+    hub = await startHub(authHub[0] as string)
+    expect(hub.stderr()).not.toContain('shorter than 32 bytes')
+    const withToken = runBlock(token, hub.url)
+    // The last command publishes without a token: refused, exit 1.
+    expect(withToken.status).toBe(1)
+    expect(withToken.stdout.trim()).toMatch(/^\S+$/)
+    expect(withToken.stderr).toContain('401 HERALD_UNAUTHORIZED')
+    await stopHub(hub)
+  })
 })
