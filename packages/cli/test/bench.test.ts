@@ -8,29 +8,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HERALD_BIN, launchChromium } from '@herald/testkit'
+import { launchChromium, runHerald } from '@herald/testkit'
 import { afterAll, describe, expect, it } from 'vitest'
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-bench-test-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const LOSSY = fileURLToPath(new URL('./fixtures/lossy-hub.mjs', import.meta.url))
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HERALD_BIN, 'bench', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c
-    })
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c
-    })
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const run = (args: string[]) => runHerald(['bench', ...args])
 
 function lastJson(stdout: string): Record<string, unknown> {
   const line = stdout.trim().split('\n').at(-1) ?? ''

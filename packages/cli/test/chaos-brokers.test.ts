@@ -4,26 +4,10 @@
  * the nodes' broker connections reset and black-holed, and nodes SIGKILLed in turn. Nothing
  * lost, duplicated or reordered; exit 0.
  */
-import { spawn } from 'node:child_process'
-import { type BackendServer, HERALD_BIN, startNatsServer, startRedisServer } from '@herald/testkit'
+import { type BackendServer, runHerald, startNatsServer, startRedisServer } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
 
-function chaos(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HERALD_BIN, 'chaos', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c
-    })
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c
-    })
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const chaos = (args: string[]) => runHerald(['chaos', ...args])
 
 interface Fault {
   kind: string

@@ -4,34 +4,18 @@
  * lost, exit 0. And the proof that it can fail: against a hub that cannot replay, the same
  * faults end in loss and exit 1.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { HERALD_BIN } from '@herald/testkit'
+import { runHerald } from '@herald/testkit'
 import { afterAll, describe, expect, it } from 'vitest'
 
 const dir = mkdtempSync(join(tmpdir(), 'herald-chaos-test-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const LOSSY = fileURLToPath(new URL('./fixtures/lossy-hub.mjs', import.meta.url))
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [HERALD_BIN, 'chaos', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (c: string) => {
-      stdout += c
-    })
-    child.stderr.setEncoding('utf8').on('data', (c: string) => {
-      stderr += c
-    })
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const run = (args: string[]) => runHerald(['chaos', ...args])
 
 interface Fault {
   kind: string

@@ -88,3 +88,28 @@ export function startHubProcess(options: HubProcessOptions = {}): Promise<HubPro
     })
   })
 }
+
+/** What {@link runHerald} collected from one CLI process. */
+export interface HeraldRun {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the `herald` CLI (`HERALD_BIN`) with `args` to its exit, collecting its output. */
+export function runHerald(args: readonly string[]): Promise<HeraldRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [HERALD_BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk
+    })
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}

@@ -3,5 +3,5 @@ export { freePort, startNatsServer, startRedisServer } from './backend-servers.j
 export { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './chromium.js'
 export type { EventStreamReader } from './event-stream-reader.js'
 export { openEventStream } from './event-stream-reader.js'
-export type { HubProcess, HubProcessOptions } from './hub-process.js'
-export { HERALD_BIN, startHubProcess } from './hub-process.js'
+export type { HeraldRun, HubProcess, HubProcessOptions } from './hub-process.js'
+export { HERALD_BIN, runHerald, startHubProcess } from './hub-process.js'
