@@ -72,6 +72,8 @@ export type { Hub, HubOptions, HubStreamOptions, MercureOptions, PublishInput } 
 export { createHub } from './hub.js'
 export type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 export { createIdempotencyCache } from './idempotency.js'
+export type { MemoryBlobStoreOptions } from './memory-blob-store.js'
+export { createMemoryBlobStore, DEFAULT_MAX_BLOB_BYTES } from './memory-blob-store.js'
 export type { MemoryEventStoreOptions } from './memory-store.js'
 export { createMemoryEventStore, MEMORY_STORE_DEFAULT_RETENTION } from './memory-store.js'
 export type { HubMetrics } from './metrics.js'

@@ -22,6 +22,7 @@ import {
   SEQUENCE_CURSORS,
   toStoredEvent,
 } from '@herald/store'
+import { createMemoryBlobStore } from './memory-blob-store.js'
 
 /** Options of {@link createMemoryEventStore}. */
 export interface MemoryEventStoreOptions {
@@ -187,6 +188,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
 
   return {
     cursors: SEQUENCE_CURSORS,
+
+    blobs: createMemoryBlobStore({ assertOpen }),
 
     async findCursor(clientId: string) {
       assertOpen()

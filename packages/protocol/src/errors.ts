@@ -57,6 +57,10 @@ export const heraldErrorCodes = [
   'HERALD_DRAINING',
   'HERALD_SLOW_CONSUMER',
   'HERALD_PIPELINED_REQUEST',
+  // blobs (@herald/store, @herald/hub)
+  'HERALD_BLOB_STORE_FULL',
+  'HERALD_BLOB_NOT_FOUND',
+  'HERALD_RANGE_NOT_SATISFIABLE',
 ] as const
 
 /** A stable, documented Herald error code. */

@@ -30,6 +30,7 @@ import {
   toStoredEvent,
 } from '@herald/store'
 import Database from 'better-sqlite3'
+import { createFileBlobStore } from './file-blob-store.js'
 import { migrate } from './schema.js'
 
 /** Options of {@link createSqliteEventStore}. */
@@ -51,6 +52,13 @@ export interface SqliteEventStoreOptions {
   pollIntervalMs?: number | undefined
   /** How long an append waits for another process's write lock, in ms (default 5000). */
   busyTimeoutMs?: number | undefined
+  /**
+   * Where blobs live (see `file-blob-store.ts`): default `<path>.blobs`. An in-memory
+   * database (`:memory:`) has no blob store.
+   */
+  blobDir?: string | undefined
+  /** Largest blob, in bytes (default 64 MiB). */
+  maxBlobBytes?: number | undefined
 }
 
 /** Default hub-wide retention of the SQLite store. */
@@ -561,8 +569,19 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       : undefined
   poll?.unref()
 
+  // Blobs live in a sidecar directory beside the file (none for an in-memory database).
+  const blobs =
+    options.path === ':memory:'
+      ? undefined
+      : createFileBlobStore({
+          dir: options.blobDir ?? `${options.path}.blobs`,
+          maxBlobBytes: options.maxBlobBytes,
+          assertOpen,
+        })
+
   return {
     cursors: SEQUENCE_CURSORS,
+    blobs,
 
     append(inputs) {
       try {

@@ -14,6 +14,7 @@
  * - Replay after `Last-Event-ID` calls `read` page by page with the subscription's topics,
  *   following `page.cursor` while `page.more`.
  */
+import type { BlobStore } from './blob-store.js'
 import type { CursorOrder, ResetReason } from './cursor.js'
 import type { AppendInput, StoredEvent } from './events.js'
 
@@ -133,4 +134,10 @@ export interface EventStore {
    * @throws {HeraldError} `HERALD_STORE_UNAVAILABLE`, `HERALD_STORE_CLOSED`.
    */
   findCursor?(clientId: string): Promise<string | undefined>
+  /**
+   * Where binary publishes keep their bytes (see {@link BlobStore}), on the same backend and
+   * with the same lifetime as the log: `close` closes it too. Absent: the hub refuses binary
+   * publishes with `HERALD_UNSUPPORTED_MEDIA_TYPE`.
+   */
+  readonly blobs?: BlobStore | undefined
 }

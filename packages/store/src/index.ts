@@ -1,3 +1,5 @@
+export type { BlobInfo, BlobInput, BlobStore, StoredBlob } from './blob-store.js'
+export { assertBlobInput, isBlobId, MAX_BLOB_ID_LENGTH, toBlobInfo } from './blob-store.js'
 export type { CursorOrder, ResetReason } from './cursor.js'
 export {
   checkSequenceCursor,
