@@ -15,6 +15,7 @@ import type {
 } from '@herald/store'
 import {
   checkSequenceCursor,
+  createMemorySchemaStore,
   createTopicMatcher,
   createWakeSignal,
   formatSequenceCursor,
@@ -188,6 +189,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
 
   return {
     cursors: SEQUENCE_CURSORS,
+    schemas: createMemorySchemaStore({ now, closed: () => closed }),
 
     blobs: createMemoryBlobStore({ assertOpen }),
 

@@ -1,10 +1,12 @@
 import { createMemoryEventStore } from '@herald/hub'
-import { runEventStoreContract } from '@herald/store/contract'
+import { runEventStoreContract, runSchemaStoreContract } from '@herald/store/contract'
 import { describe, expect, it } from 'vitest'
 
 runEventStoreContract('memory', {
   create: (options) => createMemoryEventStore(options),
 })
+
+runSchemaStoreContract('memory', { create: () => createMemoryEventStore() })
 
 describe('memory store specifics', () => {
   it('bounds memory: past maxBytes the oldest events go, and old cursors get a reset', async () => {

@@ -99,6 +99,8 @@ interface Wire {
   b?: string
   i?: number
   k?: number
+  /** Schema version the data was validated against. */
+  s?: number
 }
 
 interface Raw {
@@ -426,6 +428,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       retry: w.r,
       private: w.p === 1,
       publishedAt: w.a,
+      schemaVersion: w.s,
     }
   }
 
@@ -436,6 +439,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     if (input.clientId !== undefined) w.c = input.clientId
     if (input.retry !== undefined) w.r = input.retry
     if (input.private === true) w.p = 1
+    if (input.schemaVersion !== undefined) w.s = input.schemaVersion
     return w
   }
 

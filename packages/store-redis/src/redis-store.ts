@@ -108,6 +108,7 @@ function toEvent(entry: Entry): StoredEvent {
   let retry: number | undefined
   let isPrivate = false
   let publishedAt = 0
+  let schemaVersion: number | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const value = raw[i + 1] as string
     switch (raw[i]) {
@@ -135,6 +136,9 @@ function toEvent(entry: Entry): StoredEvent {
       case 'a':
         publishedAt = Number(value)
         break
+      case 's':
+        schemaVersion = Number(value)
+        break
     }
   }
   return {
@@ -147,6 +151,7 @@ function toEvent(entry: Entry): StoredEvent {
     retry,
     private: isPrivate,
     publishedAt,
+    schemaVersion,
   }
 }
 
@@ -251,7 +256,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
         input.clientId === undefined ? '' : `=${input.clientId}`,
         input.retry === undefined ? '' : String(input.retry),
         input.private === true ? '1' : '',
-        '',
+        input.schemaVersion === undefined ? '' : String(input.schemaVersion),
       )
     }
     const [logEpoch, first, time] = await connection.script<[string, string, string, number]>(

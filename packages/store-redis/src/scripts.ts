@@ -217,7 +217,8 @@ end
  * floor (a sequence number the node has seen, so a log that came back empty restarts above
  * it), now, maxEvents, maxAgeMs, maxBytes, rules (count, then pattern/max/age triples), event
  * count, then 8 fields per event: topic, alternates (newline-joined), data, type and clientId
- * (each '' when absent, else '=' + value), retry, private ('1'/''), unused.
+ * (each '' when absent, else '=' + value), retry, private ('1'/''), schema version ('' when
+ * none; stored as field `s`).
  * Returns { epoch, first sequence, publishedAt, newest sequence }.
  */
 export const APPEND_SCRIPT = `${PRELUDE}
@@ -246,7 +247,7 @@ local first = seq + 1
 local bytes = tonumber(redis.call('HGET', META, 'bytes') or '0')
 for i = 0, n - 1 do
   local j = at + 1 + i * 8
-  local topic, alts, data, type, cid, retry, priv = ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], ARGV[j + 6]
+  local topic, alts, data, type, cid, retry, priv, sv = ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], ARGV[j + 6], ARGV[j + 7]
   seq = seq + 1
   local id = num(seq) .. '-0'
   local f = { 't', topic, 'd', data, 'a', num(t) }
@@ -255,6 +256,7 @@ for i = 0, n - 1 do
   if cid ~= '' then f[#f + 1] = 'c'; f[#f + 1] = string.sub(cid, 2) end
   if retry ~= '' then f[#f + 1] = 'r'; f[#f + 1] = retry end
   if priv ~= '' then f[#f + 1] = 'p'; f[#f + 1] = '1' end
+  if sv ~= '' then f[#f + 1] = 's'; f[#f + 1] = sv end
   redis.call('XADD', LOG, id, unpack(f))
   local tops = { topic }
   if alts ~= '' then for _, alt in ipairs(split_lines(alts)) do tops[#tops + 1] = alt end end

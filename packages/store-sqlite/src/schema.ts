@@ -4,7 +4,13 @@
  * next to the old one and copied over in ONE transaction: a migration either completes or
  * leaves the file as it was.
  *
- * v2 (this build):
+ * v3 (this build): v2, plus (additive, nothing copied)
+ * - `events_v2.schema_version`: the registry schema version an event was validated against,
+ *   or NULL;
+ * - `schemas_v3 (topic, version, schema, compatibility, registered_at)`: the schema
+ *   registry, one row per version of a topic pattern.
+ *
+ * v2:
  * - `events_v2`: the log; `topic` is the canonical topic, `alternates` a JSON array of the
  *   others (Mercure multi-topic updates) or NULL.
  * - `alternates_v2 (topic, event_id)`: the per-topic index of alternates, so a read by topic
@@ -22,7 +28,7 @@ import { HeraldError } from '@herald/protocol'
 import type Database from 'better-sqlite3'
 
 /** Schema version this build writes and reads. */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 const V2 = `
 CREATE TABLE events_v2 (
@@ -52,6 +58,19 @@ CREATE TABLE pruned_topics_v2 (
   topic TEXT PRIMARY KEY,
   through INTEGER NOT NULL
 );
+`
+
+/** v2 -> v3: additive (a nullable column, a new table), so no row is copied. */
+const V2_TO_V3 = `
+ALTER TABLE events_v2 ADD COLUMN schema_version INTEGER;
+CREATE TABLE schemas_v3 (
+  topic TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  schema TEXT NOT NULL,
+  compatibility TEXT NOT NULL,
+  registered_at INTEGER NOT NULL,
+  PRIMARY KEY (topic, version)
+) WITHOUT ROWID;
 `
 
 /** v1 -> v2: copy the log, index its topics, carry the counters over, drop the v1 tables. */
@@ -108,8 +127,11 @@ export function migrate(db: Database.Database): number {
           )
         }
       }
-      db.exec(V2)
-      if (version === 1) db.exec(V1_TO_V2)
+      if (version < 2) {
+        db.exec(V2)
+        if (version === 1) db.exec(V1_TO_V2)
+      }
+      db.exec(V2_TO_V3)
       db.prepare(
         "INSERT INTO herald_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ).run(String(SCHEMA_VERSION))

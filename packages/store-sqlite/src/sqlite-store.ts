@@ -32,6 +32,7 @@ import {
 import Database from 'better-sqlite3'
 import { createFileBlobStore } from './file-blob-store.js'
 import { migrate } from './schema.js'
+import { createSqliteSchemaStore } from './schema-registry.js'
 
 /** Options of {@link createSqliteEventStore}. */
 export interface SqliteEventStoreOptions {
@@ -82,6 +83,7 @@ interface Row {
   retry: number | null
   private: number
   published_at: number
+  schema_version: number | null
 }
 
 interface Pending {
@@ -101,6 +103,7 @@ function toEvent(row: Row): StoredEvent {
     retry: row.retry ?? undefined,
     private: row.private === 1,
     publishedAt: row.published_at,
+    schemaVersion: row.schema_version ?? undefined,
   }
 }
 
@@ -186,7 +189,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     'SELECT id, published_at FROM events_v2 ORDER BY id LIMIT 1',
   )
   const insert = db.prepare(
-    'INSERT INTO events_v2 (id, topic, alternates, type, data, client_id, retry, private, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO events_v2 (id, topic, alternates, type, data, client_id, retry, private, published_at, schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   )
   const insertAlternate = db.prepare<[string, number]>(
     'INSERT OR IGNORE INTO alternates_v2 (topic, event_id) VALUES (?, ?)',
@@ -374,6 +377,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         input.retry ?? null,
         input.private === true ? 1 : 0,
         t,
+        input.schemaVersion ?? null,
       )
       if (!registered.has(input.topic)) insertTopic.run(input.topic)
       if (alternates !== undefined) {
@@ -582,6 +586,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   return {
     cursors: SEQUENCE_CURSORS,
     blobs,
+    schemas: createSqliteSchemaStore(db, { now, assertOpen }),
 
     append(inputs) {
       try {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isHeraldError } from '@herald/protocol'
 import type { EventStore } from '@herald/store'
-import { runEventStoreContract } from '@herald/store/contract'
+import { runEventStoreContract, runSchemaStoreContract } from '@herald/store/contract'
 import { createSqliteEventStore } from '@herald/store-sqlite'
 import Database from 'better-sqlite3'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -36,6 +36,16 @@ runEventStoreContract('sqlite', {
   refusedInput: { topic: 'r', data: 'boom' },
 })
 
+let schemaPath = ''
+runSchemaStoreContract('sqlite', {
+  create() {
+    schemaPath = join(dir, `schemas-${n++}`, 'herald.db')
+    return createSqliteEventStore({ path: schemaPath })
+  },
+  reopen: () => createSqliteEventStore({ path: schemaPath }),
+  peer: () => createSqliteEventStore({ path: schemaPath }),
+})
+
 async function readAll(store: EventStore, topics: string[]) {
   const page = await store.read(undefined, { topics, limit: 1000 })
   if (page.kind !== 'events') throw new Error('unexpected reset')
@@ -43,7 +53,7 @@ async function readAll(store: EventStore, topics: string[]) {
 }
 
 describe('SQLite store specifics', () => {
-  it('writes a versioned schema: events_v2 and herald_meta.schema_version = 2', async () => {
+  it('writes a versioned schema: events_v2, schemas_v3 and herald_meta.schema_version = 3', async () => {
     const file = join(dir, 'schema.db')
     const store = createSqliteEventStore({ path: file })
     await store.append([{ topic: 't', data: 'x', alternates: ['u'] }])
@@ -54,7 +64,7 @@ describe('SQLite store specifics', () => {
     const topics = db.prepare('SELECT name FROM topics_v2 ORDER BY name').all()
     const alternates = db.prepare('SELECT topic, event_id FROM alternates_v2').all()
     db.close()
-    expect(version).toEqual({ value: '2' })
+    expect(version).toEqual({ value: '3' })
     expect(rows).toEqual([{ topic: 't', alternates: '["u"]', data: 'x' }])
     expect(topics).toEqual([{ name: 't' }, { name: 'u' }])
     expect(alternates).toEqual([{ topic: 'u', event_id: 1 }])
@@ -98,12 +108,13 @@ describe('SQLite store specifics', () => {
       .map((r) => (r as { name: string }).name)
     const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
     db.close()
-    expect(version).toEqual({ value: '2' })
+    expect(version).toEqual({ value: '3' })
     expect(tables).toEqual([
       'alternates_v2',
       'events_v2',
       'herald_meta',
       'pruned_topics_v2',
+      'schemas_v3',
       'topics_v2',
     ])
     // Opening again is a no-op.
@@ -130,6 +141,37 @@ describe('SQLite store specifics', () => {
     expect(version).toEqual({ value: '1' })
     expect(rows).toEqual({ n: 5 })
     expect(v2).toBeUndefined()
+  })
+
+  it('migrates a v2 file (written by the v2 build) to v3: events kept, schemas and schema versions stored', async () => {
+    const file = join(dir, 'v2.db')
+    copyFileSync(join(fixtures, 'herald-v2.db'), file)
+    const keep = { maxAgeMs: Number.POSITIVE_INFINITY }
+    const store = createSqliteEventStore({ path: file, retention: keep })
+    const before = await readAll(store, ['**'])
+    expect(before.map((e) => [e.id, e.topic, e.data, e.type, e.clientId, e.schemaVersion])).toEqual(
+      [
+        ['0000000000000001', 'orders/1', '{"total":3}', 'created', 'c-1', undefined],
+        ['0000000000000002', 'orders/2', 'plain', undefined, undefined, undefined],
+      ],
+    )
+    const [next] = await store.append([{ topic: 'orders/3', data: '{}', schemaVersion: 1 }])
+    expect(next?.id).toBe('0000000000000003')
+    await store.schemas?.registerSchema(
+      { topic: 'orders/*', schema: '{"type":"object"}', compatibility: 'backward' },
+      0,
+    )
+    await store.close()
+    const again = createSqliteEventStore({ path: file, retention: keep })
+    expect((await readAll(again, ['orders/3']))[0]?.schemaVersion).toBe(1)
+    expect((await again.schemas?.listSchemas())?.map((v) => [v.topic, v.version])).toEqual([
+      ['orders/*', 1],
+    ])
+    await again.close()
+    const db = new Database(file, { readonly: true })
+    const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
+    db.close()
+    expect(version).toEqual({ value: '3' })
   })
 
   it('refuses a file from a newer Herald', () => {

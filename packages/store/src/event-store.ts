@@ -17,6 +17,7 @@
 import type { BlobStore } from './blob-store.js'
 import type { CursorOrder, ResetReason } from './cursor.js'
 import type { AppendInput, StoredEvent } from './events.js'
+import type { SchemaStore } from './schema-store.js'
 
 /** Which events a read returns. */
 export interface ReadFilter {
@@ -140,4 +141,10 @@ export interface EventStore {
    * publishes with `HERALD_UNSUPPORTED_MEDIA_TYPE`.
    */
   readonly blobs?: BlobStore | undefined
+  /**
+   * The schema registry kept in this store's backend (shared by every instance on it, and
+   * persistent where the log is). Optional: the hub keeps schemas in its own memory for a
+   * store without one (then nodes do not share them).
+   */
+  readonly schemas?: SchemaStore | undefined
 }

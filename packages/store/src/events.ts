@@ -24,6 +24,8 @@ export interface AppendInput {
   retry?: number | undefined
   /** Delivered only to subscribers whose token grants one of its topics. */
   private?: boolean | undefined
+  /** The registry schema version the data was validated against (see `SchemaStore`). */
+  schemaVersion?: number | undefined
 }
 
 /** An event in the log. */
@@ -51,6 +53,11 @@ export interface StoredEvent {
   readonly private: boolean
   /** When the store accepted the event, in milliseconds since the epoch. */
   readonly publishedAt: number
+  /**
+   * The registry schema version the data was validated against, or `undefined` when no
+   * registered schema applied to its topic.
+   */
+  readonly schemaVersion: number | undefined
 }
 
 /** Shared by every event without alternates: one frozen array, not one per event. */
@@ -79,6 +86,7 @@ export function toStoredEvent(
     retry: input.retry,
     private: input.private === true,
     publishedAt,
+    schemaVersion: input.schemaVersion,
   }
 }
 

@@ -26,6 +26,14 @@ export type {
   TopicRetentionRule,
 } from './retention.js'
 export { resolveRetention } from './retention.js'
+export type {
+  MemorySchemaStoreOptions,
+  SchemaCompatibility,
+  SchemaRegistration,
+  SchemaStore,
+  SchemaVersion,
+} from './schema-store.js'
+export { createMemorySchemaStore, schemaConflict, sortSchemaVersions } from './schema-store.js'
 export type { TailOptions } from './tail.js'
 export { tailLog } from './tail.js'
 export type { TopicMatcher } from './topic.js'

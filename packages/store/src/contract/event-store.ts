@@ -128,7 +128,12 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       const before = Date.now()
       const [a, b, c] = await store.append([
         ev('a', 'x'),
-        ev('b', 'é 😀\nline two\r\n', { type: 'update', clientId: 'c-1', retry: 500 }),
+        ev('b', 'é 😀\nline two\r\n', {
+          type: 'update',
+          clientId: 'c-1',
+          retry: 500,
+          schemaVersion: 3,
+        }),
         ev('c/d', '', { private: true }),
       ])
       expect(a && b && c).toBeTruthy()
@@ -136,7 +141,14 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       expect(a).toMatchObject({ topic: 'a', data: 'x', type: undefined, private: false })
       expect(a?.clientId).toBeUndefined()
       expect(a?.retry).toBeUndefined()
-      expect(b).toMatchObject({ type: 'update', clientId: 'c-1', retry: 500, private: false })
+      expect(a?.schemaVersion).toBeUndefined()
+      expect(b).toMatchObject({
+        type: 'update',
+        clientId: 'c-1',
+        retry: 500,
+        private: false,
+        schemaVersion: 3,
+      })
       expect(b?.data).toBe('é 😀\nline two\r\n')
       expect(c).toMatchObject({ topic: 'c/d', data: '', private: true })
       expect(a?.publishedAt).toBeGreaterThanOrEqual(before - 1000)

@@ -8,3 +8,8 @@ export type {
   EventStoreFactoryOptions,
 } from './event-store.js'
 export { runEventStoreContract } from './event-store.js'
+export type {
+  SchemaStoreContractOptions,
+  SchemaStoreOwner,
+} from './schema-store.js'
+export { runSchemaStoreContract } from './schema-store.js'
