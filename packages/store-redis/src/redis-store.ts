@@ -27,7 +27,7 @@ import {
   toStoredEvent,
 } from '@herald/store'
 import { createRedisConnection, type RedisArg, type RedisConnection } from './connection.js'
-import { APPEND_SCRIPT, READ_SCRIPT } from './scripts.js'
+import { APPEND_SCRIPT, FIND_SCRIPT, READ_SCRIPT } from './scripts.js'
 import type {
   RedisIdempotencyOptions,
   RedisRateLimitOptions,
@@ -93,6 +93,9 @@ type Entry = [id: string, fields: string[]]
 const HEALTH_TIMEOUT_MS = 1000
 
 const NAMESPACE = /^[A-Za-z0-9._-]{1,64}$/
+
+/** Events one append script call carries at most (a longer turn makes several calls). */
+const MAX_EVENTS_PER_CALL = 1000
 
 function bound(value: number): string {
   return value === Number.POSITIVE_INFINITY ? '-1' : String(value)
@@ -235,9 +238,50 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     if (logEpoch !== '') epoch = logEpoch
   }
 
-  async function append(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
-    assertOpen()
-    if (inputs.length === 0) return []
+  interface Pending {
+    inputs: readonly AppendInput[]
+    resolve(events: StoredEvent[]): void
+    reject(error: unknown): void
+  }
+  // Appends wait for the end of the event-loop turn, then go to Redis in one script call:
+  // a hub publishing from many connections pays one round trip and one script run per turn,
+  // not per publish. Each batch stays all-or-none and contiguous.
+  let queue: Pending[] = []
+  let queued = 0
+  let scheduled = false
+  const inFlight = new Set<Promise<void>>()
+
+  function append(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
+    try {
+      assertOpen()
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (inputs.length === 0) return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      queue.push({ inputs, resolve, reject })
+      queued += inputs.length
+      // A long turn goes out in several calls rather than one script that holds Redis up.
+      if (queued >= MAX_EVENTS_PER_CALL) flush()
+      else if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    })
+  }
+
+  function flush(): void {
+    scheduled = false
+    const batches = queue
+    queue = []
+    queued = 0
+    if (batches.length === 0) return
+    const sent = send(batches)
+    inFlight.add(sent)
+    void sent.then(() => inFlight.delete(sent))
+  }
+
+  async function send(batches: readonly Pending[]): Promise<void> {
     const args: RedisArg[] = [
       prefix,
       epoch,
@@ -245,28 +289,49 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       String(highest),
       String(now()),
       ...retentionArgs,
+      String(batches.length),
     ]
-    args.push(String(inputs.length))
-    for (const input of inputs) {
-      args.push(
-        input.topic,
-        input.alternates === undefined ? '' : input.alternates.join('\n'),
-        input.data,
-        input.type === undefined ? '' : `=${input.type}`,
-        input.clientId === undefined ? '' : `=${input.clientId}`,
-        input.retry === undefined ? '' : String(input.retry),
-        input.private === true ? '1' : '',
-        input.schemaVersion === undefined ? '' : String(input.schemaVersion),
-      )
+    for (const { inputs } of batches) {
+      args.push(String(inputs.length))
+      for (const input of inputs) {
+        args.push(
+          input.topic,
+          input.alternates === undefined ? '' : input.alternates.join('\n'),
+          input.data,
+          input.type === undefined ? '' : `=${input.type}`,
+          input.clientId === undefined ? '' : `=${input.clientId}`,
+          input.retry === undefined ? '' : String(input.retry),
+          input.private === true ? '1' : '',
+          input.schemaVersion === undefined ? '' : String(input.schemaVersion),
+        )
+      }
     }
-    const [logEpoch, first, time] = await connection.script<[string, string, string, number]>(
-      APPEND_SCRIPT,
-      args,
-    )
-    const firstSeq = Number(first)
-    const t = Number(time)
-    seen(firstSeq + inputs.length - 1, logEpoch)
-    return inputs.map((input, i) => toStoredEvent(input, firstSeq + i, t))
+    let reply: (string | number | [string])[]
+    try {
+      reply = await connection.script<(string | number | [string])[]>(APPEND_SCRIPT, args)
+    } catch (error) {
+      for (const b of batches) b.reject(error)
+      return
+    }
+    const t = Number(reply[1])
+    let newest = 0
+    batches.forEach((batch, i) => {
+      const first = reply[3 + i]
+      if (Array.isArray(first)) {
+        batch.reject(
+          new HeraldError(
+            'HERALD_DUPLICATE_EVENT_ID',
+            `an event with id ${JSON.stringify(first[0])} is already in the log: update ids are unique`,
+            { status: 409 },
+          ),
+        )
+        return
+      }
+      const firstSeq = Number(first)
+      newest = firstSeq + batch.inputs.length - 1
+      batch.resolve(batch.inputs.map((input, j) => toStoredEvent(input, firstSeq + j, t)))
+    })
+    seen(newest, reply[0] as string)
   }
 
   async function runRead(
@@ -363,6 +428,17 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       }
     },
 
+    async findCursor(clientId) {
+      assertOpen()
+      const id = await connection.script<string | null>(FIND_SCRIPT, [
+        prefix,
+        String(now()),
+        ...retentionArgs,
+        clientId,
+      ])
+      return id === null ? undefined : formatSequenceCursor(Number(id.slice(0, id.indexOf('-'))))
+    },
+
     async health(): Promise<StoreHealth> {
       assertOpen()
       try {
@@ -379,6 +455,9 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     async close() {
       if (closed) return
       closed = true
+      // Appends already accepted still go out, then the connection closes.
+      flush()
+      await Promise.all(inFlight)
       wake.close()
       await connection.close()
     },

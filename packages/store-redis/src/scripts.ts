@@ -14,6 +14,8 @@
  * - `P topics` sorted set (score 0): the topics with an index, for resolving patterns by prefix.
  * - `P r:<pattern>` streams: the ids under one per-topic retention rule.
  * - `P tpruned` hash: topic -> newest sequence deleted by a per-topic rule.
+ * - `P ids` hash: publisher id (`clientId`) -> the entry id of the retained event that has it
+ *   (Mercure update ids resolve through it; an entry deleted by retention drops its id).
  * - channel `P wake`: an append publishes the newest sequence, to wake the tails.
  *
  * Every write a script makes happens after its checks, so a script that fails writes nothing:
@@ -24,6 +26,20 @@
 const PRELUDE = `
 local P = ARGV[1]
 local META, LOG, TOPICS, TPRUNED = P .. 'meta', P .. 'log', P .. 'topics', P .. 'tpruned'
+local IDS = P .. 'ids'
+
+-- The entry id of the retained event whose publisher id is cid, or nil.
+local function live_id(cid)
+  local id = redis.call('HGET', IDS, cid)
+  if not id then return nil end
+  if #redis.call('XRANGE', LOG, id, id) == 0 then return nil end
+  return id
+end
+
+-- A deleted event's publisher id no longer resolves.
+local function forget_id(f, id)
+  if f.c and redis.call('HGET', IDS, f.c) == id then redis.call('HDEL', IDS, f.c) end
+end
 
 local function split(s)
   local out, start = {}, 1
@@ -131,6 +147,7 @@ local function drop_head(should_drop, rules)
       if not should_drop(f, freed) then stop = true; break end
       local tops = all_topics(f)
       unindex(entry[1], tops, nil)
+      forget_id(f, entry[1])
       redis.call('XDEL', LOG, entry[1])
       freed = freed + size_of(f)
       through = seq_of(entry[1])
@@ -187,6 +204,7 @@ local function prune(now, max_events, max_age, max_bytes, rules)
           local f = fields(found[1][2])
           local tops = all_topics(f)
           unindex(id, tops, rules)
+          forget_id(f, id)
           redis.call('XDEL', LOG, id)
           bytes = bytes - size_of(f)
           local seq = seq_of(id)
@@ -213,19 +231,25 @@ end
 `
 
 /**
- * Append. ARGV: prefix, expected epoch ('' when this node knows none), epoch to create,
- * floor (a sequence number the node has seen, so a log that came back empty restarts above
- * it), now, maxEvents, maxAgeMs, maxBytes, rules (count, then pattern/max/age triples), event
- * count, then 8 fields per event: topic, alternates (newline-joined), data, type and clientId
- * (each '' when absent, else '=' + value), retry, private ('1'/''), schema version ('' when
- * none; stored as field `s`).
- * Returns { epoch, first sequence, publishedAt, newest sequence }.
+ * Append of every batch one node received in one event-loop turn. ARGV: prefix, expected epoch
+ * ('' when this node knows none), epoch to create, floor (a sequence number the node has seen,
+ * so a log that came back empty restarts above it), now, maxEvents, maxAgeMs, maxBytes, rules
+ * (count, then pattern/max/age triples), batch count, then per batch: its event count and 8
+ * fields per event: topic, alternates (newline-joined), data, type and clientId (each '' when
+ * absent, else '=' + value), retry, private ('1'/''), schema version ('' when none; stored as
+ * field `s`).
+ *
+ * Batches are independent: one whose publisher ids repeat a retained event's (or each other's)
+ * writes nothing and answers { publisher id }; the others are written, each contiguous.
+ * Returns { epoch, publishedAt, epoch changed (0/1), then per batch its first sequence or the
+ * repeated id as a one-element array }.
  */
 export const APPEND_SCRIPT = `${PRELUDE}
 local expected, fresh, floor, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local max_events, max_age, max_bytes = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local rules, at = read_rules(9)
-local n = tonumber(ARGV[at])
+local groups = tonumber(ARGV[at])
+at = at + 1
 local meta = redis.call('HMGET', META, 'epoch', 'seq', 'time')
 local epoch, seq, time = meta[1], tonumber(meta[2] or '0'), tonumber(meta[3] or '0')
 if not epoch then
@@ -243,36 +267,71 @@ else
   if #tail == 1 then seq = math.max(seq, seq_of(tail[1][1])) end
 end
 local t = math.max(now, time)
-local first = seq + 1
 local bytes = tonumber(redis.call('HGET', META, 'bytes') or '0')
-for i = 0, n - 1 do
-  local j = at + 1 + i * 8
-  local topic, alts, data, type, cid, retry, priv, sv = ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], ARGV[j + 6], ARGV[j + 7]
-  seq = seq + 1
-  local id = num(seq) .. '-0'
-  local f = { 't', topic, 'd', data, 'a', num(t) }
-  if alts ~= '' then f[#f + 1] = 'x'; f[#f + 1] = alts end
-  if type ~= '' then f[#f + 1] = 'e'; f[#f + 1] = string.sub(type, 2) end
-  if cid ~= '' then f[#f + 1] = 'c'; f[#f + 1] = string.sub(cid, 2) end
-  if retry ~= '' then f[#f + 1] = 'r'; f[#f + 1] = retry end
-  if priv ~= '' then f[#f + 1] = 'p'; f[#f + 1] = '1' end
-  if sv ~= '' then f[#f + 1] = 's'; f[#f + 1] = sv end
-  redis.call('XADD', LOG, id, unpack(f))
-  local tops = { topic }
-  if alts ~= '' then for _, alt in ipairs(split_lines(alts)) do tops[#tops + 1] = alt end end
-  for _, tp in ipairs(tops) do
-    redis.call('XADD', P .. 'i:' .. tp, id, 'a', num(t))
-    redis.call('ZADD', TOPICS, 0, tp)
+local out = { epoch, num(t), expected ~= '' and expected ~= epoch and 1 or 0 }
+for g = 1, groups do
+  local n = tonumber(ARGV[at])
+  local from = at + 1
+  at = from + n * 8
+  -- Publisher ids are unique among retained events: a repeat refuses its whole batch.
+  local repeated, mine = nil, {}
+  for i = 0, n - 1 do
+    local cid = ARGV[from + i * 8 + 4]
+    if cid ~= '' then
+      cid = string.sub(cid, 2)
+      if mine[cid] or live_id(cid) then repeated = cid; break end
+      mine[cid] = true
+    end
   end
-  for _, rule in ipairs(rules) do
-    if rule_matches(rule, tops) then redis.call('XADD', P .. 'r:' .. rule.pattern, id, 'a', num(t)) end
+  if repeated then
+    out[#out + 1] = { repeated }
+  else
+    out[#out + 1] = num(seq + 1)
+    for i = 0, n - 1 do
+      local j = from + i * 8
+      local topic, alts, data, type, cid, retry, priv, sv = ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5], ARGV[j + 6], ARGV[j + 7]
+      seq = seq + 1
+      local id = num(seq) .. '-0'
+      local f = { 't', topic, 'd', data, 'a', num(t) }
+      if alts ~= '' then f[#f + 1] = 'x'; f[#f + 1] = alts end
+      if type ~= '' then f[#f + 1] = 'e'; f[#f + 1] = string.sub(type, 2) end
+      if cid ~= '' then
+        f[#f + 1] = 'c'; f[#f + 1] = string.sub(cid, 2)
+        redis.call('HSET', IDS, string.sub(cid, 2), id)
+      end
+      if retry ~= '' then f[#f + 1] = 'r'; f[#f + 1] = retry end
+      if priv ~= '' then f[#f + 1] = 'p'; f[#f + 1] = '1' end
+      if sv ~= '' then f[#f + 1] = 's'; f[#f + 1] = sv end
+      redis.call('XADD', LOG, id, unpack(f))
+      local tops = { topic }
+      if alts ~= '' then for _, alt in ipairs(split_lines(alts)) do tops[#tops + 1] = alt end end
+      for _, tp in ipairs(tops) do
+        redis.call('XADD', P .. 'i:' .. tp, id, 'a', num(t))
+        redis.call('ZADD', TOPICS, 0, tp)
+      end
+      for _, rule in ipairs(rules) do
+        if rule_matches(rule, tops) then redis.call('XADD', P .. 'r:' .. rule.pattern, id, 'a', num(t)) end
+      end
+      bytes = bytes + 64 + #data + #topic + #alts + math.max(#type - 1, 0) + math.max(#cid - 1, 0)
+    end
   end
-  bytes = bytes + 64 + #data + #topic + #alts + math.max(#type - 1, 0) + math.max(#cid - 1, 0)
 end
 redis.call('HSET', META, 'seq', num(seq), 'time', num(t), 'bytes', num(bytes))
 prune(now, max_events, max_age, max_bytes, rules)
 redis.call('PUBLISH', P .. 'wake', num(seq))
-return { epoch, num(first), num(t), expected ~= '' and expected ~= epoch and 1 or 0 }
+return out
+`
+
+/**
+ * Publisher id lookup. ARGV: prefix, now, maxEvents, maxAgeMs, maxBytes, rules, publisher id.
+ * Retention due by now is applied first, so an id resolves exactly while its event is retained.
+ * Returns the entry id, or nil.
+ */
+export const FIND_SCRIPT = `${PRELUDE}
+local now, max_events, max_age, max_bytes = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local rules, at = read_rules(6)
+if redis.call('HEXISTS', META, 'epoch') == 1 then prune(now, max_events, max_age, max_bytes, rules) end
+return live_id(ARGV[at])
 `
 
 /**

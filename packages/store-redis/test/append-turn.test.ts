@@ -1,0 +1,164 @@
+/**
+ * Appends made in one event-loop turn go to Redis as ONE script call (the publish path's
+ * throughput depends on it), while each batch keeps its own fate: a batch refused for a
+ * repeated publisher id takes nothing else down. Publisher ids resolve to cursors exactly
+ * while their events are retained.
+ */
+import { isHeraldError } from '@herald/protocol'
+import { type BackendServer, startRedisServer } from '@herald/testkit'
+import { createClient } from '@redis/client'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { createRedisEventStore, type RedisEventStore } from '../src/index.js'
+
+const stores: RedisEventStore[] = []
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close()
+})
+
+describe('redis store: one script call per turn, publisher ids (private redis-server)', () => {
+  let server: BackendServer
+  let admin: ReturnType<typeof createClient>
+  beforeAll(async () => {
+    server = await startRedisServer({ persistence: 'none' })
+    admin = createClient({ url: server.url, RESP: 2 })
+    await admin.connect()
+  })
+  afterAll(async () => {
+    await admin.close()
+    await server.dispose()
+  })
+
+  function open(namespace: string, options: Parameters<typeof createRedisEventStore>[0] = {}) {
+    const store = createRedisEventStore({ url: server.url, namespace, ...options })
+    stores.push(store)
+    return store
+  }
+
+  async function scriptCalls(): Promise<number> {
+    const info = await admin.sendCommand<string>(['INFO', 'commandstats'])
+    let calls = 0
+    for (const name of ['evalsha', 'eval']) {
+      const match = new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)
+      if (match !== null) calls += Number(match[1])
+    }
+    return calls
+  }
+
+  it('sends every append of one turn in one script call, each batch contiguous', async () => {
+    const store = open('turn')
+    await store.append([{ topic: 'warm', data: '0' }]) // loads the script
+    const before = await scriptCalls()
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        store.append([
+          { topic: `t/${i % 5}`, data: `${i}a` },
+          { topic: `t/${i % 5}`, data: `${i}b` },
+        ]),
+      ),
+    )
+    // The INFO call itself is not a script call.
+    expect((await scriptCalls()) - before).toBe(1)
+    const seqs = results.flat().map((e) => Number(e.id))
+    expect(new Set(seqs).size).toBe(80)
+    for (const [a, b] of results) expect(Number(b?.id)).toBe(Number(a?.id) + 1)
+    expect(results.flat().map((e) => e.data)).toEqual(
+      Array.from({ length: 40 }, (_, i) => [`${i}a`, `${i}b`]).flat(),
+    )
+    // In call order.
+    expect([...seqs].sort((x, y) => x - y)).toEqual(seqs)
+  })
+
+  it('refuses only the batch that repeats a publisher id, in the same turn as others', async () => {
+    const store = open('dup-turn')
+    const [first] = await store.append([{ topic: 'm', data: '1', clientId: 'urn:uuid:one' }])
+    const [repeat, fresh, inner] = await Promise.allSettled([
+      store.append([
+        { topic: 'm', data: 'x', clientId: 'urn:uuid:two' },
+        { topic: 'm', data: 'y', clientId: 'urn:uuid:one' },
+      ]),
+      store.append([{ topic: 'm', data: '2', clientId: 'urn:uuid:three' }]),
+      store.append([
+        { topic: 'm', data: 'z', clientId: 'urn:uuid:four' },
+        { topic: 'm', data: 'z', clientId: 'urn:uuid:four' },
+      ]),
+    ])
+    expect(
+      repeat.status === 'rejected' && isHeraldError(repeat.reason, 'HERALD_DUPLICATE_EVENT_ID'),
+    ).toBe(true)
+    expect(
+      inner.status === 'rejected' && isHeraldError(inner.reason, 'HERALD_DUPLICATE_EVENT_ID'),
+    ).toBe(true)
+    expect(fresh.status).toBe('fulfilled')
+    const three = fresh.status === 'fulfilled' ? fresh.value[0]?.id : undefined
+    expect(Number(three)).toBe(Number(first?.id) + 1)
+    expect(await store.findCursor?.('urn:uuid:two')).toBeUndefined()
+    expect(await store.findCursor?.('urn:uuid:four')).toBeUndefined()
+    expect(await store.findCursor?.('urn:uuid:three')).toBe(three)
+    // Another node on the same log sees the same ids.
+    const peer = open('dup-turn')
+    expect(await peer.findCursor?.('urn:uuid:one')).toBe(first?.id)
+    await expect(
+      peer.append([{ topic: 'm', data: 'again', clientId: 'urn:uuid:one' }]),
+    ).rejects.toMatchObject({
+      code: 'HERALD_DUPLICATE_EVENT_ID',
+      status: 409,
+    })
+  })
+
+  it('forgets a publisher id with its event (count, age and per-topic retention), and keeps the map bounded', async () => {
+    let clock = 1_000_000
+    const store = open('ids-retention', {
+      retention: { maxEvents: 3, maxAgeMs: 60_000, topics: [{ pattern: 'rare/*', maxEvents: 1 }] },
+      now: () => clock,
+    })
+    const [a] = await store.append([{ topic: 'x', data: 'a', clientId: 'id-a' }])
+    expect(await store.findCursor?.('id-a')).toBe(a?.id)
+    await store.append([
+      { topic: 'x', data: 'b', clientId: 'id-b' },
+      { topic: 'x', data: 'c', clientId: 'id-c' },
+      { topic: 'x', data: 'd', clientId: 'id-d' },
+    ])
+    // Count: a is gone, and its id with it (and may be used again).
+    expect(await store.findCursor?.('id-a')).toBeUndefined()
+    const [again] = await store.append([{ topic: 'x', data: 'a2', clientId: 'id-a' }])
+    expect(await store.findCursor?.('id-a')).toBe(again?.id)
+    // Per-topic rule: the older rare event goes, with its id.
+    await store.append([{ topic: 'rare/1', data: 'r1', clientId: 'id-r1' }])
+    await store.append([{ topic: 'rare/2', data: 'r2', clientId: 'id-r2' }])
+    expect(await store.findCursor?.('id-r1')).toBeUndefined()
+    expect(await store.findCursor?.('id-r2')).toBeDefined()
+    // Age: everything is older than the bound; a lookup alone applies it.
+    clock += 120_000
+    expect(await store.findCursor?.('id-r2')).toBeUndefined()
+    expect(await admin.hLen(`${store.prefix}ids`)).toBe(0)
+  })
+
+  it('flushes appends made just before close', async () => {
+    const store = createRedisEventStore({ url: server.url, namespace: 'close-flush' })
+    const pending = store.append([{ topic: 'c', data: 'last' }])
+    await store.close()
+    const [event] = await pending
+    const reader = open('close-flush')
+    const page = await reader.read(undefined, { topics: ['**'], limit: 10 })
+    expect(page.kind === 'events' && page.events.map((e) => e.id)).toEqual([event?.id])
+  })
+
+  it('answers HERALD_STORE_UNAVAILABLE to every batch of a turn when the call fails', async () => {
+    const store = open('turn-down', { commandTimeoutMs: 300, maxBackoffMs: 100 })
+    await store.append([{ topic: 'w', data: '0' }])
+    server.pause()
+    try {
+      const results = await Promise.allSettled([
+        store.append([{ topic: 'w', data: '1' }]),
+        store.append([{ topic: 'w', data: '2' }]),
+      ])
+      for (const r of results) {
+        expect(r.status === 'rejected' && isHeraldError(r.reason, 'HERALD_STORE_UNAVAILABLE')).toBe(
+          true,
+        )
+      }
+    } finally {
+      server.resume()
+    }
+  })
+})
