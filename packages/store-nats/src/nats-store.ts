@@ -11,8 +11,15 @@
  * another node's publish, is skipped by every reader and published again whole. A batch still
  * being written holds readers back at its first message (nothing after it is delivered before
  * it), so no reader ever sees part of a batch.
+ *
+ * Publisher ids (Mercure update ids): a second stream holds one message per id (subject
+ * `herald.ids.v1.<ns>.<sha-256 of the id>`, one message per subject) naming the event's
+ * sequence. An append claims each id first (a publish that expects the subject's last
+ * sequence, so two nodes cannot both claim it), then publishes the events, then records their
+ * sequences. A lookup checks that the event is still in the log, so an id resolves exactly
+ * while its event is retained; the id stream's own limits keep it bounded.
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
 import type {
   AppendInput,
@@ -113,6 +120,19 @@ interface Meta {
   marks: Record<string, number>
 }
 
+/** A publisher id's record: the id, when it was claimed, and its event's sequence once known. */
+interface IdRecord {
+  c: string
+  at: number
+  s?: number
+}
+
+interface Claim {
+  clientId: string
+  subject: string
+  seq: number
+}
+
 type Conn = { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }
 
 /**
@@ -183,6 +203,8 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   const timeoutMs = options.commandTimeoutMs ?? 2000
   const stream = `herald-v1-${namespace}`
   const metaStream = `herald-v1-${namespace}-meta`
+  const idsStream = `herald-v1-${namespace}-ids`
+  const idsRoot = `herald.ids.v1.${namespace}`
   const root = `herald.v1.${namespace}`
   const mixed = `${root}.x`
   const metaSubject = `herald.meta.v1.${namespace}`
@@ -342,6 +364,21 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
           })
           .catch(() => {})
       }
+      try {
+        await jsm.streams.info(idsStream)
+      } catch {
+        await jsm.streams
+          .add({
+            name: idsStream,
+            subjects: [`${idsRoot}.*`],
+            max_msgs_per_subject: 1,
+            allow_direct: true,
+            storage: StorageType.File,
+            // Bounded like the log (a lookup checks the event itself is still there).
+            ...streamLimits(),
+          })
+          .catch(() => {})
+      }
       const subjects = [`${root}.t.>`, mixed]
       for (let attempt = 0; ; attempt++) {
         let info: Awaited<ReturnType<JetStreamManager['streams']['info']>> | undefined
@@ -393,12 +430,32 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     return e
   }
 
+  // The connection last found ready, and for which connection and stream check: the hot path
+  // (connected, stream known) then costs no timer and no await.
+  let readyConn: { c: Conn; conn: Promise<Conn>; ensured: Promise<void> } | undefined
+
   async function ready(): Promise<Conn> {
     assertOpen()
-    const c = await bounded('connecting', connection())
+    const r = readyConn
+    if (r !== undefined && connected && r.conn === conn && r.ensured === ensured) return r.c
+    const pending = connection()
+    const c = await bounded('connecting', pending)
     await whenConnected(timeoutMs)
-    await bounded('opening the stream', ensure())
+    const e = ensure()
+    await bounded('opening the stream', e)
+    readyConn = { c, conn: pending, ensured: e }
     return c
+  }
+
+  // One wakeup per event-loop turn, however many appends the turn made.
+  let wakeQueued: Conn | undefined
+  function wakeOthers(c: Conn): void {
+    if (wakeQueued !== undefined) return
+    wakeQueued = c
+    setImmediate(() => {
+      wakeQueued = undefined
+      c.nc.publish(wakeSubject)
+    })
   }
 
   /** Stream state and this log's meta (base, per-topic marks). */
@@ -617,8 +674,109 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     throw unavailable('the batch kept being interrupted by other publishes; try again')
   }
 
+  /** A publisher id's subject in the id stream. */
+  function idSubject(clientId: string): string {
+    return `${idsRoot}.${createHash('sha256').update(clientId).digest('base64url')}`
+  }
+
+  /** What the id stream says of `clientId`: its record and the record's stream sequence. */
+  async function idRecord(c: Conn, clientId: string) {
+    const m = await c.jsm.direct.getMessage(idsStream, { last_by_subj: idSubject(clientId) })
+    if (m === null) return undefined
+    return { seq: m.seq, record: JSON.parse(decoder.decode(m.data)) as IdRecord }
+  }
+
+  /** The sequence of the retained event whose publisher id is `clientId`, if any. */
+  async function liveSeq(c: Conn, clientId: string, found: Awaited<ReturnType<typeof idRecord>>) {
+    const s = found?.record.s
+    if (s === undefined) return undefined
+    const m = await c.jsm.direct.getMessage(stream, { seq: s }).catch(() => null)
+    if (m === null || m.seq !== s || decode(m.data).c !== clientId) return undefined
+    return s
+  }
+
+  /**
+   * Claims the batch's publisher ids, or refuses the batch (409) when one repeats a retained
+   * event's, another of the batch, or one another append is claiming right now. A claim is a
+   * publish that expects the id's subject to be as it was read, so two nodes cannot both win.
+   */
+  async function claimIds(c: Conn, inputs: readonly AppendInput[]): Promise<Claim[]> {
+    const ids = new Set<string>()
+    const duplicate = (id: string) =>
+      new HeraldError(
+        'HERALD_DUPLICATE_EVENT_ID',
+        `an event with id ${JSON.stringify(id)} is already in the log: update ids are unique`,
+        { status: 409 },
+      )
+    for (const input of inputs) {
+      if (input.clientId === undefined) continue
+      if (ids.has(input.clientId)) throw duplicate(input.clientId)
+      ids.add(input.clientId)
+    }
+    const t = Math.floor(now())
+    const found = await Promise.all([...ids].map((id) => idRecord(c, id)))
+    const list = [...ids]
+    const live = await Promise.all(list.map((id, i) => liveSeq(c, id, found[i])))
+    for (let i = 0; i < list.length; i++) {
+      const id = list[i] as string
+      const f = found[i]
+      if (live[i] !== undefined) throw duplicate(id)
+      // Being claimed by an append that has not finished (nor given up) yet.
+      if (f !== undefined && f.record.s === undefined && t - f.record.at < 2 * timeoutMs) {
+        throw duplicate(id)
+      }
+    }
+    const settled = await Promise.allSettled(
+      list.map(async (id, i): Promise<Claim> => {
+        const subject = idSubject(id)
+        const record: IdRecord = { c: id, at: t }
+        try {
+          const ack = await c.js.publish(subject, JSON.stringify(record), {
+            expect: { lastSubjectSequence: found[i]?.seq ?? 0 },
+            timeout: timeoutMs,
+          })
+          return { clientId: id, subject, seq: ack.seq }
+        } catch (error) {
+          if (/wrong last sequence/i.test((error as Error).message)) throw duplicate(id)
+          throw error
+        }
+      }),
+    )
+    const claims: Claim[] = []
+    for (const r of settled) if (r.status === 'fulfilled') claims.push(r.value)
+    const failed = settled.find((r) => r.status === 'rejected')
+    if (failed !== undefined) {
+      releaseIds(c, claims)
+      throw failed.reason
+    }
+    return claims
+  }
+
+  /** Gives claims back after a failed append (best effort: a stale claim expires anyway). */
+  function releaseIds(c: Conn, claims: readonly Claim[]): void {
+    for (const claim of claims) {
+      c.jsm.streams.purge(idsStream, { filter: claim.subject }).catch(() => {})
+    }
+  }
+
+  async function recordIds(c: Conn, claims: readonly Claim[], events: readonly StoredEvent[]) {
+    await Promise.all(
+      claims.map((claim) => {
+        const event = events.find((e) => e.clientId === claim.clientId) as StoredEvent
+        const record: IdRecord = { c: claim.clientId, at: event.publishedAt, s: Number(event.id) }
+        return c.js.publish(claim.subject, JSON.stringify(record), {
+          expect: { lastSubjectSequence: claim.seq },
+          timeout: timeoutMs,
+        })
+      }),
+    )
+  }
+
   async function appendNow(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
     const c = await ready()
+    const claims = inputs.some((input) => input.clientId !== undefined)
+      ? await bounded('claiming publisher ids', claimIds(c, inputs))
+      : []
     const t = Math.max(Math.floor(now()), lastTime)
     lastTime = t
     let out: StoredEvent[]
@@ -630,9 +788,11 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     } catch (error) {
       // The stream may have been lost (a server that came back empty): check it next time.
       ensured = undefined
+      releaseIds(c, claims)
       throw error
     }
-    c.nc.publish(wakeSubject)
+    if (claims.length > 0) await bounded('recording publisher ids', recordIds(c, claims, out))
+    wakeOthers(c)
     if (rules.length > 0) await bounded('per-topic retention', pruneRules(c, inputs))
     if (policy.maxAgeMs !== Number.POSITIVE_INFINITY && t - lastAgeCheck >= 1000) {
       const s = await bounded('reading the stream', state(c.jsm))
@@ -916,6 +1076,18 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
           }
         },
       }
+    },
+
+    async findCursor(clientId) {
+      const c = await ready()
+      // Age by this store's clock first, so an id resolves exactly while its event is retained.
+      const s = await bounded('reading the stream', state(c.jsm))
+      await bounded('age retention', pruneAge(c, s.first, s.last, Math.floor(now())))
+      const seq = await bounded(
+        'the id lookup',
+        idRecord(c, clientId).then((found) => liveSeq(c, clientId, found)),
+      )
+      return seq === undefined ? undefined : formatSequenceCursor(seq)
     },
 
     async health(): Promise<StoreHealth> {

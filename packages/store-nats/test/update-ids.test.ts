@@ -1,0 +1,85 @@
+/**
+ * Publisher ids (Mercure update ids) on JetStream: they resolve to cursors exactly while their
+ * events are retained, and two nodes publishing the same id at once cannot both succeed.
+ */
+import { randomUUID } from 'node:crypto'
+import { isHeraldError } from '@herald/protocol'
+import type { EventStore } from '@herald/store'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { createNatsEventStore, type NatsEventStoreOptions } from '../src/index.js'
+
+const url = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
+const run = `test-ids-${randomUUID().slice(0, 8)}`
+const stores: EventStore[] = []
+function open(namespace: string, options: NatsEventStoreOptions = {}): EventStore {
+  const store = createNatsEventStore({ url, namespace: `${run}-${namespace}`, ...options })
+  stores.push(store)
+  return store
+}
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close()
+})
+afterAll(async () => {
+  const nc = await connect({ servers: url })
+  const jsm = await jetstreamManager(nc)
+  for await (const name of jsm.streams.names()) {
+    if (name.startsWith(`herald-v1-${run}`)) await jsm.streams.delete(name)
+  }
+  await nc.close()
+})
+
+describe('nats store: publisher ids', () => {
+  it('forgets an id with its event (count, age, per-topic rule), then takes it again', async () => {
+    let clock = Date.now()
+    const store = open('retention', {
+      retention: { maxEvents: 3, maxAgeMs: 60_000, topics: [{ pattern: 'rare/*', maxEvents: 1 }] },
+      now: () => clock,
+    })
+    const [a] = await store.append([{ topic: 'x', data: 'a', clientId: 'id-a' }])
+    expect(await store.findCursor?.('id-a')).toBe(a?.id)
+    await store.append([
+      { topic: 'x', data: 'b', clientId: 'id-b' },
+      { topic: 'x', data: 'c', clientId: 'id-c' },
+      { topic: 'x', data: 'd', clientId: 'id-d' },
+    ])
+    expect(await store.findCursor?.('id-a')).toBeUndefined()
+    const [again] = await store.append([{ topic: 'x', data: 'a2', clientId: 'id-a' }])
+    expect(await store.findCursor?.('id-a')).toBe(again?.id)
+    await store.append([{ topic: 'rare/1', data: 'r1', clientId: 'id-r1' }])
+    await store.append([{ topic: 'rare/2', data: 'r2', clientId: 'id-r2' }])
+    expect(await store.findCursor?.('id-r1')).toBeUndefined()
+    expect(await store.findCursor?.('id-r2')).toBeDefined()
+    // Age by the store's clock: a lookup alone applies it.
+    clock += 120_000
+    expect(await store.findCursor?.('id-r2')).toBeUndefined()
+  })
+
+  it('lets exactly one of two nodes publishing the same id at once succeed', async () => {
+    const a = open('race')
+    const b = open('race')
+    await a.append([{ topic: 'w', data: 'warm' }])
+    await b.append([{ topic: 'w', data: 'warm' }])
+    for (let round = 0; round < 5; round++) {
+      const id = `urn:uuid:${randomUUID()}`
+      const results = await Promise.allSettled([
+        a.append([{ topic: 'r', data: 'from-a', clientId: id }]),
+        b.append([{ topic: 'r', data: 'from-b', clientId: id }]),
+      ])
+      const won = results.filter((r) => r.status === 'fulfilled')
+      const lost = results.filter((r) => r.status === 'rejected')
+      expect(won).toHaveLength(1)
+      expect(lost).toHaveLength(1)
+      expect(
+        isHeraldError((lost[0] as PromiseRejectedResult).reason, 'HERALD_DUPLICATE_EVENT_ID'),
+      ).toBe(true)
+      const winner = (won[0] as PromiseFulfilledResult<{ id: string }[]>).value[0]
+      expect(await a.findCursor?.(id)).toBe(winner?.id)
+      expect(await b.findCursor?.(id)).toBe(winner?.id)
+    }
+    // Only the winners are in the log.
+    const page = await a.read(undefined, { topics: ['r'], limit: 100 })
+    expect(page.kind === 'events' && page.events.length).toBe(5)
+  })
+})
