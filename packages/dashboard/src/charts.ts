@@ -15,6 +15,8 @@ export interface LineSpec {
 /** A live chart: give it the whole window of data each time. */
 export interface Chart {
   setData(data: uPlot.AlignedData): void
+  /** Changes the lines (the chart is rebuilt only when they differ from the current ones). */
+  setLines(lines: readonly LineSpec[]): void
   rebuild(): void
 }
 
@@ -48,9 +50,10 @@ function clock(seconds: number): string {
 /** Creates a chart in `el` with `lines`; `value` formats the legend's values. */
 export function createChart(
   el: HTMLElement,
-  lines: readonly LineSpec[],
+  initialLines: readonly LineSpec[],
   value: (n: number | null) => string,
 ): Chart {
+  let lines = initialLines
   let plot: uPlot | undefined
   let data: uPlot.AlignedData = [[], ...lines.map(() => [])]
 
@@ -108,6 +111,15 @@ export function createChart(
       const left = plot.cursor.left
       const last = (next[0]?.length ?? 0) - 1
       if ((left === undefined || left < 0) && last >= 0) plot.setLegend({ idx: last }, false)
+    },
+    setLines(next) {
+      const same =
+        next.length === lines.length &&
+        next.every((l, i) => l.label === lines[i]?.label && l.colour === lines[i]?.colour)
+      if (same) return
+      lines = next
+      data = [data[0] ?? [], ...lines.map(() => [])]
+      build()
     },
     rebuild: build,
   }

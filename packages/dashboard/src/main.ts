@@ -106,6 +106,8 @@ if (localStorage.getItem(THEME_KEY) !== null) {
 interface Point {
   t: number
   connections: number
+  /** Connections per worker, by node name (several workers only). */
+  byNode: Map<string, number>
   published: number
   delivered: number
   p50: number | null
@@ -115,33 +117,24 @@ interface Point {
 
 const points: Point[] = []
 let snapshot: StatsSnapshot | undefined
-
-function sum(nodes: readonly NodeStats[], pick: (n: NodeStats) => number): number {
-  let s = 0
-  for (const n of nodes) s += pick(n)
-  return s
-}
-
-/** Worst (highest) quantile over the nodes: a dashboard should not average a slow node away. */
-function worst(nodes: readonly NodeStats[], pick: (n: NodeStats) => number | null): number | null {
-  let w: number | null = null
-  for (const n of nodes) {
-    const v = pick(n)
-    if (v !== null && (w === null || v > w)) w = v
-  }
-  return w
-}
+/** Workers drawn as lines of their own in the connections chart (more would be noise). */
+const MAX_NODE_LINES = 8
+const NODE_COLOURS = ['--s2', '--s3', '--s4', '--s5']
 
 function toPoint(sample: StatsSample): Point {
-  const { nodes } = sample
+  const { total } = sample
   return {
     t: sample.t,
-    connections: sum(nodes, (n) => n.connections),
-    published: sum(nodes, (n) => n.publishedPerSec),
-    delivered: sum(nodes, (n) => n.deliveredPerSec),
-    p50: worst(nodes, (n) => n.latencyMs.p50),
-    p95: worst(nodes, (n) => n.latencyMs.p95),
-    p99: worst(nodes, (n) => n.latencyMs.p99),
+    connections: total.connections,
+    byNode:
+      sample.nodes.length > 1
+        ? new Map(sample.nodes.map((n) => [n.node, n.connections]))
+        : new Map(),
+    published: total.publishedPerSec,
+    delivered: total.deliveredPerSec,
+    p50: total.latencyMs.p50,
+    p95: total.latencyMs.p95,
+    p99: total.latencyMs.p99,
   }
 }
 
@@ -174,9 +167,27 @@ const latencyChart = createChart(
 )
 charts.push(connectionsChart, ratesChart, latencyChart)
 
+/** The workers of the newest point (none for a single process, or too many to draw). */
+function chartNodes(): string[] {
+  const names = [...(points.at(-1)?.byNode.keys() ?? [])]
+  return names.length > MAX_NODE_LINES ? [] : names
+}
+
 function redrawCharts(): void {
   const xs = points.map((p) => p.t / 1000)
-  connectionsChart.setData([xs, points.map((p) => p.connections)])
+  const nodes = chartNodes()
+  connectionsChart.setLines([
+    { label: nodes.length > 0 ? 'total' : 'open', colour: '--s1', fill: true },
+    ...nodes.map((node, i) => ({
+      label: shortNode(node, i),
+      colour: NODE_COLOURS[i % NODE_COLOURS.length] as string,
+    })),
+  ])
+  connectionsChart.setData([
+    xs,
+    points.map((p) => p.connections),
+    ...nodes.map((node) => points.map((p) => p.byNode.get(node) ?? null)),
+  ])
   ratesChart.setData([xs, points.map((p) => p.published), points.map((p) => p.delivered)])
   latencyChart.setData([
     xs,
@@ -184,6 +195,12 @@ function redrawCharts(): void {
     points.map((p) => p.p95),
     points.map((p) => p.p99),
   ])
+}
+
+/** A worker's short label: its pid (`host:pid`), or its place (`node 2`, read-only view). */
+function shortNode(node: string, index: number): string {
+  const pid = /:(\d+)$/.exec(node)?.[1]
+  return pid === undefined ? (node === '' ? `node ${index + 1}` : node) : `pid ${pid}`
 }
 
 function setText(id: string, text: string, tone?: 'ok' | 'bad' | 'warn'): void {
@@ -194,13 +211,17 @@ function setText(id: string, text: string, tone?: 'ok' | 'bad' | 'warn'): void {
 }
 
 function renderKpis(sample: StatsSample): void {
-  const { nodes } = sample
+  const { total, nodes } = sample
   const p = toPoint(sample)
   setText('k-connections', count(p.connections))
   $('k-connections').dataset.value = String(p.connections)
-  setText('k-subscribers', `${count(sum(nodes, (n) => n.subscribers))} subscriptions`)
+  setText(
+    'k-subscribers',
+    nodes.length > 1 ? `on ${nodes.length} workers` : `${count(total.subscribers)} subscriptions`,
+  )
+  $('k-subscribers').title = `${count(total.subscribers)} subscriptions`
   setText('k-published', rate(p.published))
-  const errors = sum(nodes, (n) => n.publishErrorsPerSec)
+  const errors = total.publishErrorsPerSec
   setText('k-errors', errors > 0 ? `${rate(errors)}/s refused` : 'no refusals')
   setText('k-delivered', rate(p.delivered))
   setText(
@@ -210,21 +231,24 @@ function renderKpis(sample: StatsSample): void {
   setText('k-p99', ms(p.p99))
   setText('k-p50', `p50 ${ms(p.p50).replace(' ms', '')} · p95 ${ms(p.p95)}`)
   $('k-p50').title = `p50 ${ms(p.p50)}, p95 ${ms(p.p95)}, p99 ${ms(p.p99)} over the last 5 s`
-  setText('k-replayed', rate(sum(nodes, (n) => n.replayedPerSec)))
-  setText('k-replayed-total', `${count(sum(nodes, (n) => n.replayed))} since start`)
-  const slow = sum(nodes, (n) => n.slowConsumersClosed)
+  setText('k-replayed', rate(total.replayedPerSec))
+  setText('k-replayed-total', `${count(total.replayed)} since start`)
+  const slow = total.slowConsumersClosed
   setText('k-slow', count(slow), slow > 0 ? 'warn' : undefined)
-  setText('k-resets', count(sum(nodes, (n) => n.resets)))
+  setText('k-resets', count(total.resets))
   const down = nodes.filter((n) => n.store.ok === false).length
-  const unknown = nodes.every((n) => n.store.ok === null)
   setText(
     'k-store',
-    unknown ? '–' : down > 0 ? 'down' : 'ok',
-    unknown ? undefined : down > 0 ? 'bad' : 'ok',
+    total.store.ok === null
+      ? '–'
+      : down > 0
+        ? nodes.length > 1
+          ? `down on ${down}`
+          : 'down'
+        : 'ok',
+    total.store.ok === null ? undefined : down > 0 ? 'bad' : 'ok',
   )
-  const lag = sum(nodes, (n) => n.store.lagEvents ?? 0)
-  const latency = worst(nodes, (n) => n.store.latencyMs)
-  setText('k-lag', `lag ${count(lag)} · probe ${ms(latency)}`)
+  setText('k-lag', `lag ${count(total.store.lagEvents)} · probe ${ms(total.store.latencyMs)}`)
 }
 
 function rankRows(
@@ -250,25 +274,51 @@ function emptyCell(text: string, span: number): HTMLTableCellElement {
   return td
 }
 
+function storeCell(n: NodeStats): HTMLTableCellElement {
+  const { ok, latencyMs } = n.store
+  return el('td', {
+    className: `num ${ok === false ? 'bad' : ok === true ? 'ok' : ''}`,
+    text: ok === null ? '–' : ok ? 'ok' : 'down',
+    title: `store probe ${ms(latencyMs)}`,
+  })
+}
+
+/** One row of the workers table. */
+function nodeRow(n: NodeStats, label: string, isTotal: boolean): HTMLTableRowElement {
+  const cell = (text: string, value?: number): HTMLTableCellElement => {
+    const td = el('td', { className: 'num', text })
+    if (value !== undefined) td.dataset.value = String(value)
+    return td
+  }
+  const row = el('tr', { className: isTotal ? 'total' : '' }, [
+    el(isTotal ? 'th' : 'td', { className: 'node', text: label, title: n.node }),
+    cell(count(n.connections), n.connections),
+    cell(rate(n.publishedPerSec)),
+    cell(rate(n.deliveredPerSec)),
+    cell(ms(n.latencyMs.p50)),
+    cell(ms(n.latencyMs.p95)),
+    cell(ms(n.latencyMs.p99)),
+    cell(rate(n.replayedPerSec)),
+    cell(count(n.slowConsumersClosed)),
+    cell(count(n.resets)),
+    storeCell(n),
+    cell(n.store.lagEvents === null ? '–' : count(n.store.lagEvents)),
+    cell(bytes(n.memory.rssBytes)),
+  ])
+  if (isTotal) (row.firstChild as HTMLElement).setAttribute('scope', 'row')
+  return row
+}
+
 function renderTables(sample: StatsSample): void {
   if (sample.topics !== undefined) {
     rankRows($('t-subs'), sample.topics.bySubscribers, count)
     rankRows($('t-rate'), sample.topics.byRate, rate)
   }
-  $('t-nodes').replaceChildren(
-    ...sample.nodes.map((n) =>
-      el('tr', {}, [
-        el('td', { text: n.node }),
-        el('td', { className: 'num', text: count(n.connections) }),
-        el('td', { className: 'num', text: rate(n.deliveredPerSec) }),
-        el('td', {
-          className: 'num',
-          text: n.store.lagEvents === null ? '–' : count(n.store.lagEvents),
-        }),
-        el('td', { className: 'num', text: bytes(n.memory.rssBytes) }),
-      ]),
-    ),
-  )
+  const several = sample.nodes.length > 1
+  $('nodes-title').textContent = several ? `Workers (${sample.nodes.length})` : 'Node'
+  const rows = sample.nodes.map((n, i) => nodeRow(n, n.node || `node ${i + 1}`, false))
+  if (several) rows.push(nodeRow(sample.total, 'Total', true))
+  $('t-nodes').replaceChildren(...rows)
 }
 
 function setAccess(snap: StatsSnapshot): void {
@@ -382,9 +432,17 @@ async function loadClients(): Promise<void> {
 
 function renderClients(page: ClientsPage): void {
   const now = Date.now()
+  const several = (page.nodes?.length ?? 0) > 1
+  document.body.classList.toggle('workers', several)
+  const nodeIndex = new Map((page.nodes ?? []).map((n, i) => [n.node, i]))
   const rows = page.clients.map((c) =>
     el('tr', {}, [
       el('td', { className: 'mono', text: c.ip || '–' }),
+      el('td', {
+        className: 'mono worker-col',
+        text: c.node === undefined ? '' : shortNode(c.node, nodeIndex.get(c.node) ?? 0),
+        title: c.node ?? '',
+      }),
       el(
         'td',
         {},
@@ -401,7 +459,7 @@ function renderClients(page: ClientsPage): void {
   )
   if (rows.length === 0) {
     rows.push(
-      el('tr', {}, [emptyCell(clientsQuery === '' ? 'no client connected' : 'no match', 5)]),
+      el('tr', {}, [emptyCell(clientsQuery === '' ? 'no client connected' : 'no match', 6)]),
     )
   }
   $('clients').replaceChildren(...rows)
@@ -411,6 +469,15 @@ function renderClients(page: ClientsPage): void {
     page.matched === page.total
       ? `(${count(page.total)})`
       : `(${count(page.matched)} of ${count(page.total)})`
+  // Per worker: how many each holds (and matches), in page order.
+  $('clients-nodes').textContent = several
+    ? (page.nodes ?? [])
+        .map(
+          (n, i) =>
+            `${shortNode(n.node, i)}: ${count(n.matched)}${n.matched === n.total ? '' : ` of ${count(n.total)}`}`,
+        )
+        .join(' · ')
+    : ''
   $('clients-page').textContent = `${count(first)}–${count(last)} of ${count(page.matched)}`
   ;($('clients-prev') as HTMLButtonElement).disabled = page.offset === 0
   ;($('clients-next') as HTMLButtonElement).disabled = last >= page.matched

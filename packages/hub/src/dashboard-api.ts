@@ -6,6 +6,7 @@
 import type { Session, StreamServer } from '@herald/server'
 import type { StoredEvent, TopicMatcher } from '@herald/store'
 import { createTopicMatcher } from '@herald/store'
+import type { DashboardPeers, NodeClientCount } from './dashboard-peers.js'
 import type { HubStats } from './stats.js'
 
 /** One static file of the dashboard. */
@@ -31,6 +32,8 @@ export interface DashboardServices {
   clients(): Iterable<ClientView>
   /** How many. */
   clientCount(): number
+  /** The hub's other processes: the clients table then spans them all. */
+  readonly peers?: DashboardPeers | undefined
 }
 
 /** One subscriber as the fan-out knows it. */
@@ -45,18 +48,22 @@ export interface ClientView {
   readonly lastEventId: string | null
   /** Token subject, if the subscriber sent a token with one. */
   readonly subject: string | null
+  /** The process (worker) it is connected to, in a page spanning several. */
+  readonly node?: string | undefined
 }
 
 /** A page of `GET /dashboard/api/clients`. */
 export interface ClientsPage {
-  /** Subscribers on this node. */
+  /** Subscribers on this node (on every worker, with `herald serve --workers`). */
   readonly total: number
   /** Subscribers matching `q`. */
   readonly matched: number
   readonly offset: number
   readonly limit: number
-  /** Oldest connection first. */
+  /** Oldest connection first (worker after worker, in name order, when several). */
   readonly clients: readonly ClientView[]
+  /** With several workers: each one's count and matches, in page order. */
+  readonly nodes?: readonly NodeClientCount[] | undefined
 }
 
 /** Paging and search of {@link listClients}. */

@@ -27,8 +27,9 @@ import type { AuthOptions } from './auth.js'
 import { createAuthenticator } from './auth.js'
 import type { HubContext, Readiness } from './context.js'
 import { corsHeaders } from './context.js'
-import type { DashboardAssets } from './dashboard-api.js'
-import { createTails } from './dashboard-api.js'
+import type { ClientsPage, ClientsQuery, DashboardAssets } from './dashboard-api.js'
+import { createTails, listClients } from './dashboard-api.js'
+import type { DashboardPeers } from './dashboard-peers.js'
 import type { FanOut } from './fan-out.js'
 import { createFanOut } from './fan-out.js'
 import type { HubRequest, HubResponse } from './http-io.js'
@@ -135,6 +136,11 @@ export interface HubOptions {
   metricsText?: (() => Promise<string>) | undefined
   /** This node's name in the dashboard. Default `host:pid`. */
   nodeName?: string | undefined
+  /**
+   * The hub's other processes, for the dashboard: its figures and clients table then span
+   * them all (`herald serve --workers` passes one backed by the cluster's IPC channel).
+   */
+  dashboardPeers?: DashboardPeers | undefined
   /** The Mercure endpoint (`/.well-known/mercure`). */
   mercure?: MercureOptions | undefined
 }
@@ -202,6 +208,11 @@ export interface Hub {
   readonly streams: StreamServer
   /** Open subscriptions on this node. */
   readonly subscribers: number
+  /**
+   * One page of this process's subscribers, searched (the dashboard's clients table; with
+   * `dashboardPeers` the page the dashboard shows is cut from every process's answer).
+   */
+  listClients(query: ClientsQuery): ClientsPage
   /** Stops accepting streams (503) and closes the open ones in jittered waves. */
   drain(options?: DrainOptions): Promise<void>
   /** Closes every stream and stops the node's log reader. The store is left to its owner. */
@@ -365,6 +376,7 @@ export function createHub(options: HubOptions): Hub {
     subscribers: () => fanOut.size,
     countByTopic: () => fanOut.countByTopic(),
     health: () => store.health(),
+    peers: options.dashboardPeers,
   })
   const tails = createTails()
   // The dashboard's own streams: not subscribers, not counted as connections.
@@ -404,6 +416,7 @@ export function createHub(options: HubOptions): Hub {
       assets: options.dashboard,
       clients: () => fanOut.clients(),
       clientCount: () => fanOut.size,
+      peers: options.dashboardPeers,
     },
     append,
     presence,
@@ -478,6 +491,10 @@ export function createHub(options: HubOptions): Hub {
     },
     get subscribers() {
       return fanOut.size
+    },
+
+    listClients(query) {
+      return listClients(fanOut.clients(), fanOut.size, query)
     },
 
     handleNode(req, res, next) {

@@ -67,6 +67,20 @@ export {
   MAX_CLIENTS_PAGE,
   TAIL_MAX_PER_SECOND,
 } from './dashboard-api.js'
+export type {
+  ClientPagePart,
+  DashboardPeers,
+  NodeClientCount,
+  NodeReport,
+} from './dashboard-peers.js'
+export {
+  bucketsToRecord,
+  compareNodes,
+  mergeTopicCounts,
+  planClientPages,
+  REPORTED_TOPICS,
+  totalOf,
+} from './dashboard-peers.js'
 export { EARLIEST, RESET_EVENT } from './fan-out.js'
 export type { Hub, HubOptions, HubStreamOptions, MercureOptions, PublishInput } from './hub.js'
 export { createHub } from './hub.js'

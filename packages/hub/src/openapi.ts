@@ -301,7 +301,8 @@ export const OPENAPI_DOCUMENT = {
     '/dashboard/api/clients': {
       get: {
         operationId: 'dashboardClients',
-        summary: 'Connected subscribers of this node, searched and paged on the hub',
+        summary:
+          'Connected subscribers of this node (of every worker with --workers), searched and paged on the hub',
         parameters: [
           {
             name: 'q',
@@ -450,6 +451,20 @@ export const OPENAPI_DOCUMENT = {
                 queuedBytes: { type: 'integer', minimum: 0 },
                 lastEventId: { type: ['string', 'null'] },
                 subject: { type: ['string', 'null'] },
+                node: { type: 'string', description: 'The worker it is on (--workers).' },
+              },
+            },
+          },
+          nodes: {
+            type: 'array',
+            description: 'With --workers: each worker, in page order.',
+            items: {
+              type: 'object',
+              required: ['node', 'total', 'matched'],
+              properties: {
+                node: { type: 'string' },
+                total: { type: 'integer', minimum: 0 },
+                matched: { type: 'integer', minimum: 0 },
               },
             },
           },

@@ -1,15 +1,28 @@
 /**
  * The dashboard's stats model: once a second, one sample of what this node does (rates,
  * latency quantiles, connections, store health and lag), read from the same prom-client
- * registry `/metrics` serves, so the dashboard and a Prometheus scrape never disagree. A
- * ring keeps the last minutes for the charts of a page opened later. Nothing here runs per
- * event or per subscriber except {@link HubStats.observe}, one map increment per event.
+ * registry `/metrics` serves, so the dashboard and a Prometheus scrape never disagree. With
+ * peers (the other workers of `herald serve --workers`), each sample holds every process's
+ * figures and their total. A ring keeps the last minutes for the charts of a page opened
+ * later. Nothing here runs per event or per subscriber except {@link HubStats.observe}, one
+ * map increment per event.
  */
 
 import { hostname } from 'node:os'
 import type { StoredEvent, StoreHealth } from '@herald/store'
 import { parseSequenceCursor } from '@herald/store'
 import type { Counter, Histogram, Registry } from 'prom-client'
+import type { DashboardPeers, NodeReport } from './dashboard-peers.js'
+import {
+  bucketsToRecord,
+  compareNodes,
+  mergeTopicCounts,
+  REPORTED_TOPICS,
+  totalOf,
+} from './dashboard-peers.js'
+import { quantileFromBuckets } from './quantile.js'
+
+export { quantileFromBuckets } from './quantile.js'
 
 /** Latency quantiles in milliseconds, `null` when no event was delivered in the window. */
 export interface LatencyQuantiles {
@@ -74,11 +87,17 @@ export interface TopicStats {
   readonly byRate: readonly TopicCount[]
 }
 
-/** One tick: a sample per node (one today; several with workers or a cluster). */
+/** One tick: a sample per node (one, or one per worker with `herald serve --workers`). */
 export interface StatsSample {
   /** Milliseconds since the epoch. */
   readonly t: number
+  /** One per process, in name order (a peer's figures are at most a tick or two old). */
   readonly nodes: readonly NodeStats[]
+  /**
+   * The whole hub, named `total`: counts and rates summed over `nodes`, latency quantiles
+   * from their summed histogram buckets, the store's worst probe and lag.
+   */
+  readonly total: NodeStats
   /** Present for admins only. */
   readonly topics?: TopicStats | undefined
 }
@@ -114,6 +133,8 @@ export interface HubStatsOptions {
   readonly historySize?: number | undefined
   /** Topics listed per ranking. Default 10. */
   readonly topTopics?: number | undefined
+  /** The hub's other processes (`herald serve --workers`); without it, this process only. */
+  readonly peers?: DashboardPeers | undefined
 }
 
 /** A watcher of the stats: called once per tick. */
@@ -130,7 +151,7 @@ export interface HubStats {
    * get the topic rankings and node names too.
    */
   watch(listener: StatsListener, admin: boolean): () => void
-  /** Takes one sample now (tests, and the first tick). */
+  /** Takes one sample now, with the peers' latest figures (tests, and the first tick). */
   sample(): Promise<StatsSample>
   /** Stops the ticker. */
   close(): void
@@ -186,37 +207,13 @@ async function buckets(registry: Registry, name: string): Promise<Array<[number,
   return [...byBound].sort((a, b) => a[0] - b[0])
 }
 
-/**
- * The `q` quantile of the observations between two cumulative bucket snapshots, by linear
- * interpolation inside the bucket (as Prometheus' `histogram_quantile`). `null`: none.
- */
-export function quantileFromBuckets(
-  before: ReadonlyArray<readonly [number, number]>,
-  after: ReadonlyArray<readonly [number, number]>,
-  q: number,
-): number | null {
-  const prior = new Map(before)
-  const counts = after.map(([le, c]) => [le, c - (prior.get(le) ?? 0)] as const)
-  const n = counts.at(-1)?.[1] ?? 0
-  if (n <= 0) return null
-  const rank = q * n
-  let lower = 0
-  let below = 0
-  for (const [le, cumulative] of counts) {
-    if (cumulative >= rank) {
-      if (!Number.isFinite(le)) return lower
-      const inBucket = cumulative - below
-      return inBucket === 0 ? le : lower + ((le - lower) * (rank - below)) / inBucket
-    }
-    lower = le
-    below = cumulative
-  }
-  return lower
-}
-
 /** A sample for a viewer without the admin grant: node names (host, pid) withheld. */
 function withoutNames(sample: StatsSample): StatsSample {
-  return { t: sample.t, nodes: sample.nodes.map((n, i) => ({ ...n, node: `node ${i + 1}` })) }
+  return {
+    t: sample.t,
+    nodes: sample.nodes.map((n, i) => ({ ...n, node: `node ${i + 1}` })),
+    total: sample.total,
+  }
 }
 
 function top(map: Map<string, number>, n: number, scale = 1): TopicCount[] {
@@ -292,7 +289,11 @@ export function createHubStats(options: HubStatsOptions): HubStats {
     }
   }
 
-  async function sample(): Promise<StatsSample> {
+  /** This process's figures, and its latency buckets over the window. */
+  async function sampleLocal(): Promise<{
+    stats: NodeStats
+    latencyBuckets: Record<string, number>
+  }> {
     const now = performance.now()
     const totals = await Promise.all([
       total(registry, 'herald_events_published_total'),
@@ -314,6 +315,11 @@ export function createHubStats(options: HubStatsOptions): HubStats {
         ? 0
         : Math.max(0, ((totals[i] ?? 0) - (previous.totals[i] ?? 0)) / seconds)
     const oldest = latencyWindow[0] ?? []
+    const before = new Map(oldest)
+    const windowBuckets = latency.map(([le, c]): [number, number] => [
+      le,
+      Math.max(0, c - (before.get(le) ?? 0)),
+    ])
     const ms = (q: number): number | null => {
       const s = quantileFromBuckets(oldest, latency, q)
       return s === null ? null : s * 1000
@@ -334,7 +340,35 @@ export function createHubStats(options: HubStatsOptions): HubStats {
       memory: memory(),
     }
     previous = { at: now, totals }
-    return { t: Date.now(), nodes: [stats] }
+    return { stats, latencyBuckets: bucketsToRecord(windowBuckets) }
+  }
+
+  /** A dashboard is open here, or on a peer (then this process probes its store too). */
+  function watched(): boolean {
+    return listeners.size > 0 || (options.peers?.others().some((r) => r.watched) ?? false)
+  }
+
+  let lastReports: readonly NodeReport[] = []
+
+  async function sample(): Promise<StatsSample> {
+    const local = await sampleLocal()
+    const report: NodeReport = {
+      ...local,
+      watched: listeners.size > 0,
+      ...(watched() && options.peers !== undefined
+        ? { bySubscribers: top(options.countByTopic(), REPORTED_TOPICS) }
+        : {}),
+    }
+    options.peers?.share(report)
+    const reports = [report, ...(options.peers?.others() ?? [])].sort((a, b) =>
+      compareNodes(a.stats.node, b.stats.node),
+    )
+    lastReports = reports
+    return {
+      t: Date.now(),
+      nodes: reports.map((r) => r.stats),
+      total: reports.length === 1 ? { ...local.stats, node: 'total' } : totalOf(reports),
+    }
   }
 
   function topics(): TopicStats {
@@ -344,7 +378,15 @@ export function createHubStats(options: HubStatsOptions): HubStats {
     }
     const seconds = Math.max(1, rateWindow.length) * (intervalMs / 1000)
     return {
-      bySubscribers: top(options.countByTopic(), topN),
+      // Over the workers: each one's busiest, summed. By rate needs no peers: every worker's
+      // tail reads the whole log, so this process counts every event.
+      bySubscribers:
+        lastReports.length > 1
+          ? mergeTopicCounts(
+              lastReports.map((r) => r.bySubscribers),
+              topN,
+            )
+          : top(options.countByTopic(), topN),
       byRate: top(window, topN, 1 / seconds),
     }
   }
@@ -354,7 +396,7 @@ export function createHubStats(options: HubStatsOptions): HubStats {
     if (ticking) return
     ticking = true
     try {
-      if (listeners.size > 0) await probe()
+      if (watched()) await probe()
       const next = await sample()
       history.push(next)
       if (history.length > historySize) history.shift()

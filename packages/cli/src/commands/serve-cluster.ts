@@ -1,7 +1,8 @@
 /**
  * `herald serve --workers N`: one hub on N processes (node:cluster). Every worker is a whole
  * hub (streams, publishes, its own node tail) on the shared port; the primary only forks,
- * replaces crashed workers, adds up `/metrics` and relays SIGTERM.
+ * replaces crashed workers, adds up `/metrics`, relays the dashboard's view of every
+ * worker (serve-cluster-dashboard.ts) and relays SIGTERM.
  *
  * The log is shared, not owned: each worker opens the store itself (SQLite in WAL mode
  * across processes, or Redis/NATS), so ids are ordered across workers by the store and
@@ -15,6 +16,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { HeraldError } from '@herald/protocol'
 import { AggregatorRegistry, type Registry } from 'prom-client'
+import { createPrimaryDashboard, isDashboardMessage } from './serve-cluster-dashboard.js'
 
 /** Messages between the primary and its workers. */
 type ClusterMessage =
@@ -105,17 +107,24 @@ export function runPrimary(count: number, logLevel: string): Promise<number> {
   const aggregator = new AggregatorRegistry()
   const quiet = !['trace', 'debug', 'info'].includes(logLevel)
   const listening = new Set<Worker>()
+  const dashboard = createPrimaryDashboard(() =>
+    Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined),
+  )
   let announced = false
   let stopping = false
   let exitCode = 0
   let done: ((code: number) => void) | undefined
   const finished = new Promise<number>((resolve) => {
     done = resolve
-  })
+  }).finally(() => dashboard.close())
 
   function fork(): Worker {
     const worker = cluster.fork({ HERALD_CLUSTER_WORKER: '1' })
     worker.on('message', (message: unknown) => {
+      if (isDashboardMessage(message)) {
+        dashboard.handle(worker, message)
+        return
+      }
       if (!isMessage(message)) return
       if (message.herald === 'listening') {
         listening.add(worker)
@@ -137,6 +146,7 @@ export function runPrimary(count: number, logLevel: string): Promise<number> {
 
   cluster.on('exit', (worker, code, signal) => {
     const wasListening = listening.delete(worker)
+    dashboard.forget(worker)
     if (stopping) {
       if (code !== 0) exitCode = 1
       if (Object.keys(cluster.workers ?? {}).length === 0) done?.(exitCode)

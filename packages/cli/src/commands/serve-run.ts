@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import type { EventStore, RetentionOptions } from '@herald/hub'
 import { createHub } from '@herald/hub'
 import { HeraldError, isHeraldError } from '@herald/protocol'
@@ -20,6 +21,7 @@ import {
   reportListening,
   runPrimary,
 } from './serve-cluster.js'
+import { createWorkerDashboardPeers } from './serve-cluster-dashboard.js'
 import type { ResolvedServeConfig } from './serve-config.js'
 import type { Listener } from './serve-listener.js'
 import { createListener } from './serve-listener.js'
@@ -136,6 +138,9 @@ export async function runServe(
   let hub: ReturnType<typeof createHub>
   // A cluster worker's /metrics is the sum over all workers, gathered by the primary.
   let clusterText: (() => Promise<string>) | undefined
+  // And its dashboard shows every worker, through the primary too.
+  const nodeName = `${hostname()}:${process.pid}`
+  const clusterDashboard = isClusterWorker() ? createWorkerDashboardPeers() : undefined
   try {
     hub = createHub({
       store,
@@ -184,8 +189,12 @@ export async function runServe(
       adminToken: config.adminToken,
       dashboard: loadDashboardAssets(),
       ...(isClusterWorker() ? { metricsText: () => (clusterText as () => Promise<string>)() } : {}),
+      nodeName,
+      dashboardPeers: clusterDashboard?.peers,
     })
     if (isClusterWorker()) clusterText = clusterMetrics(hub.metrics.registry)
+    const made = hub
+    clusterDashboard?.serve({ listClients: (query) => made.listClients(query), node: nodeName })
   } catch (error) {
     await store.close()
     return fail(error)

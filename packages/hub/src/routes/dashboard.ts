@@ -84,11 +84,16 @@ export const dashboardRoutes: RouteFactory = (ctx) => {
         methods: {
           async GET(req) {
             await gate.require(req)
-            const page = listClients(dashboard.clients(), dashboard.clientCount(), {
+            const query = {
               q: req.url.searchParams.get('q') ?? undefined,
               offset: intParam(req, 'offset'),
               limit: intParam(req, 'limit'),
-            })
+            }
+            // With workers, every worker's clients, cut into this page on the cluster primary.
+            const page =
+              dashboard.peers === undefined
+                ? listClients(dashboard.clients(), dashboard.clientCount(), query)
+                : await dashboard.peers.clients(query)
             return json(200, page, { 'cache-control': 'no-store' })
           },
         },
