@@ -267,4 +267,56 @@ describe('OpenAPI document', () => {
     expect(wrong.headers.get('allow')).toContain('GET')
     expect(validate?.(await wrong.json())).toBe(true)
   })
+
+  it('matches real answers: a binary publish and GET /blobs/{id} (200, 206, 304, 403, 404, 416)', async () => {
+    const published = (await check(
+      'POST',
+      '/publish',
+      await call('/publish?topic=orders/blob', {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: new Uint8Array(2048).fill(7),
+        token: publisher,
+      }),
+    )) as { id: string }
+    expect(published.id).toMatch(/^\d+$/)
+    const stream = await call(`/events?topic=orders/blob&lastEventId=0`, {
+      token: subscriber,
+      headers: { accept: 'text/event-stream' },
+    })
+    const reader = stream.body?.getReader()
+    let text = ''
+    while (!text.includes('"sha256"')) {
+      const chunk = await reader?.read()
+      if (chunk === undefined || chunk.done) break
+      text += new TextDecoder().decode(chunk.value)
+    }
+    await reader?.cancel()
+    const blob = /"blob":"(blobs\/[\w-]+)"/.exec(text)?.[1] as string
+    const documented = (status: number) =>
+      expect(doc.paths['/blobs/{id}']?.get?.responses[String(status)], `${status}`).toBeDefined()
+    const whole = await call(`/${blob}`, { token: subscriber })
+    expect(whole.status).toBe(200)
+    documented(200)
+    const etag = whole.headers.get('etag') as string
+    await whole.arrayBuffer()
+    const part = await call(`/${blob}`, { token: subscriber, headers: { range: 'bytes=0-9' } })
+    expect(part.status).toBe(206)
+    documented(206)
+    await part.arrayBuffer()
+    const cached = await call(`/${blob}`, { token: subscriber, headers: { 'if-none-match': etag } })
+    expect(cached.status).toBe(304)
+    documented(304)
+    await check('GET', '/blobs/{id}', await call(`/${blob}`, { token: publisher }))
+    await check(
+      'GET',
+      '/blobs/{id}',
+      await call('/blobs/AAAAAAAAAAAAAAAAAAAAAA', { token: subscriber }),
+    )
+    await check(
+      'GET',
+      '/blobs/{id}',
+      await call(`/${blob}`, { token: subscriber, headers: { range: 'bytes=5000-' } }),
+    )
+  })
 })

@@ -214,12 +214,13 @@ export function createStreamAcceptor(
           const view = fromStreamRequest(request, ctx.trustProxy)
           if (route === undefined) {
             const answer = errorResponse(fail('HERALD_NOT_FOUND', 404, 'no stream route'))
-            return { status: answer.status, headers: answer.headers, body: answer.body }
+            // Error answers are JSON text.
+            return { status: answer.status, headers: answer.headers, body: String(answer.body) }
           }
           const outcome = await authorize(route, view)
           if ('refusal' in outcome) {
             const { status, headers, body } = outcome.refusal
-            return { status, headers, body }
+            return { status, headers, body: String(body) }
           }
           accepted.set(request, { subscription: outcome.subscription, route })
           return undefined

@@ -7,6 +7,7 @@ import type { CorsOptions, Logger, StreamServer } from '@herald/server'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
 import type { AdminGate } from './admin.js'
 import type { Authenticator } from './auth.js'
+import type { BlobService } from './blobs.js'
 import type { DashboardServices } from './dashboard-api.js'
 import type { HubRequest, HubResponse } from './http-io.js'
 import { originAllowed } from './http-io.js'
@@ -45,6 +46,8 @@ export interface HubContext {
   readonly replayLimiter: RateLimiter | undefined
   readonly idempotency: IdempotencyCache<HubResponse>
   readonly checkSchemas: SchemaCheck
+  /** Binary publishes and `GET /blobs/{id}`; `undefined` when the store keeps no blobs. */
+  readonly blobs: BlobService | undefined
   /** Who may see the admin views (the dashboard's private parts, `/metrics`). */
   readonly admin: AdminGate
   /** The `/metrics` body (this hub's registry, or the sum over the cluster's workers). */

@@ -39,8 +39,8 @@ export interface HubResponse {
   status: number
   /** Response headers. */
   headers: Record<string, string>
-  /** Body text. */
-  body: string
+  /** Body: text, or bytes (blobs). */
+  body: string | Uint8Array
 }
 
 /** A JSON answer. */
@@ -428,7 +428,15 @@ export function fromFetch(request: Request, ip: string): HubRequest {
 
 /** Turns a non-stream answer into a Fetch `Response`. */
 export function toResponse(answer: HubResponse, method: string): Response {
-  return new Response(method === 'HEAD' || answer.status === 204 ? null : answer.body, {
+  const { body } = answer
+  const payload =
+    method === 'HEAD' || answer.status === 204 || answer.status === 304
+      ? null
+      : typeof body === 'string'
+        ? body
+        : // A copy on its own ArrayBuffer: what BodyInit accepts.
+          new Uint8Array(body)
+  return new Response(payload, {
     status: answer.status,
     headers: answer.headers,
   })

@@ -7,6 +7,7 @@
  * answer requests, `accept-stream.ts` turns stream requests into sessions, `fan-out.ts`
  * holds the subscribers, `node-tail.ts` feeds it, `append.ts` writes.
  */
+
 import type { Socket } from 'node:net'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type {
@@ -25,6 +26,8 @@ import { createAdminGate } from './admin.js'
 import { createAppender } from './append.js'
 import type { AuthOptions } from './auth.js'
 import { createAuthenticator } from './auth.js'
+import type { BlobOptions } from './blobs.js'
+import { createBlobService } from './blobs.js'
 import type { HubContext, Readiness } from './context.js'
 import { corsHeaders } from './context.js'
 import type { ClientsPage, ClientsQuery, DashboardAssets } from './dashboard-api.js'
@@ -71,6 +74,8 @@ export interface HubOptions {
   store: EventStore
   /** JWT authentication. Default: off (anyone may publish and subscribe; development only). */
   auth?: AuthOptions | undefined
+  /** Binary publishes (`POST /publish?topic=T` with a binary body) and `GET /blobs/{id}`. */
+  blobs?: BlobOptions | undefined
   /** Largest event `data`, in UTF-8 bytes (413 beyond). Default 1 MiB. */
   maxPayloadBytes?: number | undefined
   /** Largest publish request body, in bytes. Default 4 x `maxPayloadBytes`. */
@@ -387,6 +392,7 @@ export function createHub(options: HubOptions): Hub {
   const append = createAppender({ store, metrics, publishStartedAt, timed })
   const presence =
     options.mercure?.subscriptions === true ? createPresence({ store, logger, append }) : undefined
+  const blobs = createBlobService(store, options.blobs ?? {}, logger)
   const ctx: HubContext = {
     store,
     auth,
@@ -407,6 +413,7 @@ export function createHub(options: HubOptions): Hub {
         ? options.idempotency
         : createIdempotencyCache<HubResponse>(options.idempotency),
     checkSchemas,
+    blobs,
     admin,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
     dashboard: {
@@ -541,6 +548,7 @@ export function createHub(options: HubOptions): Hub {
 
     async close() {
       stats.close()
+      blobs?.close()
       await Promise.all([streams.close(), dashboardStreams.close()])
       // Closed Mercure subscriptions publish their end: written before the store goes.
       await presence?.flush()

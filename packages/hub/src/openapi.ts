@@ -31,8 +31,10 @@ const publishErrors = errors({
   '409': 'An update id the log already holds (`HERALD_DUPLICATE_EVENT_ID`, stores that index ids).',
   '422': 'The `Idempotency-Key` was used with another body (`HERALD_IDEMPOTENCY_KEY_REUSED`).',
   '413': 'Body or event data too large (`HERALD_PAYLOAD_TOO_LARGE`).',
-  '415': 'Not JSON (nor a form, on the Mercure path) (`HERALD_UNSUPPORTED_MEDIA_TYPE`).',
+  '415':
+    'Not JSON (nor a form, on the Mercure path), and no `?topic=` for a binary body (`HERALD_UNSUPPORTED_MEDIA_TYPE`).',
   '429': 'Publish rate limit; see `Retry-After` (`HERALD_PUBLISH_RATE_LIMITED`).',
+  '507': 'A bounded blob store is full (`HERALD_BLOB_STORE_FULL`).',
   '503': 'The store is unavailable (`HERALD_STORE_UNAVAILABLE`).',
 })
 
@@ -105,15 +107,38 @@ export const OPENAPI_DOCUMENT = {
               'Retry-safe publish: the same key and body within the window answers the first result again (`Idempotent-Replayed: true`).',
             schema: { type: 'string', minLength: 1, maxLength: 255 },
           },
+          {
+            name: 'topic',
+            in: 'query',
+            description:
+              "Binary publish only (a body that is not JSON nor a form): the concrete topic of the blob's event.",
+            schema: { type: 'string', minLength: 1 },
+          },
+          {
+            name: 'private',
+            in: 'query',
+            description: 'Binary publish only: a private event (and blob).',
+            schema: { type: 'string', enum: ['true', 'false'] },
+          },
         ],
         requestBody: {
           required: true,
-          content: json({
-            oneOf: [
-              ref('PublishEvent'),
-              { type: 'array', items: ref('PublishEvent'), minItems: 1 },
-            ],
-          }),
+          content: {
+            ...json({
+              oneOf: [
+                ref('PublishEvent'),
+                { type: 'array', items: ref('PublishEvent'), minItems: 1 },
+              ],
+            }),
+            '*/*': {
+              schema: {
+                type: 'string',
+                contentMediaType: 'application/octet-stream',
+                description:
+                  'A binary publish (with `?topic=`): the bytes become a blob, and the event\'s data is `{ "blob", "contentType", "size", "sha256" }`. At most `--max-blob` bytes.',
+              },
+            },
+          },
         },
         responses: {
           '200': {
@@ -218,6 +243,61 @@ export const OPENAPI_DOCUMENT = {
         },
       ]),
     ),
+    '/blobs/{id}': {
+      get: {
+        operationId: 'getBlob',
+        summary: 'The bytes of a binary publish (while its event is in the log)',
+        parameters: [
+          {
+            name: 'id',
+            in: 'path',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+          },
+          {
+            name: 'Range',
+            in: 'header',
+            description: 'One byte range (`bytes=0-99`, `bytes=-100`, `bytes=100-`).',
+            schema: { type: 'string' },
+          },
+          {
+            name: 'If-None-Match',
+            in: 'header',
+            description: 'The `ETag` of a cached copy: 304 when it is this blob.',
+            schema: { type: 'string' },
+          },
+          {
+            name: 'If-Range',
+            in: 'header',
+            description: 'Apply `Range` only if this is still the `ETag`.',
+            schema: { type: 'string' },
+          },
+        ],
+        responses: {
+          '200': {
+            description:
+              "The blob, with its publisher's `Content-Type`, a strong `ETag` (its SHA-256), `Cache-Control: immutable` (`private` when auth is on), and `Content-Encoding: br` or `gzip` for compressible types when accepted.",
+            content: {
+              '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+          '206': {
+            description: 'The requested byte range, with `Content-Range` (never compressed).',
+            content: {
+              '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+          '304': { description: '`If-None-Match` names this blob: use the cached copy.' },
+          ...errors({
+            '401': 'A token is required (`HERALD_UNAUTHORIZED`).',
+            '403': "The token does not grant the blob's topic (`HERALD_FORBIDDEN`).",
+            '404': 'No such blob, or its event is not in the log (`HERALD_BLOB_NOT_FOUND`).',
+            '416':
+              'The range is outside the blob (`HERALD_RANGE_NOT_SATISFIABLE`), with `Content-Range: bytes */SIZE`.',
+          }),
+        },
+      },
+    },
     '/healthz': {
       get: {
         operationId: 'health',

@@ -155,6 +155,11 @@ export async function runServe(
         tokenCache: { maxEntries: config.tokenCache },
       },
       maxPayloadBytes: config.maxPayload,
+      blobs: {
+        maxBytes: config.maxBlob,
+        inlineBytes: config.blobInline,
+        sweepIntervalMs: Math.max(10, Math.round(config.blobSweep * 1000)),
+      },
       bodyTimeoutMs: Math.round(config.bodyTimeout * 1000),
       // On Redis, limits and Idempotency-Keys are shared by every node of the hub.
       publishRateLimit:

@@ -2,6 +2,7 @@
  * Every route of the hub. To add one: write `routes/<feature>.ts` exporting a
  * `RouteFactory`, and list it here.
  */
+import { blobRoutes } from './blobs.js'
 import { dashboardRoutes } from './dashboard.js'
 import { healthRoutes } from './health.js'
 import { mercureRoutes } from './mercure.js'
@@ -15,6 +16,7 @@ import { subscribeRoutes } from './subscribe.js'
 export const ROUTES: readonly RouteFactory[] = [
   subscribeRoutes,
   publishRoutes,
+  blobRoutes,
   mercureRoutes,
   healthRoutes,
   metricsRoutes,

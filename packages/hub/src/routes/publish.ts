@@ -4,7 +4,7 @@
  * limit, body limits, grants, idempotency, schemas, the append.
  */
 import { HeraldError, isHeraldError } from '@herald/protocol'
-import type { AppendInput } from '@herald/store'
+import type { AppendInput, BlobInput } from '@herald/store'
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Principal } from '../auth.js'
 import { canPublish } from '../auth.js'
@@ -30,6 +30,13 @@ function mediaType(header: string | undefined): string {
   if (header === undefined) return ''
   if (header === 'application/json') return header
   return (header.split(';')[0] ?? '').trim().toLowerCase()
+}
+
+/** A parsed publish: its events, whether the body was an array, the blob of a binary one. */
+interface Parsed {
+  events: AppendInput[]
+  batch: boolean
+  blob?: BlobInput | undefined
 }
 
 /** How a publish request body is read and answered. */
@@ -78,11 +85,7 @@ export function createPublishHandler(
   }
 
   /** Parses and authorizes a publish body. Throws `HeraldError`s. */
-  function parsePublish(
-    text: string,
-    isJson: boolean,
-    principal: Principal,
-  ): { events: AppendInput[]; batch: boolean } {
+  function parsePublish(text: string, isJson: boolean, principal: Principal): Parsed {
     let events: AppendInput[]
     let batch = false
     if (isJson) {
@@ -92,6 +95,12 @@ export function createPublishHandler(
     } else {
       events = parseFormPublish(text, limits)
     }
+    authorize(events, principal)
+    return { events, batch }
+  }
+
+  /** Throws 403 unless `principal` may publish every event. */
+  function authorize(events: readonly AppendInput[], principal: Principal): void {
     if (auth.enabled) {
       // Every topic of an event, alternates included: an update reaches subscribers of each.
       for (const event of events) {
@@ -106,22 +115,26 @@ export function createPublishHandler(
         }
       }
     }
-    return { events, batch }
   }
 
   /** Validates and appends parsed, authorized events. Throws `HeraldError`s. */
   async function accept(
-    { events, batch }: { events: AppendInput[]; batch: boolean },
+    { events, batch, blob }: Parsed,
     flavour: PublishFlavour,
     started: number,
     span: Span,
   ): Promise<HubResponse> {
     await ctx.checkSchemas(events)
     span.setAttribute('herald.events', events.length)
-    const stored = await ctx.append(events, started)
+    const [first] = events
+    // A blob is put before its event is appended and deleted if the append fails (blobs.ts).
+    const stored =
+      blob !== undefined && ctx.blobs !== undefined && first !== undefined
+        ? await ctx.blobs.publish(blob, first, (list) => ctx.append(list, started))
+        : await ctx.append(events, started)
     const ids = stored.map((e) => e.id)
     // One info line per publish request: what operators grep for ("who published what").
-    let bytes = 0
+    let bytes = blob?.bytes.length ?? 0
     for (const event of events) bytes += Buffer.byteLength(event.data)
     if (events.length === 1) {
       logger.info({ topic: events[0]?.topic, bytes, id: ids[0], flavour }, 'published')
@@ -194,25 +207,43 @@ export function createPublishHandler(
       const type = mediaType(req.header('content-type'))
       const isJson = type === 'application/json' || type.endsWith('+json')
       const isForm = type === 'application/x-www-form-urlencoded'
-      if (!isJson && !isForm) {
+      // Any other type with `?topic=` is a binary publish: the body becomes a blob (blobs.ts).
+      const blobs =
+        !isJson && !isForm && flavour === 'json' && req.url.searchParams.has('topic')
+          ? ctx.blobs
+          : undefined
+      if (!isJson && !isForm && blobs === undefined) {
         throw fail(
           'HERALD_UNSUPPORTED_MEDIA_TYPE',
           415,
-          'publish with Content-Type application/json (or application/x-www-form-urlencoded)',
+          ctx.blobs === undefined || flavour !== 'json'
+            ? 'publish with Content-Type application/json (or application/x-www-form-urlencoded)'
+            : 'publish with Content-Type application/json (or application/x-www-form-urlencoded), or a binary body with ?topic=T',
         )
       }
+      const limit = blobs?.maxBytes ?? ctx.maxBodyBytes
       const length = Number(req.header('content-length') ?? 0)
-      if (length > ctx.maxBodyBytes) {
-        throw fail(
-          'HERALD_PAYLOAD_TOO_LARGE',
-          413,
-          `request body larger than ${ctx.maxBodyBytes} bytes`,
-        )
+      if (length > limit) {
+        throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
       }
-      const text = decodeUtf8(await req.body(ctx.maxBodyBytes, ctx.bodyTimeoutMs))
-      // Grants are checked before the idempotency cache: a remembered answer is never handed
-      // to a caller who may not publish what it was for.
-      const parsed = parsePublish(text, isJson, principal)
+      const body = await req.body(limit, ctx.bodyTimeoutMs)
+      let parsed: Parsed
+      let text: string
+      if (blobs !== undefined) {
+        const contentType = (req.header('content-type') ?? '').trim() || 'application/octet-stream'
+        if (contentType.length > 256) {
+          throw fail('HERALD_INVALID_PUBLISH', 400, 'Content-Type longer than 256 characters')
+        }
+        const prepared = blobs.prepare(req.url.searchParams, contentType, body)
+        parsed = { events: [prepared.event], batch: false, blob: prepared.blob }
+        text = prepared.fingerprint
+        authorize(parsed.events, principal)
+      } else {
+        text = decodeUtf8(body)
+        // Grants are checked before the idempotency cache: a remembered answer is never handed
+        // to a caller who may not publish what it was for.
+        parsed = parsePublish(text, isJson, principal)
+      }
       const key = req.header('idempotency-key')
       if (key === undefined) return await accept(parsed, flavour, started, span)
       if (key.length === 0 || key.length > 255) {
