@@ -14,6 +14,7 @@ import { originAllowed } from './http-io.js'
 import type { IdempotencyCache } from './idempotency.js'
 import type { Presence } from './mercure/presence.js'
 import type { HubMetrics } from './metrics.js'
+import type { PublishLog } from './publish-log.js'
 import type { PublishLimits } from './publish-request.js'
 import type { RateLimiter } from './rate-limit.js'
 import type { SchemaCheck } from './schema.js'
@@ -33,6 +34,8 @@ export interface HubContext {
   readonly auth: Authenticator
   readonly metrics: HubMetrics
   readonly logger: Logger
+  /** The publish log: a debug line per publish, an info summary per interval. */
+  readonly publishLog: PublishLog
   readonly streams: StreamServer
   readonly cors: CorsOptions | undefined
   readonly limits: PublishLimits

@@ -197,6 +197,21 @@ function aborted(): HeraldError {
 }
 
 /**
+ * A request target whose URL pathname is the target itself: segments of letters, digits,
+ * `_` and `-` only, no query (`/publish`, `/events`). No percent-escape, dot segment or `//`
+ * for the URL parser to rewrite, so the path is known without parsing a URL.
+ */
+const PLAIN_TARGET = /^(?:\/[\w-]+)+$/
+/**
+ * Hosts (with scheme) that made a valid base URL. A connection sends the same `Host` on every
+ * request: a request with a plain target and a known host builds its URL only if something
+ * reads it (a publish never does), which spares a URL parse per request. Bounded: cleared when
+ * full.
+ */
+const validHosts = new Set<string>()
+const MAX_VALID_HOSTS = 256
+
+/**
  * Reads a Node request (`node:http` or `node:http2` compat).
  *
  * @throws {HeraldError} `HERALD_INVALID_REQUEST` (400) when the Host header or the request
@@ -221,21 +236,35 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
     const last = (Array.isArray(proto) ? proto.join(',') : proto)?.split(',').at(-1)?.trim()
     if (last === 'https' || last === 'http') scheme = last
   }
-  let url: URL
-  try {
-    url = new URL(req.url ?? '/', `${scheme}://${host}`)
-  } catch (error) {
-    // RFC 9112 section 3.2: a request with an invalid Host gets a 400.
-    throw new HeraldError(
-      'HERALD_INVALID_REQUEST',
-      `invalid Host header or request target: ${JSON.stringify(`${host} ${req.url ?? ''}`.slice(0, 200))}`,
-      { status: 400, cause: error },
-    )
+  const target = req.url ?? '/'
+  const origin = `${scheme}://${host}`
+  let url: URL | undefined
+  let path: string
+  if (PLAIN_TARGET.test(target) && validHosts.has(origin)) {
+    // Parsed on first use; it cannot fail: the base parsed before and the target is plain.
+    path = target
+  } else {
+    try {
+      url = new URL(target, origin)
+    } catch (error) {
+      // RFC 9112 section 3.2: a request with an invalid Host gets a 400.
+      throw new HeraldError(
+        'HERALD_INVALID_REQUEST',
+        `invalid Host header or request target: ${JSON.stringify(`${host} ${req.url ?? ''}`.slice(0, 200))}`,
+        { status: 400, cause: error },
+      )
+    }
+    path = url.pathname
+    if (validHosts.size >= MAX_VALID_HOSTS) validHosts.clear()
+    validHosts.add(origin)
   }
   return {
     method: req.method ?? 'GET',
-    url,
-    path: url.pathname,
+    get url() {
+      url ??= new URL(target, origin)
+      return url
+    },
+    path,
     base: mountBase(req),
     ip,
     header(name) {

@@ -51,6 +51,7 @@ import { createPresence } from './mercure/presence.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
 import { startNodeTail } from './node-tail.js'
+import { createPublishLog, PUBLISH_SUMMARY_INTERVAL_MS } from './publish-log.js'
 import type { PublishLimits } from './publish-request.js'
 import { toAppendInput } from './publish-request.js'
 import type { RateLimiter, RateLimitOptions } from './rate-limit.js'
@@ -111,6 +112,12 @@ export interface HubOptions {
   trustProxy?: boolean | undefined
   /** Pino-compatible logger. Default: silent. */
   logger?: Logger | undefined
+  /**
+   * How often the `info` summary of publishes (`publishes`: requests, events, bytes, refusals,
+   * busiest topics) is logged while publishes arrive, in ms. Each publish request also gets a
+   * `debug` line (`published`). Default 10 000.
+   */
+  publishSummaryIntervalMs?: number | undefined
   /** Add prom-client's process metrics to `/metrics`. Default `false`. */
   processMetrics?: boolean | undefined
   /** Events per replay read. Default 500. */
@@ -389,15 +396,24 @@ export function createHub(options: HubOptions): Hub {
     heartbeatMs: options.stream?.heartbeatMs ?? 15_000,
     logger,
   })
-  const append = createAppender({ store, metrics, publishStartedAt, timed })
+  const append = createAppender({ store, metrics, publishStartedAt })
   const presence =
     options.mercure?.subscriptions === true ? createPresence({ store, logger, append }) : undefined
   const blobs = createBlobService(store, options.blobs ?? {}, logger)
+  const publishLog = createPublishLog(
+    logger,
+    positive(
+      'publishSummaryIntervalMs',
+      options.publishSummaryIntervalMs,
+      PUBLISH_SUMMARY_INTERVAL_MS,
+    ),
+  )
   const ctx: HubContext = {
     store,
     auth,
     metrics,
     logger,
+    publishLog,
     streams,
     cors,
     limits,
@@ -552,6 +568,7 @@ export function createHub(options: HubOptions): Hub {
       await Promise.all([streams.close(), dashboardStreams.close()])
       // Closed Mercure subscriptions publish their end: written before the store goes.
       await presence?.flush()
+      publishLog.flush()
       await tail.stop()
       acceptor.close()
     },
