@@ -229,6 +229,7 @@ async function startServer(kind: string): Promise<Server> {
   ]
   if (withAuth) args.push('--jwt-secret', SECRET)
   if (kind.endsWith('-nocache')) args.push('--token-cache', '0')
+  if (kind.includes('-lean')) args.push('--lean-publish')
   const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: tmp,

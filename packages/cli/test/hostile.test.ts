@@ -416,3 +416,46 @@ describe('5. replay scans', () => {
     expect(await resume('127.0.0.40', false)).toBe('200')
   })
 })
+
+describe('8. publishes on the lean path (--lean-publish)', () => {
+  it('a keep-alive publisher has a head deadline for its next request too', async () => {
+    const server = await hub(['--lean-publish', '--head-timeout', '1', '--publish-rate', '0'])
+    const client = rawClient(server.url)
+    client.socket.write(publishRequest(JSON.stringify({ topic: 'lean', data: 'x' })))
+    await client.until((text) => text.includes('"ids"'))
+    // Answered on the lean path (node:http would add Keep-Alive: timeout=5).
+    expect(client.received().toLowerCase()).not.toContain('keep-alive:')
+    const next = 'POST /publish HTTP/1.1\r\nHost: x\r\nX-Slow: '
+    let at = 0
+    const trickle = setInterval(() => {
+      if (!client.socket.destroyed) client.socket.write(next[at++ % next.length] as string)
+    }, 200)
+    const closed = await client.closedWithin(4000)
+    clearInterval(trickle)
+    expect(closed).toBe(true)
+  })
+
+  it('publishers that vanish mid-request never leave a request unsettled', async () => {
+    const server = await hub(['--lean-publish', '--publish-rate', '0', '--jwt-secret', SECRET])
+    const auth = `Authorization: Bearer ${token({ herald: { publish: ['*'] } })}\r\n`
+    const admin = token({ herald: { admin: true } })
+    const body = JSON.stringify({ topic: 'gone', data: 'x' })
+    const whole = publishRequest(body, auth)
+    const attempts = 100
+    for (let i = 0; i < attempts; i++) {
+      const client = rawClient(server.url, sourceAddress(i))
+      // Half send it all and reset; half stop inside the body and reset.
+      const bytes = i % 2 === 0 ? whole : whole.slice(0, whole.length - 3)
+      client.socket.write(bytes, () => client.socket.resetAndDestroy())
+    }
+    // The whole ones are stored (the body was in); the cut ones never reach the route.
+    await eventually(
+      async () =>
+        (await metric(server.url, 'herald_events_published_total', admin)) === attempts / 2,
+      5000,
+      'every whole publish to be stored',
+    )
+    const health = await fetch(`${server.url}/healthz`)
+    expect(health.status).toBe(200)
+  })
+})

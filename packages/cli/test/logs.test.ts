@@ -1,6 +1,7 @@
 /**
- * Black-box: `herald serve` at the default info level logs one line per stream open and
- * close (path, duration, bytes, reason) and one per publish (topic, size, id).
+ * Black-box: `herald serve` logs one info line per stream open and close (path, duration,
+ * bytes, reason) and, at debug, one per publish (topic, size, id); at info publishes get a
+ * summary per interval instead (packages/hub/src/publish-log.test.ts).
  */
 import { openEventStream, startHubProcess } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
@@ -8,8 +9,8 @@ import { describe, expect, it } from 'vitest'
 type Line = Record<string, unknown> & { msg: string }
 
 describe('herald serve logs', () => {
-  it('logs stream open/close with duration and bytes, and each publish with topic and size', async () => {
-    const hub = await startHubProcess({ args: ['--log-level', 'info'] })
+  it('logs stream open/close with duration and bytes, and at debug each publish with topic and size', async () => {
+    const hub = await startHubProcess({ args: ['--log-level', 'debug'] })
     const lines = (): Line[] =>
       hub
         .stderr()
@@ -33,6 +34,7 @@ describe('herald serve logs', () => {
       const opened = lines().find((l) => l.msg === 'stream opened')
       expect(opened).toMatchObject({ path: '/events', query: '?topic=logs', ip: '127.0.0.1' })
       expect(lines().find((l) => l.msg === 'published')).toMatchObject({
+        level: 20,
         topic: 'logs',
         bytes: 100,
         id,

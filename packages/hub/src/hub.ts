@@ -47,6 +47,7 @@ import {
 } from './http-io.js'
 import type { IdempotencyCache, IdempotencyOptions } from './idempotency.js'
 import { createIdempotencyCache } from './idempotency.js'
+import { createLeanPublish } from './lean-publish.js'
 import { createPresence } from './mercure/presence.js'
 import type { HubMetrics } from './metrics.js'
 import { createHubMetrics } from './metrics.js'
@@ -155,6 +156,14 @@ export interface HubOptions {
   dashboardPeers?: DashboardPeers | undefined
   /** The Mercure endpoint (`/.well-known/mercure`). */
   mercure?: MercureOptions | undefined
+  /**
+   * Also answer plain `POST /publish` requests on the lean HTTP/1.1 path
+   * ({@link Hub.createConnectionHandler}), without node:http's per-request objects: the same
+   * route, auth, limits and answers; anything unusual on a connection (chunked bodies,
+   * `Expect`, another path, a malformed head) is handed to node:http. Not with `trustProxy`.
+   * Default `false`.
+   */
+  leanPublish?: boolean | undefined
 }
 
 /** Options of the Mercure endpoint. */
@@ -479,6 +488,21 @@ export function createHub(options: HubOptions): Hub {
     errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${req.path}`), corsHeaders(cors, req))
 
   const answerNode = createBatchedNodeWriter()
+  if (options.leanPublish === true && options.trustProxy === true) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      'leanPublish cannot be combined with trustProxy: behind a proxy the client IP and scheme come from headers only the node:http path reads',
+    )
+  }
+  const leanPublish =
+    options.leanPublish === true
+      ? createLeanPublish({
+          answer: (req) => router.answer(req),
+          maxBodyBytes,
+          bodyTimeoutMs,
+          logger,
+        })
+      : undefined
 
   async function handleNodeAsync(
     req: NodeRequest,
@@ -534,7 +558,9 @@ export function createHub(options: HubOptions): Hub {
     },
 
     createConnectionHandler(fallback) {
-      return acceptor.connectionHandler(fallback)
+      return acceptor.connectionHandler(
+        leanPublish === undefined ? fallback : leanPublish.wrap(fallback),
+      )
     },
 
     async fetch(request, init) {
@@ -571,6 +597,7 @@ export function createHub(options: HubOptions): Hub {
       publishLog.flush()
       await tail.stop()
       acceptor.close()
+      leanPublish?.close()
     },
   }
 }

@@ -187,6 +187,7 @@ export async function runServe(
           : { maxConnectionsPerIp: config.maxConnectionsPerIp }),
       },
       trustProxy: config.trustProxy,
+      leanPublish: config.leanPublish,
       mercure: { subscriptions: config.mercureSubscriptions },
       replayPageSize: config.replayPageSize,
       logger: startup.logger,
@@ -215,7 +216,9 @@ export async function runServe(
     listener = createListener(
       (req, res) => hub.handleNode(req, res),
       tls,
-      config.leanStreams ? (fallback) => hub.createConnectionHandler(fallback) : undefined,
+      config.leanStreams || config.leanPublish
+        ? (fallback) => hub.createConnectionHandler(fallback)
+        : undefined,
       (server) => hub.streams.guardServer(server),
     )
   } catch (error) {

@@ -283,6 +283,10 @@ export const serveSettings = {
     help: 'serve streams on the lean HTTP/1.1 path (less memory per stream; not with TLS)',
     expected: 'true or false',
   }),
+  leanPublish: setting(boolean(), {
+    help: 'also answer plain POST /publish on the lean HTTP/1.1 path (faster; implies --lean-streams; not with TLS or --trust-proxy)',
+    expected: 'true or false',
+  }),
   adminToken: setting(text(), {
     placeholder: 'SECRET',
     help: 'secret (16+ chars) for the dashboard and /metrics, as Authorization: Bearer',
@@ -322,6 +326,7 @@ export const serveDefaults = {
   logLevel: 'info',
   replayPageSize: 500,
   leanStreams: false,
+  leanPublish: false,
   workers: '1',
 } satisfies Partial<{ [K in SettingKey]: z.output<(typeof serveSettings)[K]> }>
 
