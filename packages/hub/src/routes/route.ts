@@ -169,7 +169,13 @@ export function createRouter(
         }
       }
       if (ctx.cors === undefined) return answer
-      return { ...answer, headers: { ...corsHeaders(ctx.cors, req), ...answer.headers } }
+      const cors = corsHeaders(ctx.cors, req)
+      const headers = { ...cors, ...answer.headers }
+      // Both vary (a blob's Accept-Encoding, CORS's Origin): a cache must key on each.
+      if (cors.vary !== undefined && answer.headers.vary !== undefined) {
+        headers.vary = `${answer.headers.vary}, ${cors.vary}`
+      }
+      return { ...answer, headers }
     },
   }
 }
