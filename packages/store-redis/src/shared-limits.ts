@@ -130,6 +130,9 @@ export interface SharedRateLimiter {
   take(key: string): Promise<number>
 }
 
+/** The longest a publish waits for the shared rate limiter before it is let through. */
+export const RATE_LIMIT_TIMEOUT_MS = 250
+
 // A token bucket per caller on Redis's own clock (nodes' clocks never disagree about it).
 const TAKE = `
 local t = redis.call('TIME')
@@ -149,8 +152,10 @@ return tostring(wait)
 
 /**
  * A publish rate limiter shared by every node (`herald:v1:{ns}:rate:<sha256 of caller>`).
- * While Redis is unreachable it lets requests through: the publish itself then fails with
- * 503, and a limiter outage never blocks a healthy store.
+ * While Redis is unreachable it lets requests through at once, and it waits at most
+ * {@link RATE_LIMIT_TIMEOUT_MS} for an answer: the publish itself then fails with 503 within
+ * the store's deadline (not after the limiter's deadline plus the store's), and a limiter
+ * outage never blocks a healthy store.
  *
  * @throws {TypeError} for a non-positive rate or burst.
  */
@@ -167,8 +172,13 @@ export function createRedisRateLimiter(
   return {
     async take(key) {
       const k = `${prefix}rate:${sha(key)}`
+      if (!connection.ready) return 0
       try {
-        const wait = await connection.script<string>(TAKE, [String(rate), String(burst), k])
+        const wait = await connection.script<string>(
+          TAKE,
+          [String(rate), String(burst), k],
+          RATE_LIMIT_TIMEOUT_MS,
+        )
         return Number(wait)
       } catch {
         return 0
