@@ -4,6 +4,7 @@
  * command has a deadline, so a publish answers `HERALD_STORE_UNAVAILABLE` instead of hanging.
  */
 import { createHash } from 'node:crypto'
+import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import { HeraldError } from '@herald/protocol'
 import { createClient } from '@redis/client'
 
@@ -17,6 +18,11 @@ export interface RedisConnectionOptions {
   maxBackoffMs: number
   /** Connection errors (each attempt), for logs. */
   onError?: ((error: Error) => void) | undefined
+  /**
+   * TLS options for a `rediss://` URL (`ca`, and `cert` + `key` when Redis asks for client
+   * certificates); without them Node's trusted CAs apply (`NODE_EXTRA_CA_CERTS` adds one).
+   */
+  tls?: TlsOptions | undefined
 }
 
 /** A command argument: strings go as UTF-8, buffers as they are. */
@@ -75,6 +81,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       socket: {
         connectTimeout: options.commandTimeoutMs,
         reconnectStrategy: (retries: number) => backoffMs(retries, options.maxBackoffMs),
+        ...(options.url.startsWith('rediss:') ? { tls: true as const, ...options.tls } : {}),
       },
     })
   const client = make()

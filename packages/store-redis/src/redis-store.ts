@@ -26,7 +26,12 @@ import {
   SEQUENCE_CURSORS,
   toStoredEvent,
 } from '@herald/store'
-import { createRedisConnection, type RedisArg, type RedisConnection } from './connection.js'
+import {
+  createRedisConnection,
+  type RedisArg,
+  type RedisConnection,
+  type RedisConnectionOptions,
+} from './connection.js'
 import { APPEND_SCRIPT, FIND_SCRIPT, READ_SCRIPT } from './scripts.js'
 import type {
   RedisIdempotencyOptions,
@@ -65,6 +70,11 @@ export interface RedisEventStoreOptions {
   scanBudget?: number | undefined
   /** Connection errors, for logs (the store reconnects by itself). */
   onError?: ((error: Error) => void) | undefined
+  /**
+   * TLS for a `rediss://` URL: `ca`, and `cert` + `key` for client certificates (Node's
+   * `tls.connect` options). Default: Node's trusted CAs (`NODE_EXTRA_CA_CERTS` adds one).
+   */
+  tls?: RedisConnectionOptions['tls']
   /** Clock, for tests. Defaults to `Date.now`. */
   now?: (() => number) | undefined
 }
@@ -211,6 +221,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     commandTimeoutMs: options.commandTimeoutMs ?? 2000,
     maxBackoffMs: options.maxBackoffMs ?? 2000,
     onError: options.onError,
+    tls: options.tls,
   })
   const retentionArgs: string[] = [
     bound(policy.maxEvents),
