@@ -58,8 +58,13 @@ describe('nats store: per-pattern rules and alternate topics', () => {
     for (let i = 3; i < 7; i++) {
       await store.append([{ topic: 'a/1', alternates: ['b/1'], data: `multi-${i}` }])
     }
-    expect(await all(store, ['**'])).toEqual(
-      ['multi-1', 'multi-2', 'plain-2', 'multi-3', 'multi-4', 'multi-5', 'multi-6'].slice(-6),
-    )
+    expect(await all(store, ['**'])).toEqual([
+      'multi-2',
+      'plain-2',
+      'multi-3',
+      'multi-4',
+      'multi-5',
+      'multi-6',
+    ])
   })
 })
