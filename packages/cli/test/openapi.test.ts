@@ -184,6 +184,41 @@ describe('OpenAPI document', () => {
     )
   })
 
+  it('matches real answers: the schema registry and a schema violation', async () => {
+    const register = (body: unknown, token?: string) =>
+      call('/schemas', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        ...(token === undefined ? {} : { token }),
+      })
+    const schema = { type: 'object', properties: { n: { type: 'number' } } }
+    await check('POST', '/schemas', await register({ topic: 'orders/*', schema }, admin))
+    await check('POST', '/schemas', await register({ topic: 'orders/*', schema }, admin))
+    await check('POST', '/schemas', await register({ topic: 'orders/*', schema }))
+    await check('POST', '/schemas', await register({ topic: 'orders/*', schema }, publisher))
+    await check(
+      'POST',
+      '/schemas',
+      await register({ topic: 'orders/*', schema: { type: 'x' } }, admin),
+    )
+    await check(
+      'POST',
+      '/schemas',
+      await register({ topic: 'orders/*', schema: { ...schema, required: ['n'] } }, admin),
+    )
+    await check('GET', '/schemas', await call('/schemas', { token: subscriber }))
+    await check('GET', '/schemas', await call('/schemas?topic=orders/1', { token: subscriber }))
+    await check('GET', '/schemas', await call('/schemas?topic=none', { token: subscriber }))
+    await check('GET', '/schemas', await call('/schemas'))
+    const violation = await check(
+      'POST',
+      '/publish',
+      await publish({ topic: 'orders/1', data: { n: 'x' } }, publisher),
+    )
+    expect(violation).toMatchObject({ error: { code: 'HERALD_SCHEMA_VIOLATION' } })
+  })
+
   it('matches real answers: streams and their refusals', async () => {
     const accept = { accept: 'text/event-stream' }
     await check(

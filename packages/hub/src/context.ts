@@ -18,6 +18,7 @@ import type { PublishLog } from './publish-log.js'
 import type { PublishLimits } from './publish-request.js'
 import type { RateLimiter } from './rate-limit.js'
 import type { SchemaCheck } from './schema.js'
+import type { SchemaRegistry } from './schema-registry/registry.js'
 
 /** What `/readyz` reports. */
 export type Readiness =
@@ -48,9 +49,12 @@ export interface HubContext {
   /** Resuming subscriptions per client IP (each reads the log). */
   readonly replayLimiter: RateLimiter | undefined
   readonly idempotency: IdempotencyCache<HubResponse>
+  /** Checks (and stamps with `schemaVersion`) events before an append: every publish path. */
   readonly checkSchemas: SchemaCheck
   /** Binary publishes and `GET /blobs/{id}`; `undefined` when the store keeps no blobs. */
   readonly blobs: BlobService | undefined
+  /** The schema registry (`/schemas`), over the store's `SchemaStore`. */
+  readonly schemas: SchemaRegistry
   /** Who may see the admin views (the dashboard's private parts, `/metrics`). */
   readonly admin: AdminGate
   /** The `/metrics` body (this hub's registry, or the sum over the cluster's workers). */

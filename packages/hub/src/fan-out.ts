@@ -7,7 +7,7 @@
  * whatever publishes race with the replay, on this node or any other.
  */
 import type { Frame, Session } from '@herald/server'
-import { createFrame } from '@herald/server'
+import { createCommentFrame, createFrame, joinFrames } from '@herald/server'
 import type { EventStore, StoredEvent, TopicMatcher } from '@herald/store'
 import { isTopicPattern, topicsOf } from '@herald/store'
 import type { Principal } from './auth.js'
@@ -80,18 +80,36 @@ export interface FanOut {
   readonly latest: StoredEvent | undefined
 }
 
+/**
+ * An event validated against a registry schema carries its version as a comment line just
+ * before its fields (`: schema 3`): every SSE parser ignores comments, so `data`/`event`
+ * and plain `EventSource` users are untouched, while a raw-stream reader (the protocol
+ * parser's `onComment`) learns the version. Events without a schema are framed as before.
+ */
+function withSchema(event: StoredEvent, frame: Frame): Frame {
+  return event.schemaVersion === undefined
+    ? frame
+    : joinFrames([createCommentFrame(`schema ${event.schemaVersion}`), frame])
+}
+
 function frameOf(event: StoredEvent): Frame {
-  return createFrame({ id: event.id, event: event.type, data: event.data, retry: event.retry })
+  return withSchema(
+    event,
+    createFrame({ id: event.id, event: event.type, data: event.data, retry: event.retry }),
+  )
 }
 
 /** The frame Mercure subscribers get: the update id, not the hub cursor, as the SSE id. */
 function mercureFrameOf(event: StoredEvent): Frame {
-  return createFrame({
-    id: event.clientId ?? event.id,
-    event: event.type,
-    data: event.data,
-    retry: event.retry,
-  })
+  return withSchema(
+    event,
+    createFrame({
+      id: event.clientId ?? event.id,
+      event: event.type,
+      data: event.data,
+      retry: event.retry,
+    }),
+  )
 }
 
 /** Mercure selectors share the index with Herald topics under keys no topic can have. */

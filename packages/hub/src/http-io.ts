@@ -72,7 +72,13 @@ export function errorResponse(
   } else if (status === 403 && error.code === 'HERALD_FORBIDDEN') {
     extra['www-authenticate'] = 'Bearer realm="herald", error="insufficient_scope"'
   }
-  return json(status, { error: { code: error.code, message: error.message } }, extra)
+  // Structured details a caller can act on (the failing JSON pointer, the breaking changes).
+  const details = (error as { details?: unknown }).details
+  const body =
+    details === undefined
+      ? { error: { code: error.code, message: error.message } }
+      : { error: { code: error.code, message: error.message, details } }
+  return json(status, body, extra)
 }
 
 /** A `HeraldError` with an HTTP status. */

@@ -20,7 +20,8 @@ import type {
   StreamServerOptions,
 } from '@herald/server'
 import { createStreamServer } from '@herald/server'
-import type { EventStore, StoredEvent } from '@herald/store'
+import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
+import { createMemorySchemaStore } from '@herald/store'
 import { createStreamAcceptor } from './accept-stream.js'
 import { createAdminGate } from './admin.js'
 import { createAppender } from './append.js'
@@ -62,6 +63,7 @@ import type { Route, RouteHandler, StreamRoute } from './routes/route.js'
 import { createRouter } from './routes/route.js'
 import type { TopicSchema } from './schema.js'
 import { createSchemaCheck } from './schema.js'
+import { createSchemaRegistry } from './schema-registry/registry.js'
 import { createHubStats } from './stats.js'
 
 /** Stream options passed through to `@herald/server` (the hub wires logger, metrics and hooks). */
@@ -285,7 +287,13 @@ export function createHub(options: HubOptions): Hub {
     )
   }
   const auth = createAuthenticator(options.auth)
-  const checkSchemas = createSchemaCheck(options.schemas ?? [])
+  const configured = createSchemaCheck(options.schemas ?? [])
+  // The registry lives in the store's backend when it has one (every node agrees).
+  const registry = createSchemaRegistry(store.schemas ?? createMemorySchemaStore())
+  const checkSchemas = async (events: readonly AppendInput[]): Promise<void> => {
+    await configured(events)
+    await registry.validate(events)
+  }
   const maxTopics = positive('maxTopicsPerSubscription', options.maxTopicsPerSubscription, 100)
   const maxPatterns = positive('maxPatternsPerSubscription', options.maxPatternsPerSubscription, 32)
   let limiter: RateLimiter | undefined
@@ -439,6 +447,7 @@ export function createHub(options: HubOptions): Hub {
         : createIdempotencyCache<HubResponse>(options.idempotency),
     checkSchemas,
     blobs,
+    schemas: registry,
     admin,
     metricsText: options.metricsText ?? (() => metrics.registry.metrics()),
     dashboard: {

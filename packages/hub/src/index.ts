@@ -98,6 +98,18 @@ export type { RateLimiter, RateLimitOptions } from './rate-limit.js'
 export { createRateLimiter } from './rate-limit.js'
 export type { SchemaCheck, StandardResult, StandardSchemaV1, TopicSchema } from './schema.js'
 export { createSchemaCheck } from './schema.js'
+export type { SchemaChange, SchemaChangeKind } from './schema-registry/compatibility.js'
+export { findBreakingChanges } from './schema-registry/compatibility.js'
+export type {
+  RegisteredSchema,
+  SchemaHistory,
+  SchemaRegistry,
+} from './schema-registry/registry.js'
+export {
+  compareSpecificity,
+  createSchemaRegistry,
+  SCHEMA_COMPATIBILITIES,
+} from './schema-registry/registry.js'
 export type {
   HubStats,
   HubStatsOptions,

@@ -23,7 +23,7 @@ const streamErrors = errors({
 
 const publishErrors = errors({
   '400':
-    'Invalid body, topic, event or schema violation (`HERALD_INVALID_PUBLISH`, `HERALD_INVALID_JSON`, `HERALD_INVALID_TOPIC`, `HERALD_PUBLISH_SCHEMA`, ...).',
+    'Invalid body, topic, event or schema violation (`HERALD_INVALID_PUBLISH`, `HERALD_INVALID_JSON`, `HERALD_INVALID_TOPIC`, `HERALD_PUBLISH_SCHEMA`, `HERALD_SCHEMA_VIOLATION` with `error.details.pointer` and `rule`, ...).',
   '401': 'A publish token is required or invalid (`HERALD_UNAUTHORIZED`).',
   '403':
     'The token does not grant the topic, or a cookie publish came from another origin (`HERALD_FORBIDDEN`, `HERALD_ORIGIN_NOT_ALLOWED`).',
@@ -146,6 +146,63 @@ export const OPENAPI_DOCUMENT = {
             content: json({ oneOf: [ref('PublishedOne'), ref('PublishedBatch')] }),
           },
           ...publishErrors,
+        },
+      },
+    },
+    '/schemas': {
+      get: {
+        operationId: 'schemas',
+        summary:
+          'Every registered topic pattern with its versions; with `topic`, the schema that applies to that concrete topic (most specific pattern, latest version)',
+        parameters: [
+          {
+            name: 'topic',
+            in: 'query',
+            description:
+              'A concrete topic: answer the one version that applies to it (a concrete pattern beats any wildcard, then more literal segments, `*` over `**`, more segments, then code point order).',
+            schema: { type: 'string', minLength: 1 },
+          },
+        ],
+        responses: {
+          '200': {
+            description: 'The list (no `topic`), or the version that applies to `topic`.',
+            content: json({ oneOf: [ref('SchemaList'), ref('SchemaVersion')] }),
+          },
+          ...errors({
+            '400': 'Invalid topic, or a pattern (`HERALD_INVALID_TOPIC`).',
+            '401': 'Auth is on and no valid token was sent (`HERALD_UNAUTHORIZED`).',
+            '404': 'No registered pattern matches the topic (`HERALD_NOT_FOUND`).',
+            '503': 'The store is unavailable (`HERALD_STORE_UNAVAILABLE`).',
+          }),
+        },
+      },
+      post: {
+        operationId: 'registerSchema',
+        summary: "Register the next version of a topic pattern's JSON Schema (admin)",
+        requestBody: {
+          required: true,
+          content: json(ref('SchemaRegistration')),
+        },
+        responses: {
+          '200': {
+            description: 'The schema equals the latest version: nothing stored, its version.',
+            content: json(ref('SchemaRegistered')),
+          },
+          '201': {
+            description: 'Registered as the next version.',
+            content: json(ref('SchemaRegistered')),
+          },
+          ...errors({
+            '400':
+              'Not a valid JSON Schema or compatibility (`HERALD_SCHEMA_INVALID`), a bad pattern (`HERALD_INVALID_TOPIC`), a body that is not JSON (`HERALD_INVALID_JSON`).',
+            '409':
+              'Breaks the chosen compatibility with the previous version (`HERALD_SCHEMA_INCOMPATIBLE`, `error.details.changes` names each change), or lost a race a few times over (`HERALD_SCHEMA_CONFLICT`).',
+            '408': 'The body did not arrive in time (`HERALD_REQUEST_TIMEOUT`).',
+            '413': 'Body too large (`HERALD_PAYLOAD_TOO_LARGE`).',
+            '415': 'Not `application/json` (`HERALD_UNSUPPORTED_MEDIA_TYPE`).',
+            '503': 'The store is unavailable (`HERALD_STORE_UNAVAILABLE`).',
+          }),
+          ...adminErrors,
         },
       },
     },
@@ -457,6 +514,66 @@ export const OPENAPI_DOCUMENT = {
             properties: {
               code: { type: 'string', enum: [...heraldErrorCodes] },
               message: { type: 'string' },
+              details: {
+                type: 'object',
+                description:
+                  'Structured details, on some codes: `HERALD_SCHEMA_VIOLATION` (`index`, `topic`, `schema`, `pointer`, `rule`, `schemaPath`, `message`) and `HERALD_SCHEMA_INCOMPATIBLE` (`topic`, `version`, `compatibility`, `changes`).',
+              },
+            },
+          },
+        },
+      },
+      SchemaRegistration: {
+        type: 'object',
+        required: ['topic', 'schema'],
+        properties: {
+          topic: { type: 'string', minLength: 1, description: 'Topic pattern (`orders/*`).' },
+          schema: {
+            type: ['object', 'boolean'],
+            description: 'A JSON Schema (draft-07; 2020-12 when its `$schema` says so).',
+          },
+          compatibility: {
+            type: 'string',
+            enum: ['backward', 'forward', 'full', 'none'],
+            default: 'backward',
+          },
+        },
+      },
+      SchemaRegistered: {
+        type: 'object',
+        required: ['topic', 'version'],
+        additionalProperties: false,
+        properties: {
+          topic: { type: 'string' },
+          version: { type: 'integer', minimum: 1 },
+        },
+      },
+      SchemaVersion: {
+        type: 'object',
+        required: ['topic', 'version', 'compatibility', 'registeredAt', 'schema'],
+        additionalProperties: false,
+        properties: {
+          topic: { type: 'string', description: 'The topic pattern.' },
+          version: { type: 'integer', minimum: 1 },
+          compatibility: { type: 'string', enum: ['backward', 'forward', 'full', 'none'] },
+          registeredAt: { type: 'string', description: 'ISO 8601 (UTC).' },
+          schema: { type: ['object', 'boolean'] },
+        },
+      },
+      SchemaList: {
+        type: 'object',
+        required: ['schemas'],
+        additionalProperties: false,
+        properties: {
+          schemas: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['topic', 'versions'],
+              properties: {
+                topic: { type: 'string' },
+                versions: { type: 'array', items: ref('SchemaVersion') },
+              },
             },
           },
         },

@@ -10,6 +10,7 @@ import { metricsRoutes } from './metrics.js'
 import { openapiRoutes } from './openapi.js'
 import { publishRoutes } from './publish.js'
 import type { RouteFactory } from './route.js'
+import { schemaRoutes } from './schemas.js'
 import { subscribeRoutes } from './subscribe.js'
 
 /** The hub's route factories, in the order `GET /` lists them. */
@@ -17,6 +18,7 @@ export const ROUTES: readonly RouteFactory[] = [
   subscribeRoutes,
   publishRoutes,
   blobRoutes,
+  schemaRoutes,
   mercureRoutes,
   healthRoutes,
   metricsRoutes,

@@ -1,0 +1,344 @@
+/**
+ * The schema registry: versioned JSON Schemas per topic pattern, kept in the store's
+ * {@link SchemaStore} (so every node agrees), checked for compatibility on registration,
+ * compiled once per version with Ajv, and applied to every publish.
+ *
+ * Freshness across nodes: before validating a publish the registry asks the store for its
+ * `schemaRevision()` (one cheap read); when it moved, the cached versions are re-read. A
+ * version registered on any node is therefore applied by every node from the first publish
+ * that starts after its registration was answered.
+ */
+import { HeraldError, isHeraldError } from '@herald/protocol'
+import type { AppendInput, SchemaCompatibility, SchemaStore, SchemaVersion } from '@herald/store'
+import { assertValidTopic, assertValidTopicPattern, createTopicMatcher } from '@herald/store'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import { Ajv } from 'ajv'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import addFormats from 'ajv-formats'
+import type { SchemaChange } from './compatibility.js'
+import { canonicalJson, findBreakingChanges } from './compatibility.js'
+
+/** Every compatibility a registration may ask for. */
+export const SCHEMA_COMPATIBILITIES: readonly SchemaCompatibility[] = [
+  'backward',
+  'forward',
+  'full',
+  'none',
+]
+
+/** What `POST /schemas` answers. */
+export interface RegisteredSchema {
+  /** The topic pattern. */
+  readonly topic: string
+  /** The version: the new one, or the latest when it was the same schema. */
+  readonly version: number
+  /** `false` when the schema equals the latest version (nothing was stored). */
+  readonly created: boolean
+}
+
+/** A pattern and its versions, oldest first. */
+export interface SchemaHistory {
+  /** The topic pattern. */
+  readonly topic: string
+  /** Its versions, oldest first. */
+  readonly versions: readonly SchemaVersion[]
+}
+
+/** The schema registry of one hub node. */
+export interface SchemaRegistry {
+  /**
+   * Registers `schema` as the next version for the pattern `topic`.
+   *
+   * @throws {HeraldError} `HERALD_INVALID_TOPIC`, `HERALD_SCHEMA_INVALID` (400),
+   * `HERALD_SCHEMA_INCOMPATIBLE` (409, with `details.changes`), `HERALD_SCHEMA_CONFLICT`.
+   */
+  register(topic: unknown, schema: unknown, compatibility?: unknown): Promise<RegisteredSchema>
+  /** Every pattern with its versions, by pattern. */
+  list(): Promise<SchemaHistory[]>
+  /**
+   * The latest version of the most specific pattern matching the concrete `topic`, or
+   * `undefined`. @throws {HeraldError} `HERALD_INVALID_TOPIC` for a pattern or a bad topic.
+   */
+  lookup(topic: unknown): Promise<SchemaVersion | undefined>
+  /**
+   * Validates the data of `events` against their topics' latest schemas, all or nothing, and
+   * records on each event the version it was validated against (`schemaVersion`).
+   *
+   * @throws {HeraldError} `HERALD_SCHEMA_VIOLATION` (400, with `details`) for the first
+   * event that does not match.
+   */
+  validate(events: readonly AppendInput[]): Promise<void>
+}
+
+/**
+ * Orders patterns for one topic: the most specific first. A concrete topic beats any
+ * pattern; then more literal segments; then `*` over `**` (fewer `**`); then more segments;
+ * then code point order of the pattern (the smaller first), so that a tie is decided the
+ * same way on every node.
+ */
+export function compareSpecificity(a: string, b: string): number {
+  const score = (p: string): [number, number, number, number] => {
+    const segments = p.split('/')
+    let literal = 0
+    let deep = 0
+    for (const s of segments) {
+      if (s === '**') deep++
+      else if (s !== '*') literal++
+    }
+    return [p.includes('*') ? 0 : 1, literal, -deep, segments.length]
+  }
+  const sa = score(a)
+  const sb = score(b)
+  for (let i = 0; i < 4; i++) {
+    const d = (sb[i] as number) - (sa[i] as number)
+    if (d !== 0) return d
+  }
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+const DRAFT_2020 = /^https?:\/\/json-schema\.org\/draft\/2020-12\/schema#?$/
+
+function makeAjv<T extends Ajv | Ajv2020>(instance: T): T {
+  addFormats.default(instance as unknown as Parameters<typeof addFormats.default>[0])
+  return instance
+}
+
+/** One pointer to the failing value (`/lines/0/qty`; for `required`, the missing field). */
+function pointerOf(error: ErrorObject): string {
+  const missing = (error.params as { missingProperty?: unknown }).missingProperty
+  if (error.keyword === 'required' && typeof missing === 'string') {
+    return `${error.instancePath}/${missing.replace(/~/g, '~0').replace(/\//g, '~1')}`
+  }
+  return error.instancePath
+}
+
+interface Compiled {
+  readonly version: SchemaVersion
+  readonly validate: ValidateFunction
+}
+
+/** Creates the registry over `store`. */
+export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
+  const options = { strict: false, allErrors: false, logger: false } as const
+  const draft7 = makeAjv(new Ajv(options))
+  const draft2020 = makeAjv(new Ajv2020(options))
+  const ajvFor = (schema: unknown) =>
+    typeof schema === 'object' &&
+    schema !== null &&
+    DRAFT_2020.test(String((schema as { $schema?: unknown }).$schema ?? ''))
+      ? draft2020
+      : draft7
+
+  /** Compiled validators by pattern and version: each version is compiled once. */
+  const compiled = new Map<string, Compiled>()
+  let revision = -1
+  let latest: SchemaVersion[] = []
+  let byPattern: { pattern: string; matcher: ReturnType<typeof createTopicMatcher> }[] = []
+  /** Topic -> its schema's latest version (or null), for the current revision. Bounded. */
+  const resolved = new Map<string, Compiled | null>()
+  let loading: Promise<void> | undefined
+
+  function compile(schema: unknown): ValidateFunction {
+    const ajv = ajvFor(schema)
+    if (!ajv.validateSchema(schema as object)) {
+      throw new HeraldError(
+        'HERALD_SCHEMA_INVALID',
+        `not a valid JSON Schema: ${ajv.errorsText(ajv.errors, { dataVar: 'schema' })}`,
+        { status: 400 },
+      )
+    }
+    try {
+      return ajv.compile(schema as object)
+    } catch (error) {
+      throw new HeraldError(
+        'HERALD_SCHEMA_INVALID',
+        `not a valid JSON Schema: ${(error as Error).message}`,
+        { status: 400, cause: error },
+      )
+    } finally {
+      // Compiled functions are kept in `compiled`; Ajv's own cache would only grow.
+      ajv.removeSchema(schema as object)
+    }
+  }
+
+  function compiledOf(version: SchemaVersion): Compiled {
+    const key = `${version.topic}\u0000${version.version}`
+    let found = compiled.get(key)
+    if (found === undefined) {
+      found = { version, validate: compile(JSON.parse(version.schema)) }
+      compiled.set(key, found)
+    }
+    return found
+  }
+
+  async function load(): Promise<void> {
+    const now = await store.schemaRevision()
+    if (now === revision) return
+    const all = await store.listSchemas()
+    const last = new Map<string, SchemaVersion>()
+    for (const v of all) last.set(v.topic, v)
+    latest = [...last.values()]
+    byPattern = latest
+      .map((v) => v.topic)
+      .sort(compareSpecificity)
+      .map((pattern) => ({ pattern, matcher: createTopicMatcher([pattern]) }))
+    resolved.clear()
+    revision = now
+  }
+
+  /** Brings the cache up to the store's revision (concurrent callers share one reload). */
+  async function refresh(): Promise<void> {
+    while (loading !== undefined) await loading
+    const run = load()
+    loading = run
+    try {
+      await run
+    } finally {
+      if (loading === run) loading = undefined
+    }
+  }
+
+  function resolve(topic: string): Compiled | null {
+    let found = resolved.get(topic)
+    if (found !== undefined) return found
+    found = null
+    for (const { pattern, matcher } of byPattern) {
+      if (!matcher.matches(topic)) continue
+      const version = latest.find((v) => v.topic === pattern)
+      if (version !== undefined) found = compiledOf(version)
+      break
+    }
+    if (resolved.size >= 10_000) resolved.clear()
+    resolved.set(topic, found)
+    return found
+  }
+
+  function history(all: readonly SchemaVersion[]): SchemaHistory[] {
+    const out: SchemaHistory[] = []
+    for (const v of all) {
+      const last = out.at(-1)
+      if (last !== undefined && last.topic === v.topic) (last.versions as SchemaVersion[]).push(v)
+      else out.push({ topic: v.topic, versions: [v] })
+    }
+    return out
+  }
+
+  return {
+    async register(topic, schema, compatibility = 'backward') {
+      assertValidTopicPattern(topic)
+      if (!SCHEMA_COMPATIBILITIES.includes(compatibility as SchemaCompatibility)) {
+        throw new HeraldError(
+          'HERALD_SCHEMA_INVALID',
+          `compatibility must be one of ${SCHEMA_COMPATIBILITIES.join(', ')}`,
+          { status: 400 },
+        )
+      }
+      if (
+        typeof schema !== 'boolean' &&
+        (typeof schema !== 'object' || schema === null || Array.isArray(schema))
+      ) {
+        throw new HeraldError(
+          'HERALD_SCHEMA_INVALID',
+          'schema must be a JSON Schema: an object (or true/false)',
+          { status: 400 },
+        )
+      }
+      compile(schema)
+      const mode = compatibility as SchemaCompatibility
+      const text = JSON.stringify(schema)
+      for (let attempt = 0; ; attempt++) {
+        const versions = (await store.listSchemas()).filter((v) => v.topic === topic)
+        const previous = versions.at(-1)
+        if (previous !== undefined) {
+          const before = JSON.parse(previous.schema) as unknown
+          if (canonicalJson(before) === canonicalJson(schema)) {
+            return { topic, version: previous.version, created: false }
+          }
+          const changes: SchemaChange[] = findBreakingChanges(before, schema, mode)
+          if (changes.length > 0) {
+            const error = new HeraldError(
+              'HERALD_SCHEMA_INCOMPATIBLE',
+              `the schema is not ${mode} compatible with version ${previous.version} of ${JSON.stringify(topic)}: ${changes
+                .map((c) => `${c.kind} at ${c.path || '/'} (${c.message})`)
+                .join('; ')}`,
+              { status: 409 },
+            )
+            Object.assign(error, {
+              details: { topic, version: previous.version, compatibility: mode, changes },
+            })
+            throw error
+          }
+        }
+        try {
+          const stored = await store.registerSchema(
+            { topic, schema: text, compatibility: mode },
+            previous?.version ?? 0,
+          )
+          return { topic, version: stored.version, created: true }
+        } catch (error) {
+          if (!isHeraldError(error, 'HERALD_SCHEMA_CONFLICT') || attempt >= 4) throw error
+        }
+      }
+    },
+
+    async list() {
+      return history(await store.listSchemas())
+    },
+
+    async lookup(topic) {
+      assertValidTopic(topic)
+      await refresh()
+      return resolve(topic)?.version
+    },
+
+    async validate(events) {
+      await refresh()
+      if (latest.length === 0) return
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i] as AppendInput
+        let version: number | undefined
+        const topics =
+          event.alternates === undefined ? [event.topic] : [event.topic, ...event.alternates]
+        let value: unknown
+        let parsed = false
+        for (const topic of topics) {
+          const found = resolve(topic)
+          if (found === null) continue
+          if (!parsed) {
+            parsed = true
+            try {
+              value = JSON.parse(event.data)
+            } catch {
+              value = event.data
+            }
+          }
+          if (!found.validate(value)) {
+            const error = found.validate.errors?.[0]
+            const at = error === undefined ? '' : pointerOf(error)
+            const rule = error?.keyword ?? 'unknown'
+            const where = events.length > 1 ? `events[${i}]: ` : ''
+            const failure = new HeraldError(
+              'HERALD_SCHEMA_VIOLATION',
+              `${where}data for ${JSON.stringify(topic)} does not match schema version ${found.version.version} of ${JSON.stringify(found.version.topic)}: at ${JSON.stringify(at)} ${error?.message ?? 'invalid'} (rule: ${rule})`,
+              { status: 400 },
+            )
+            Object.assign(failure, {
+              details: {
+                ...(events.length > 1 ? { index: i } : {}),
+                topic,
+                schema: { topic: found.version.topic, version: found.version.version },
+                pointer: at,
+                rule,
+                schemaPath: error?.schemaPath ?? '',
+                message: error?.message ?? 'invalid',
+              },
+            })
+            throw failure
+          }
+          version ??= found.version.version
+        }
+        if (version !== undefined) event.schemaVersion = version
+      }
+    },
+  }
+}
