@@ -213,6 +213,41 @@ describe('SQLite store specifics', () => {
     await store.close()
   })
 
+  it('pages a read of many topics in id order, each event once, whichever path it takes', async () => {
+    const store = createSqliteEventStore({ path: join(dir, 'merge.db') })
+    // 12 busy topics under a/, some events also under b/ (alternates), one topic outside a/.
+    const inputs = Array.from({ length: 600 }, (_, i) => ({
+      topic: i % 50 === 0 ? 'z/rare' : `a/${i % 12}`,
+      data: String(i),
+      ...(i % 7 === 0 ? { alternates: [`b/${i % 3}`, `a/${(i + 1) % 12}`] } : {}),
+    }))
+    await store.append(inputs)
+    const all = await readAll(store, ['**'])
+    const read = async (topics: string[], limit: number): Promise<string[]> => {
+      const out: string[] = []
+      let cursor: string | undefined = '0'
+      for (;;) {
+        const page = await store.read(cursor, { topics, limit })
+        if (page.kind !== 'events') throw new Error('unexpected reset')
+        out.push(...page.events.map((e) => e.data))
+        if (!page.more) return out
+        cursor = page.cursor
+      }
+    }
+    const expected = (match: (topic: string) => boolean): string[] =>
+      all.filter((e) => match(e.topic) || e.alternates.some(match)).map((e) => e.data)
+    for (const limit of [1, 7, 1000]) {
+      // Per-topic walks merged (canonical and alternates, the same event through both once).
+      expect(await read(['a/*', 'b/*'], limit)).toEqual(
+        expected((t) => t.startsWith('a/') || t.startsWith('b/')),
+      )
+      expect(await read(['b/1', 'a/3'], limit)).toEqual(expected((t) => t === 'b/1' || t === 'a/3'))
+      // A pattern matching every topic of the log: the log itself.
+      expect(await read(['*/*'], limit)).toEqual(all.map((e) => e.data))
+    }
+    await store.close()
+  })
+
   it('wakes a watcher in another process-like instance (data_version poll)', async () => {
     const file = join(dir, 'poll.db')
     const a = createSqliteEventStore({ path: file })
