@@ -1,6 +1,7 @@
 /**
  * The hub's one write path: give every event an update id (the publisher's, else a generated
- * `urn:uuid:` IRI: the SSE id on the Mercure endpoint), append validated events to the store,
+ * `urn:uuid:` IRI: the SSE id on the Mercure endpoint; a store that `derivesUpdateIds` gives
+ * its own), append validated events to the store,
  * map store failures to `HERALD_STORE_UNAVAILABLE`, and count them. Delivery is not its
  * business: every node's tail reads the appended events back from the log, in log order.
  */
@@ -26,9 +27,11 @@ export function createAppender(
   const appendLatency = metrics.storeLatency.labels({ op: 'append' })
   return async (inputs, started) => {
     let stored: StoredEvent[]
-    const withIds = inputs.map((e) =>
-      e.clientId === undefined ? { ...e, clientId: generateEventId() } : e,
-    )
+    // A store that derives ids (SQLite) stores nothing for them: no random id to index.
+    const withIds =
+      store.derivesUpdateIds === true
+        ? inputs
+        : inputs.map((e) => (e.clientId === undefined ? { ...e, clientId: generateEventId() } : e))
     const t0 = performance.now()
     try {
       stored = await store.append(withIds)

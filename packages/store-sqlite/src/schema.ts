@@ -4,7 +4,23 @@
  * next to the old one and copied over in ONE transaction: a migration either completes or
  * leaves the file as it was.
  *
- * v3 (this build): v2, plus (additive, nothing copied)
+ * v4 (this build): the v3 tables, with the write path made cheaper:
+ * - `events_v2_client_id_v4`: update ids (`client_id`) indexed only where the publisher gave
+ *   one (a partial index): an event without one costs no index entry. v2 and v3 indexed
+ *   every row (NULLs included) under `events_v2_client_id`.
+ * - `herald_meta.log_id`: the log's random identity (15 hex digits). Events appended without
+ *   an update id store none (`client_id` NULL): theirs is derived from `log_id` and the
+ *   sequence number when read (see `update-id.ts`). v2 and v3 stored a random one per event,
+ *   in the index, where every insert landed on a random page.
+ * - No `published_at` index: times grow with ids (each batch takes `max(now, newest time)`
+ *   under the write lock), so the age bound is found by walking the oldest rows, the ones it
+ *   deletes.
+ * - `herald_meta.last_id` and `last_time` are FLOORS, written only when retention deletes
+ *   events: the newest id is `max(max(id), last_id)`, read under the write lock. v2 and v3
+ *   wrote both on every append (a page of the file rewritten per commit), which is why an
+ *   older build must not open a v4 file: it would take the stale `last_id` for the counter.
+ *
+ * v3: v2, plus (additive, nothing copied)
  * - `events_v2.schema_version`: the registry schema version an event was validated against,
  *   or NULL;
  * - `schemas_v3 (topic, version, schema, compatibility, registered_at)`: the schema
@@ -24,11 +40,13 @@
  * v1 (0.1): `events_v1` without alternates, no topics table; `last_id` only written when
  * retention deleted rows. Migrated automatically on open.
  */
+import { randomBytes } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
 import type Database from 'better-sqlite3'
+import { newLogId } from './update-id.js'
 
 /** Schema version this build writes and reads. */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 const V2 = `
 CREATE TABLE events_v2 (
@@ -71,6 +89,19 @@ CREATE TABLE schemas_v3 (
   registered_at INTEGER NOT NULL,
   PRIMARY KEY (topic, version)
 ) WITHOUT ROWID;
+`
+
+/**
+ * v3 -> v4 (and the v4 indexes of a new file): the partial update-id index, no time index.
+ * Update ids resolve to cursors (Mercure resumes from them) and must stay unique: an index,
+ * not a UNIQUE constraint, because older files may already hold repeats (a resume then takes
+ * the earliest, as Mercure specifies); the append path refuses new repeats. v3's
+ * `last_id`/`last_time` were current, so they are valid floors as they stand.
+ */
+const V3_TO_V4 = `
+DROP INDEX IF EXISTS events_v2_client_id;
+DROP INDEX IF EXISTS events_v2_published_at;
+CREATE INDEX events_v2_client_id_v4 ON events_v2 (client_id) WHERE client_id IS NOT NULL;
 `
 
 /** v1 -> v2: copy the log, index its topics, carry the counters over, drop the v1 tables. */
@@ -131,7 +162,11 @@ export function migrate(db: Database.Database): number {
         db.exec(V2)
         if (version === 1) db.exec(V1_TO_V2)
       }
-      db.exec(V2_TO_V3)
+      if (version < 3) db.exec(V2_TO_V3)
+      db.exec(V3_TO_V4)
+      db.prepare("INSERT OR IGNORE INTO herald_meta (key, value) VALUES ('log_id', ?)").run(
+        newLogId(randomBytes(8)),
+      )
       db.prepare(
         "INSERT INTO herald_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ).run(String(SCHEMA_VERSION))

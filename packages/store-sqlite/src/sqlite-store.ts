@@ -33,6 +33,7 @@ import Database from 'better-sqlite3'
 import { createFileBlobStore } from './file-blob-store.js'
 import { migrate } from './schema.js'
 import { createSqliteSchemaStore } from './schema-registry.js'
+import { deriveUpdateId, parseUpdateId } from './update-id.js'
 
 /** Options of {@link createSqliteEventStore}. */
 export interface SqliteEventStoreOptions {
@@ -95,14 +96,14 @@ interface Pending {
   reject(error: unknown): void
 }
 
-function toEvent(row: Row): StoredEvent {
+function toEvent(row: Row, logId: string): StoredEvent {
   return {
     id: formatSequenceCursor(row.id),
     topic: row.topic,
     alternates: row.alternates === null ? NO_ALTERNATES : (JSON.parse(row.alternates) as string[]),
     data: row.data,
     type: row.type ?? undefined,
-    clientId: row.client_id ?? undefined,
+    clientId: row.client_id ?? deriveUpdateId(logId, row.id),
     retry: row.retry ?? undefined,
     private: row.private === 1,
     publishedAt: row.published_at,
@@ -116,6 +117,13 @@ function matchesRow(matcher: TopicMatcher, row: Row): boolean {
   for (const topic of JSON.parse(row.alternates) as string[])
     if (matcher.matches(topic)) return true
   return false
+}
+
+/** A publish of a batch written without savepoints failed: write the batch again with them. */
+class NeedsSavepoints extends Error {
+  constructor(cause: unknown) {
+    super('a publish of the batch failed', { cause })
+  }
 }
 
 function storeError(what: string, error: unknown): HeraldError {
@@ -141,10 +149,6 @@ function openDatabase(
     db.pragma('journal_mode = WAL')
     db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
     migrate(db)
-    // Update ids resolve to cursors (Mercure resumes from them) and must stay unique: an
-    // index, not a UNIQUE constraint, because older files may already hold repeats (a resume
-    // then takes the earliest, as Mercure specifies).
-    db.exec('CREATE INDEX IF NOT EXISTS events_v2_client_id ON events_v2 (client_id)')
     return db
   } catch (error) {
     db?.close()
@@ -188,6 +192,16 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     'INSERT INTO herald_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   )
   const meta = (key: string): number => Number(readMeta.get(key)?.value ?? 0)
+  const logId = readMeta.get('log_id')?.value as string
+  const eventOf = (row: Row): StoredEvent => toEvent(row, logId)
+  // The newest id issued and its time: the newest row, or the floors retention wrote when it
+  // deleted events (schema v3: nothing in herald_meta is written per append).
+  const headRow = db.prepare<[], { seq: number; time: number }>(
+    `SELECT max(coalesce((SELECT max(id) FROM events_v2), 0), coalesce((SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'last_id'), 0)) AS seq,
+      max(coalesce((SELECT published_at FROM events_v2 ORDER BY id DESC LIMIT 1), 0), coalesce((SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'last_time'), 0)) AS time`,
+  )
+  const head = (): { seq: number; time: number } => headRow.get() as { seq: number; time: number }
+  const newestRow = db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM events_v2')
   const oldestRow = db.prepare<[], { id: number; published_at: number }>(
     'SELECT id, published_at FROM events_v2 ORDER BY id LIMIT 1',
   )
@@ -207,8 +221,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const deleteAlternatesThrough = db.prepare<[number]>(
     'DELETE FROM alternates_v2 WHERE event_id <= ?',
   )
-  const lastBefore = db.prepare<[number], { id: number | null }>(
-    'SELECT max(id) AS id FROM events_v2 WHERE published_at < ?',
+  // Times grow with ids: the first event young enough bounds what the age bound deletes,
+  // found by walking the rows it deletes (no time index to write on every append).
+  const firstSince = db.prepare<[number], { id: number }>(
+    'SELECT id FROM events_v2 WHERE published_at >= ? ORDER BY id LIMIT 1',
   )
   // Raw rows: [topic, through] pairs, as checkSequenceCursor takes them.
   const topicPruned = db
@@ -317,14 +333,15 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
    * hub-wide count bound counts ids (holes left by topic rules included), so it costs no
    * count query: ids are contiguous.
    */
-  function pruneIn(t: number, seq: number, touched: Set<string> | undefined): void {
+  function pruneIn(t: number, seq: number, time: number, touched: Set<string> | undefined): void {
     let through = seq - policy.maxEvents
     if (
       policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
       oldestTime !== undefined &&
       oldestTime < t - policy.maxAgeMs
     ) {
-      through = Math.max(through, lastBefore.get(t - policy.maxAgeMs)?.id ?? 0)
+      const young = firstSince.get(t - policy.maxAgeMs)
+      through = Math.max(through, young === undefined ? seq : young.id - 1)
     }
     let deleted = 0
     if (through > 0 && through > meta('pruned_through')) {
@@ -340,17 +357,28 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         [...touched].some((topic) => matcher.matches(topic))
       if (due) deleted += pruneRule(t, rule, matcher)
     }
+    if (deleted > 0 && (newestRow.get()?.id ?? 0) < seq) {
+      // The newest event went: the floors keep the counter and the clock where they were.
+      writeMeta.run('last_id', String(seq))
+      writeMeta.run('last_time', String(time))
+    }
     if (deleted > 0 || through > 0) oldestTime = oldestRow.get()?.published_at
   }
 
-  const prune = db.transaction((t: number) => pruneIn(t, meta('last_id'), undefined))
+  const prune = db.transaction((t: number) => {
+    const { seq, time } = head()
+    pruneIn(t, seq, time, undefined)
+  })
 
   const byClientId = db.prepare<[string], { id: number }>(
     'SELECT id FROM events_v2 WHERE client_id = ? ORDER BY id LIMIT 1',
   )
+  const derivedRow = db.prepare<[number], { id: number }>(
+    'SELECT id FROM events_v2 WHERE id = ? AND client_id IS NULL',
+  )
 
-  /** One publish: a savepoint inside the batch transaction. */
-  const writeOne = db.transaction((inputs: readonly AppendInput[], first: number, t: number) => {
+  /** Writes one publish's rows inside the caller's transaction. */
+  function writeInputs(inputs: readonly AppendInput[], first: number, t: number): StoredEvent[] {
     const events: StoredEvent[] = []
     let seq = first
     for (const input of inputs) {
@@ -361,6 +389,14 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         throw new HeraldError(
           'HERALD_DUPLICATE_EVENT_ID',
           `an event with id ${JSON.stringify(input.clientId)} is already in the log: update ids are unique`,
+          { status: 409 },
+        )
+      }
+      // The form of the ids this log derives: one of them, now or later.
+      if (input.clientId !== undefined && parseUpdateId(logId, input.clientId) !== undefined) {
+        throw new HeraldError(
+          'HERALD_DUPLICATE_EVENT_ID',
+          `id ${JSON.stringify(input.clientId)} has the form of the ids this hub gives events published without one: update ids are unique`,
           { status: 409 },
         )
       }
@@ -385,36 +421,57 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
           if (!registered.has(topic)) insertTopic.run(topic)
         }
       }
-      events.push(toStoredEvent(input, seq, t))
+      const event = toStoredEvent(input, seq, t)
+      events.push(
+        input.clientId === undefined ? { ...event, clientId: deriveUpdateId(logId, seq) } : event,
+      )
     }
     return events
-  })
+  }
 
-  /** Writes a batch; per publish, the events or the error (the others still commit). */
-  const writeBatch = db.transaction((batch: Pending[]): (StoredEvent[] | Error)[] => {
-    // The counter lives in the file, read under the write lock: other processes append too.
-    let seq = meta('last_id')
-    const lastTime = meta('last_time')
-    const t = Math.max(now(), lastTime)
-    const out: (StoredEvent[] | Error)[] = []
-    const touched = new Set<string>()
-    for (const item of batch) {
-      try {
-        const events = writeOne(item.inputs, seq, t)
+  /** One publish as a savepoint inside the batch transaction: it fails alone. */
+  const writeOne = db.transaction(writeInputs)
+
+  /**
+   * Writes a batch; per publish, the events or the error (the others still commit).
+   * `savepoints: false` (the first try) writes every publish straight into the transaction
+   * and throws {@link NeedsSavepoints} at the first failing one: the whole batch rolls back
+   * and is written again with a savepoint per publish. Failures are rare; two statements
+   * per publish are not.
+   */
+  const writeBatch = db.transaction(
+    (batch: Pending[], savepoints: boolean): (StoredEvent[] | Error)[] => {
+      // The counter lives in the file, read under the write lock: other processes append too.
+      const newest = head()
+      let seq = newest.seq
+      const t = Math.max(now(), newest.time)
+      const out: (StoredEvent[] | Error)[] = []
+      const touched = new Set<string>()
+      for (const item of batch) {
+        let events: StoredEvent[]
+        if (savepoints) {
+          try {
+            events = writeOne(item.inputs, seq, t)
+          } catch (error) {
+            out.push(error as Error)
+            continue
+          }
+        } else {
+          try {
+            events = writeInputs(item.inputs, seq, t)
+          } catch (error) {
+            throw new NeedsSavepoints(error)
+          }
+        }
         seq += events.length
         for (const input of item.inputs) touched.add(input.topic)
         out.push(events)
-      } catch (error) {
-        out.push(error as Error)
       }
-    }
-    writeMeta.run('last_id', String(seq))
-    // Same millisecond as the last batch (common under load): the row already says so.
-    if (t !== lastTime) writeMeta.run('last_time', String(t))
-    oldestTime ??= t
-    pruneIn(t, seq, touched)
-    return out
-  })
+      oldestTime ??= t
+      pruneIn(t, seq, t, touched)
+      return out
+    },
+  )
 
   function flush(): void {
     flushScheduled = false
@@ -423,7 +480,12 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     if (batch.length === 0) return
     let results: (StoredEvent[] | Error)[]
     try {
-      results = writeBatch.immediate(batch)
+      try {
+        results = writeBatch.immediate(batch, false)
+      } catch (error) {
+        if (!(error instanceof NeedsSavepoints)) throw error
+        results = writeBatch.immediate(batch, true)
+      }
     } catch (error) {
       const failure = storeError('append', error)
       for (const item of batch) item.reject(failure)
@@ -458,7 +520,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
   function bounds(): { oldestId: string | undefined; latestId: string | undefined } {
     const first = oldestRow.get()
-    const last = meta('last_id')
+    const last = head().seq
     return {
       oldestId: first === undefined ? undefined : formatSequenceCursor(first.id),
       latestId: last === 0 ? undefined : formatSequenceCursor(last),
@@ -513,7 +575,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         // The same event through two of its topics: once.
         if (head.row.id !== last) {
           if (events.length === limit) return { events, more: true }
-          events.push(toEvent(head.row))
+          events.push(eventOf(head.row))
           last = head.row.id
         }
         const next = head.walk.next()
@@ -529,7 +591,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
   const readSnapshot = db.transaction(
     (cursor: string | undefined, filter: ReadFilter): ReadResult => {
-      const latest = meta('last_id')
+      const latest = head().seq
       const matcher = createTopicMatcher(filter.topics)
       let after = 0
       if (cursor !== undefined) {
@@ -547,7 +609,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       const end = (): string | undefined => (latest > after ? formatSequenceCursor(latest) : cursor)
       const everything = (): ReadResult => {
         const rows = scanAll.all(after, limit + 1)
-        const events = rows.slice(0, limit).map(toEvent)
+        const events = rows.slice(0, limit).map(eventOf)
         if (rows.length > limit)
           return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
         return { kind: 'events', events, cursor: end(), more: false }
@@ -584,7 +646,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         if (events.length === limit) {
           return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
         }
-        events.push(toEvent(row))
+        events.push(eventOf(row))
       }
       if (to >= latest) return { kind: 'events', events, cursor: end(), more: false }
       return { kind: 'events', events, cursor: formatSequenceCursor(to), more: true }
@@ -637,6 +699,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     cursors: SEQUENCE_CURSORS,
     blobs,
     schemas: createSqliteSchemaStore(db, { now, assertOpen }),
+    derivesUpdateIds: true,
 
     append(inputs) {
       try {
@@ -658,7 +721,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
       try {
-        const t = Math.max(now(), meta('last_time'))
+        const t = Math.max(now(), head().time)
         if (ageDue(t)) prune.immediate(t)
         // One read transaction: the counter and every per-topic query see ONE snapshot. Without
         // it, another process committing between two per-topic queries would let the page
@@ -677,6 +740,11 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     async findCursor(clientId) {
       assertOpen()
       try {
+        const seq = parseUpdateId(logId, clientId)
+        if (seq !== undefined) {
+          // Derived: the event must still be there, and not carry a publisher's id instead.
+          return derivedRow.get(seq) === undefined ? undefined : formatSequenceCursor(seq)
+        }
         const row = byClientId.get(clientId)
         return row === undefined ? undefined : formatSequenceCursor(row.id)
       } catch (error) {

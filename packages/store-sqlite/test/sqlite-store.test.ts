@@ -53,7 +53,7 @@ async function readAll(store: EventStore, topics: string[]) {
 }
 
 describe('SQLite store specifics', () => {
-  it('writes a versioned schema: events_v2, schemas_v3 and herald_meta.schema_version = 3', async () => {
+  it('writes a versioned schema: events_v2, schemas_v3 and herald_meta.schema_version = 4', async () => {
     const file = join(dir, 'schema.db')
     const store = createSqliteEventStore({ path: file })
     await store.append([{ topic: 't', data: 'x', alternates: ['u'] }])
@@ -63,8 +63,18 @@ describe('SQLite store specifics', () => {
     const rows = db.prepare('SELECT topic, alternates, data FROM events_v2').all()
     const topics = db.prepare('SELECT name FROM topics_v2 ORDER BY name').all()
     const alternates = db.prepare('SELECT topic, event_id FROM alternates_v2').all()
+    const indexes = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+      )
+      .all()
     db.close()
-    expect(version).toEqual({ value: '3' })
+    expect(version).toEqual({ value: '4' })
+    expect(indexes).toEqual([
+      { name: 'alternates_v2_event' },
+      { name: 'events_v2_client_id_v4' },
+      { name: 'events_v2_topic' },
+    ])
     expect(rows).toEqual([{ topic: 't', alternates: '["u"]', data: 'x' }])
     expect(topics).toEqual([{ name: 't' }, { name: 'u' }])
     expect(alternates).toEqual([{ topic: 'u', event_id: 1 }])
@@ -108,7 +118,7 @@ describe('SQLite store specifics', () => {
       .map((r) => (r as { name: string }).name)
     const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
     db.close()
-    expect(version).toEqual({ value: '3' })
+    expect(version).toEqual({ value: '4' })
     expect(tables).toEqual([
       'alternates_v2',
       'events_v2',
@@ -121,6 +131,90 @@ describe('SQLite store specifics', () => {
     const again = createSqliteEventStore({ path: file, retention: keep })
     expect((await readAll(again, ['**'])).length).toBe(6)
     await again.close()
+  })
+
+  it('migrates a v2 file (schema v2, main at af66ffa) to v4: events, alternates, update ids, watermarks, counter', async () => {
+    // Written by the v2 store: books/1 (update id), noisy/a then noisy/b under a per-topic
+    // count rule of 1 (noisy/a pruned), books/2 with alternates authors/7 and shelves/a
+    // (update id, private), authors/7, then old/x, the NEWEST event, deleted by a per-topic
+    // age rule: v2 kept last_id = 6 while the newest row is 5.
+    const file = join(dir, 'v2.db')
+    copyFileSync(join(fixtures, 'herald-v2-retention.db'), file)
+    const keep = { maxAgeMs: Number.POSITIVE_INFINITY }
+    const store = createSqliteEventStore({ path: file, retention: keep })
+    const all = await readAll(store, ['**'])
+    expect(all.map((e) => [e.id, e.topic, e.data, e.alternates])).toEqual([
+      ['0000000000000001', 'books/1', 'one', []],
+      ['0000000000000003', 'noisy/b', 'n2', []],
+      ['0000000000000004', 'books/2', '{"json":true}', ['authors/7', 'shelves/a']],
+      ['0000000000000005', 'authors/7', 'é 😀\nline two', []],
+    ])
+    expect(all[0]).toMatchObject({ type: 'update', retry: 500 })
+    expect(all[2]?.private).toBe(true)
+    // Alternates still find their event; update ids still resolve (through the v3 index).
+    expect((await readAll(store, ['shelves/*'])).map((e) => e.data)).toEqual(['{"json":true}'])
+    expect(await store.findCursor?.('urn:uuid:0b9f5a3c-7d2e-4c1b-8a6f-5e4d3c2b1a09')).toBe(
+      '0000000000000004',
+    )
+    await expect(
+      store.append([
+        { topic: 'x', data: 'dup', clientId: 'urn:uuid:6f1c1a84-1b0e-4a55-9f8e-1c2d3e4f5a6b' },
+      ]),
+    ).rejects.toMatchObject({ code: 'HERALD_DUPLICATE_EVENT_ID' })
+    // Watermarks: noisy/** from before noisy/a's deletion resets; old/x's too.
+    const noisy = await store.read('0000000000000001', { topics: ['noisy/**'], limit: 10 })
+    expect(noisy.kind === 'reset' && noisy.reason).toBe('expired')
+    // The counter: the newest row is 5, but 6 was issued (and deleted): the next id is 7.
+    expect((await store.health()).ok && (await store.health())).toMatchObject({
+      latestId: '0000000000000006',
+    })
+    const [next] = await store.append([{ topic: 'books/3', data: 'new' }])
+    expect(next?.id).toBe('0000000000000007')
+    await store.close()
+    const db = new Database(file, { readonly: true })
+    const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
+    const indexes = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+      )
+      .all()
+    db.close()
+    expect(version).toEqual({ value: '4' })
+    expect(indexes).toEqual([
+      { name: 'alternates_v2_event' },
+      { name: 'events_v2_client_id_v4' },
+      { name: 'events_v2_topic' },
+    ])
+    const again = createSqliteEventStore({ path: file, retention: keep })
+    expect((await readAll(again, ['**'])).length).toBe(5)
+    const [after] = await again.append([{ topic: 'books/3', data: 'newer' }])
+    expect(after?.id).toBe('0000000000000008')
+    await again.close()
+  })
+
+  it('keeps the counter when retention deletes the newest event (floors in herald_meta)', async () => {
+    const file = join(dir, 'floor.db')
+    let t = 1_000_000
+    const options = {
+      path: file,
+      now: () => t,
+      pruneIntervalMs: 0,
+      retention: { topics: [{ pattern: 'old/**', maxAgeMs: 1000 }] },
+    }
+    const store = createSqliteEventStore(options)
+    await store.append([{ topic: 'a', data: '1' }])
+    await store.append([{ topic: 'old/x', data: '2' }])
+    t += 5000
+    // The read applies the age rule: the newest event (2) goes.
+    expect((await readAll(store, ['**'])).map((e) => e.data)).toEqual(['1'])
+    await store.close()
+    // Another instance (a restart, or another process) continues the counter and the clock.
+    t = 0
+    const reopened = createSqliteEventStore(options)
+    const [next] = await reopened.append([{ topic: 'a', data: '3' }])
+    expect(next?.id).toBe('0000000000000003')
+    expect(next?.publishedAt).toBe(1_000_000)
+    await reopened.close()
   })
 
   it('leaves a v1 file untouched when the migration fails', () => {
@@ -143,7 +237,7 @@ describe('SQLite store specifics', () => {
     expect(v2).toBeUndefined()
   })
 
-  it('migrates a v2 file (written by the v2 build) to v3: events kept, schemas and schema versions stored', async () => {
+  it('migrates a v2 file (written by the v2 build) to v3 and on: events kept, schemas and schema versions stored', async () => {
     const file = join(dir, 'v2.db')
     copyFileSync(join(fixtures, 'herald-v2.db'), file)
     const keep = { maxAgeMs: Number.POSITIVE_INFINITY }
@@ -152,7 +246,15 @@ describe('SQLite store specifics', () => {
     expect(before.map((e) => [e.id, e.topic, e.data, e.type, e.clientId, e.schemaVersion])).toEqual(
       [
         ['0000000000000001', 'orders/1', '{"total":3}', 'created', 'c-1', undefined],
-        ['0000000000000002', 'orders/2', 'plain', undefined, undefined, undefined],
+        // No publisher id: the one derived from the cursor (schema v4).
+        [
+          '0000000000000002',
+          'orders/2',
+          'plain',
+          undefined,
+          expect.stringMatching(/^urn:uuid:/),
+          undefined,
+        ],
       ],
     )
     const [next] = await store.append([{ topic: 'orders/3', data: '{}', schemaVersion: 1 }])
@@ -171,7 +273,7 @@ describe('SQLite store specifics', () => {
     const db = new Database(file, { readonly: true })
     const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
     db.close()
-    expect(version).toEqual({ value: '3' })
+    expect(version).toEqual({ value: '4' })
   })
 
   it('refuses a file from a newer Herald', () => {

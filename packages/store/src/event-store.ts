@@ -147,4 +147,13 @@ export interface EventStore {
    * store without one (then nodes do not share them).
    */
   readonly schemas?: SchemaStore | undefined
+  /**
+   * `true`: the store gives every event appended without a `clientId` an update id of its
+   * own, a `urn:uuid:` IRI (UUID version 8) derived from the event's cursor and the log's
+   * identity when the event is read, so nothing is stored or indexed for it. Such ids are in
+   * the events {@link append} returns and {@link read} yields, {@link findCursor} resolves
+   * them, and `append` refuses a publisher id that has their form for this log
+   * (`HERALD_DUPLICATE_EVENT_ID`). The hub then generates no id for such a store.
+   */
+  readonly derivesUpdateIds?: boolean
 }

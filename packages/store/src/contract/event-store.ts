@@ -139,7 +139,9 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       expect(a && b && c).toBeTruthy()
       expectIncreasing(store, [a?.id, b?.id, c?.id] as string[])
       expect(a).toMatchObject({ topic: 'a', data: 'x', type: undefined, private: false })
-      expect(a?.clientId).toBeUndefined()
+      // No publisher id: none, or one the store derives (see derivesUpdateIds).
+      if (store.derivesUpdateIds === true) expect(a?.clientId).toMatch(/^urn:uuid:/)
+      else expect(a?.clientId).toBeUndefined()
       expect(a?.retry).toBeUndefined()
       expect(a?.schemaVersion).toBeUndefined()
       expect(b).toMatchObject({
@@ -417,6 +419,35 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       const [g] = await store.append([ev('g', '7', { clientId: 'urn:uuid:c' })])
       expect(await store.findCursor('urn:uuid:c')).toBe(g?.id)
       expect(store.cursors.compare(b?.id as string, g?.id as string)).toBeLessThan(0)
+    })
+
+    it('derives an update id for an event appended without one (when it derivesUpdateIds)', async () => {
+      const store = await create()
+      if (store.derivesUpdateIds !== true) return
+      const [a, b] = await store.append([ev('a'), ev('b', '2', { clientId: 'urn:uuid:given' })])
+      const [c] = await store.append([ev('c')])
+      // RFC 9562 UUID version 8 (variant 10xx) in the urn:uuid namespace.
+      const v8 = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+      expect(a?.clientId).toMatch(v8)
+      expect(c?.clientId).toMatch(v8)
+      expect(c?.clientId).not.toBe(a?.clientId)
+      expect(b?.clientId).toBe('urn:uuid:given')
+      // The same id on every read, resolved to its cursor, and never given to another event.
+      expect(await readAll(store, undefined)).toEqual([a, b, c])
+      expect(await store.findCursor?.(a?.clientId as string)).toBe(a?.id)
+      expect(await store.findCursor?.(c?.clientId as string)).toBe(c?.id)
+      await expect(store.append([ev('d', '4', { clientId: c?.clientId })])).rejects.toMatchObject({
+        code: 'HERALD_DUPLICATE_EVENT_ID',
+        status: 409,
+      })
+      if (options.peer !== undefined) {
+        const peer = await options.peer({})
+        try {
+          expect(await readAll(peer, undefined)).toEqual([a, b, c])
+        } finally {
+          await peer.close()
+        }
+      }
     })
 
     if (options.refusedInput !== undefined) {
