@@ -88,6 +88,9 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   const topicPrunedThrough = new Map<string, number>()
   let closed = false
   const wakes = createWakeSignal()
+  // Matchers by topic list (the array itself: a caller that reuses one, the node tail, reuses
+  // its matcher; a list is read-only once passed).
+  const matchers = new WeakMap<readonly string[], ReturnType<typeof createTopicMatcher>>()
 
   function assertOpen(): void {
     if (closed)
@@ -236,7 +239,12 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
       prune()
-      const matcher = createTopicMatcher(filter.topics)
+      // The node tail reads with the same topic list every time: one matcher for it.
+      let matcher = matchers.get(filter.topics)
+      if (matcher === undefined) {
+        matcher = createTopicMatcher(filter.topics)
+        matchers.set(filter.topics, matcher)
+      }
       let after = 0
       if (cursor !== undefined) {
         const seq = checkSequenceCursor(cursor, lastSeq, prunedThrough, topicPrunedThrough, matcher)

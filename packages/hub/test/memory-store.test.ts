@@ -9,6 +9,26 @@ runEventStoreContract('memory', {
 runSchemaStoreContract('memory', { create: () => createMemoryEventStore() })
 
 describe('memory store specifics', () => {
+  it('keeps one topic matcher per topic list, and each list reads its own topics', async () => {
+    const store = createMemoryEventStore()
+    await store.append([
+      { topic: 'a/1', data: 'a' },
+      { topic: 'b/1', data: 'b' },
+    ])
+    const a = ['a/*']
+    const b = ['b/*']
+    const read = async (topics: readonly string[]) => {
+      const page = await store.read(undefined, { topics, limit: 10 })
+      return page.kind === 'events' ? page.events.map((e) => e.data) : page.kind
+    }
+    for (let i = 0; i < 2; i++) {
+      expect(await read(a)).toEqual(['a'])
+      expect(await read(b)).toEqual(['b'])
+      expect(await read(['a/*', 'b/*'])).toEqual(['a', 'b'])
+    }
+    await store.close()
+  })
+
   it('bounds memory: past maxBytes the oldest events go, and old cursors get a reset', async () => {
     const store = createMemoryEventStore({ maxBytes: 10_000 })
     const data = 'x'.repeat(1000)
