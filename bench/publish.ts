@@ -27,6 +27,12 @@
  * A 100-byte JSON event (`{"topic":"bench/single","data":"xxx..."}`), and batches of 100 of
  * them as one JSON array (nchan has no batch publish).
  *
+ * - `herald-memory-lean`, `herald-sqlite-lean`, `herald-memory-lean-auth`: the same with
+ *   `--lean-publish` (publishes answered on the lean HTTP/1.1 path, not node:http);
+ * - any `herald-*` kind with `@before` appended (`herald-memory@before`): the same server from
+ *   the build in BENCH_BEFORE (a checkout of an earlier commit, built), for a before/after
+ *   table in one run.
+ *
  * Environment: BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
  * (default 3; the servers interleave inside each round), BENCH_SECONDS (per measurement,
  * default 5), BENCH_PREFILL (default 150000), BENCH_PROFILE (a directory: the Node servers
@@ -201,8 +207,13 @@ async function startServer(kind: string): Promise<Server> {
       stop: () => stopChild(child),
     }
   }
-  const store = kind.startsWith('herald-sqlite') ? `sqlite:${join(tmp, `${kind}.db`)}` : 'memory'
-  const withAuth = kind.includes('-auth')
+  const [flavour = kind, build_] = kind.split('@')
+  const base = build_ === undefined ? root : process.env.BENCH_BEFORE
+  if (base === undefined) throw new Error(`${kind}: set BENCH_BEFORE to the earlier build`)
+  const store = flavour.startsWith('herald-sqlite')
+    ? `sqlite:${join(tmp, `${kind}-${Date.now()}.db`)}`
+    : 'memory'
+  const withAuth = flavour.includes('-auth')
   const args = [
     ...(PROFILE === undefined
       ? []
@@ -213,7 +224,7 @@ async function startServer(kind: string): Promise<Server> {
           '--cpu-prof-name',
           `${kind}-${Date.now()}.cpuprofile`,
         ]),
-    join(root, 'packages/cli/dist/bin.js'),
+    join(base, 'packages/cli/dist/bin.js'),
     'serve',
     '--port',
     '0',
@@ -228,8 +239,8 @@ async function startServer(kind: string): Promise<Server> {
     '100000000',
   ]
   if (withAuth) args.push('--jwt-secret', SECRET)
-  if (kind.endsWith('-nocache')) args.push('--token-cache', '0')
-  if (kind.includes('-lean')) args.push('--lean-publish')
+  if (flavour.endsWith('-nocache')) args.push('--token-cache', '0')
+  if (flavour.includes('-lean')) args.push('--lean-publish')
   const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: tmp,
