@@ -308,7 +308,8 @@ async function wrk(server: Server, bodyFile: string, seconds: number): Promise<L
   const before = cpuTicks(server.pid)
   const started = performance.now()
   // `times` prints the shell's children's CPU (wrk's) once wrk has exited.
-  const script = `taskset -c 1 wrk -t1 -c${CONNECTIONS} -d${seconds}s -s "$0" "$1" && times`
+  // A 10 s timeout: on this loaded machine a SQLite append can stall past wrk's default 2 s.
+  const script = `taskset -c 1 wrk -t1 -c${CONNECTIONS} -d${seconds}s --timeout 10s -s "$0" "$1" && times`
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       'bash',
@@ -426,13 +427,23 @@ async function main(): Promise<void> {
   console.log(
     `Herald publish benchmark: ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}; ${ROUNDS} rounds, ${SECONDS} s per measurement, wrk -t1 -c${CONNECTIONS}; ${priority}; load average before: ${loadAverage()}`,
   )
-  const rows: Record<string, Row[]> = {}
+  // By round; `undefined` where a measurement failed (the run goes on, the failure is printed).
+  const rows: Record<string, (Row | undefined)[]> = {}
   for (let round = 0; round < ROUNDS; round++) {
     for (const kind of SERVERS) {
-      const row = await measure(kind)
       const list_ = rows[kind] ?? []
-      list_.push(row)
       rows[kind] = list_
+      let row: Row
+      try {
+        row = await measure(kind)
+      } catch (error) {
+        list_.push(undefined)
+        process.stderr.write(
+          `round ${round + 1} ${kind}: FAILED (${(error as Error).message}); load ${loadAverage()}\n`,
+        )
+        continue
+      }
+      list_.push(row)
       process.stderr.write(
         `round ${round + 1} ${kind}: ${fmt(row.single.rate)}/s (server ${fmt(row.single.serverCpu)}% CPU, wrk ${fmt(row.single.generatorCpu)}%), batch ${row.batch === undefined ? 'n/a' : fmt(row.batch.rate * 100)} events/s, at ${fmt(row.latency.rate)}/s p50 ${row.latency.p50Ms.toFixed(2)} ms p99 ${row.latency.p99Ms.toFixed(2)} ms (sent up to ${row.latency.lateMs.toFixed(1)} ms late); load ${loadAverage()}\n`,
       )
@@ -444,7 +455,7 @@ async function main(): Promise<void> {
     const mine = rows[kind] ?? []
     const values = mine
       .map((r, i) => {
-        const v = pick(r)
+        const v = r === undefined ? undefined : pick(r)
         const f = floor[i] === undefined ? undefined : pick(floor[i] as Row)
         return v === undefined || f === undefined ? undefined : v / f
       })
@@ -460,7 +471,8 @@ async function main(): Promise<void> {
   )
   console.log('|---|---|---|---|---|---|---|---|---|---|---|')
   for (const kind of SERVERS) {
-    const mine = rows[kind] ?? []
+    const mine = (rows[kind] ?? []).filter((r): r is Row => r !== undefined)
+    if (mine.length === 0) continue
     const batches = mine.map((r) => r.batch).filter((b): b is Load => b !== undefined)
     const cells = [
       kind,
