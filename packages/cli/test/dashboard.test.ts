@@ -378,6 +378,10 @@ describe('dashboard with --workers 2', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
+  it('the workers start without warnings about their own environment', () => {
+    expect(cluster.stderr()).not.toContain('unknown environment variable')
+  })
+
   it('the subscribers are spread over both workers (the premise of this suite)', () => {
     expect([...truth.values()].reduce((a, b) => a + b, 0)).toBe(WORKER_SUBSCRIBERS)
     expect(truth.size).toBe(2)
