@@ -208,6 +208,11 @@ export function createStreamAcceptor(
       }
       return streams.createConnectionHandler({
         fallback,
+        // Behind a trusted proxy the per-IP limit counts the forwarded client, as on the node
+        // path: the socket's peer is the proxy, shared by every client.
+        ...(ctx.trustProxy
+          ? { clientIp: (request: StreamRequest) => fromStreamRequest(request, true).ip }
+          : {}),
         match: (request) => routeOf(request) !== undefined,
         async authorize(request) {
           const route = routeOf(request)

@@ -45,14 +45,15 @@ export type LeanStreams = (fallback: {
 
 /**
  * Creates the listener: HTTPS + HTTP/2 when `tls` is given, plain HTTP/1.1 otherwise; with
- * `lean` (plain HTTP only), a `net` server whose connections go through the lean stream path
- * first and on to the HTTP server (which never listens itself) for everything else.
+ * `lean` and plain HTTP, a `net` server whose connections go through the lean stream path
+ * first and on to the HTTP server (which never listens itself) for everything else. With
+ * `tls`, `lean` is not used: every HTTPS and HTTP/2 stream goes through `node:http2`'s
+ * compatibility API (the lean path parses plain HTTP/1.1 only).
  *
  * `guard` (plain HTTP without `lean`) guards the server's connections
  * (`StreamServer.guardServer`).
  *
- * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read, or
- * `lean` is given with `tls`.
+ * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read.
  */
 export function createListener(
   handler: Handler,
@@ -60,12 +61,6 @@ export function createListener(
   lean?: LeanStreams,
   guard?: (server: Server & GuardableServer) => void,
 ): Listener {
-  if (lean !== undefined && tls !== undefined) {
-    throw new HeraldError(
-      'HERALD_INVALID_CONFIG',
-      '--lean-streams serves plain HTTP/1.1 only: it cannot be combined with --tls-cert/--tls-key',
-    )
-  }
   if (tls === undefined) {
     const server = createServer(handler)
     // Streams are long-lived: no request timeout (heartbeats keep proxies awake).
