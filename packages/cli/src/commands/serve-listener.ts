@@ -73,7 +73,8 @@ export function createListener(
       const sockets = new Set<Socket>()
       front.on('connection', (socket: Socket) => {
         sockets.add(socket)
-        socket.once('close', forget)
+        // `on`, not `once` (a wrapper per socket for its whole life): 'close' comes once.
+        socket.on('close', forget)
       })
       function forget(this: Socket): void {
         sockets.delete(this)
