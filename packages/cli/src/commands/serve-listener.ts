@@ -152,10 +152,19 @@ export function createListener(
   }
 }
 
+/**
+ * Connections the kernel queues before the hub accepts them. Node's default (511) overflows
+ * when thousands of clients reconnect at once (a deploy, a network blip): the SYNs beyond it
+ * are dropped and retried after 1 s, 3 s, 7 s, so a reconnect storm takes seconds longer than
+ * accepting it would. The kernel caps it at `net.core.somaxconn` (4096 by default since
+ * Linux 5.4).
+ */
+const LISTEN_BACKLOG = 4096
+
 function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject)
       resolve(server.address() as AddressInfo)
     })
