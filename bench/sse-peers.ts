@@ -11,7 +11,9 @@
  *
  * Environment:
  *   BENCH_SIZES=1000:100,5000:20,15000:6   subscribers:events-per-second
- *   BENCH_SERVERS=herald,better-sse,nchan,node-floor
+ *   BENCH_SERVERS=herald,better-sse,nchan,node-floor   (also herald-bounded: herald with
+ *                                           --max-delivery-lag BENCH_MAX_LAG, default 1 s)
+ *   BENCH_ROUNDS=1                          rounds, servers alternating within each
  *   BENCH_SECONDS=10                        seconds of publishing (1 s warm-up excluded)
  *   BENCH_PAYLOAD=128
  *   BENCH_OUT=FILE.json                     also write the raw results
@@ -24,7 +26,7 @@ import { join } from 'node:path'
 import { startNchan } from './nchan.js'
 import { freePort, waitForPort } from './ports.js'
 
-type Kind = 'herald' | 'better-sse' | 'nchan' | 'node-floor'
+type Kind = 'herald' | 'herald-bounded' | 'better-sse' | 'nchan' | 'node-floor'
 
 const root = new URL('..', import.meta.url).pathname
 const HERALD_BIN = join(root, 'packages/cli/dist/bin.js')
@@ -37,6 +39,8 @@ const kinds = (process.env.BENCH_SERVERS ?? 'herald,better-sse,nchan,node-floor'
 ) as Kind[]
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const payload = Number(process.env.BENCH_PAYLOAD ?? 128)
+const maxLag = process.env.BENCH_MAX_LAG ?? '1'
+const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
 
 interface Server {
   sub: string
@@ -67,7 +71,7 @@ async function startServer(kind: Kind, subscribers: number): Promise<Server> {
     }
   }
   const port = await freePort()
-  if (kind === 'herald') {
+  if (kind === 'herald' || kind === 'herald-bounded') {
     const dir = mkdtempSync(join(os.tmpdir(), 'herald-peers-'))
     const child = spawn(
       'taskset',
@@ -85,6 +89,7 @@ async function startServer(kind: Kind, subscribers: number): Promise<Server> {
         '0',
         '--log-level',
         'warn',
+        ...(kind === 'herald-bounded' ? ['--max-delivery-lag', maxLag] : []),
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     )
@@ -188,44 +193,47 @@ if (process.env.BENCH_TABLE_FROM) {
 } else {
   const load0 = os.loadavg()
   console.error(`load average at start: ${load0.map((l) => l.toFixed(2)).join(' ')} (2 cores)`)
-  for (const { subscribers, rate } of sizes) {
-    for (const kind of kinds) {
-      const server = await startServer(kind, subscribers)
-      const before = cpuJiffies()
-      const started = Date.now()
-      let r: Record<string, unknown>
-      try {
-        r = await runBench(server, subscribers, rate)
-      } finally {
-        await server.stop()
+  for (let round = 1; round <= rounds; round++) {
+    for (const { subscribers, rate } of sizes) {
+      for (const kind of kinds) {
+        const server = await startServer(kind, subscribers)
+        const before = cpuJiffies()
+        const started = Date.now()
+        let r: Record<string, unknown>
+        try {
+          r = await runBench(server, subscribers, rate)
+        } finally {
+          await server.stop()
+        }
+        const after = cpuJiffies()
+        const wall = (Date.now() - started) / 1000
+        // Busy share of both cores over the whole measurement (connect + publish + drain).
+        const machineBusyPct = Math.round(
+          ((after.busy - before.busy) / (after.total - before.total)) * 200,
+        )
+        const row = {
+          round,
+          kind,
+          subscribers,
+          rate,
+          machineBusyPct,
+          wallS: wall,
+          loadavg1: os.loadavg()[0],
+          ...r,
+        }
+        results.push(row)
+        console.error(
+          `${kind.padEnd(10)} ${String(subscribers).padStart(6)} subs  ${String(r.deliveriesPerSec).padStart(8)} deliveries/s  p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms  lost ${r.lost}  refused ${r.publishFailed}  cpu ${r.serverCpuPct}%  rss ${r.serverRssMb} MB  machine ${machineBusyPct}% of 200%`,
+        )
       }
-      const after = cpuJiffies()
-      const wall = (Date.now() - started) / 1000
-      // Busy share of both cores over the whole measurement (connect + publish + drain).
-      const machineBusyPct = Math.round(
-        ((after.busy - before.busy) / (after.total - before.total)) * 200,
-      )
-      const row = {
-        kind,
-        subscribers,
-        rate,
-        machineBusyPct,
-        wallS: wall,
-        loadavg1: os.loadavg()[0],
-        ...r,
-      }
-      results.push(row)
-      console.error(
-        `${kind.padEnd(10)} ${String(subscribers).padStart(6)} subs  ${String(r.deliveriesPerSec).padStart(8)} deliveries/s  p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms  lost ${r.lost}  cpu ${r.serverCpuPct}%  rss ${r.serverRssMb} MB  machine ${machineBusyPct}% of 200%`,
-      )
     }
   }
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(results, null, 2))
 }
 const floorOf = (n: number) => results.find((x) => x.kind === 'node-floor' && x.subscribers === n)
 const lines = [
-  '| subscribers | events/s | server | deliveries/s | p50 ms | p99 ms | max ms | lost | dup | server CPU % | server RSS MB | connect p99 ms | p99 vs floor | generator CPU % | machine busy |',
-  '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| subscribers | events/s | server | deliveries/s | p50 ms | p99 ms | max ms | published | refused | lost | dup | server CPU % | server RSS MB | connect p99 ms | p99 vs floor | generator CPU % | machine busy |',
+  '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ]
 for (const r of results) {
   const floor = floorOf(r.subscribers as number)
@@ -234,7 +242,7 @@ for (const r of results) {
       ? `${((r.p99Ms as number) / (floor.p99Ms as number)).toFixed(2)}x`
       : '-'
   lines.push(
-    `| ${(r.subscribers as number).toLocaleString('en-US')} | ${r.rate} | ${r.kind} | ${(r.deliveriesPerSec as number).toLocaleString('en-US')} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPct} | ${r.serverRssMb} | ${r.connectP99Ms} | ${ratio} | ${r.subscriberCpuPct} | ${r.machineBusyPct}% (load ${(r.loadavg1 as number).toFixed(1)}) |`,
+    `| ${(r.subscribers as number).toLocaleString('en-US')} | ${r.rate} | ${r.kind} | ${(r.deliveriesPerSec as number).toLocaleString('en-US')} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.published} | ${r.publishFailed ?? 0} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPct} | ${r.serverRssMb} | ${r.connectP99Ms} | ${ratio} | ${r.subscriberCpuPct} | ${r.machineBusyPct}% (load ${(r.loadavg1 as number).toFixed(1)}) |`,
   )
 }
 console.log(lines.join('\n'))

@@ -6,6 +6,7 @@
 import type { CorsOptions, Logger, StreamServer } from '@herald/server'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
 import type { AdminGate } from './admin.js'
+import type { Admission } from './admission.js'
 import type { Authenticator } from './auth.js'
 import type { BlobService } from './blobs.js'
 import type { DashboardServices } from './dashboard-api.js'
@@ -63,6 +64,8 @@ export interface HubContext {
   readonly dashboard: DashboardServices
   /** Appends validated events (the one write path: HTTP publishes and `hub.publish`). */
   append(events: readonly AppendInput[], startedAt: number): Promise<StoredEvent[]>
+  /** This node's delivery lag and publish admission (`maxDeliveryLagMs`). */
+  readonly admission: Admission
   /** Whether the hub can serve: not draining, the store answers, the node tail reads. */
   readiness(): Promise<Readiness>
   /** Times a store call into `herald_store_seconds{op}`. */

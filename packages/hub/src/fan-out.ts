@@ -12,6 +12,7 @@ import type { EventStore, StoredEvent, TopicMatcher } from '@herald/store'
 import { isTopicPattern, topicsOf } from '@herald/store'
 import type { Principal } from './auth.js'
 import { canReceivePrivate } from './auth.js'
+import type { Conflation } from './conflation.js'
 import type { ClientView } from './dashboard-api.js'
 import type { MercureSubscription } from './mercure/subscription.js'
 import type { HubMetrics } from './metrics.js'
@@ -53,6 +54,8 @@ export interface FanOutOptions {
   replayHighWaterBytes: number
   /** Observes publish-to-write latency for events published on this node. */
   publishStartedAt: Map<string, number>
+  /** Skips live writes of superseded events of opted-in topics (see `conflation.ts`). */
+  conflation?: Conflation | undefined
 }
 
 /** The node's subscriber registry. */
@@ -68,12 +71,6 @@ export interface FanOut {
     principal: Principal,
     mercure?: MercureSubscription,
   ): Promise<void>
-  /**
-   * Forgets `session` (the stream server's `onClose` calls it). One call per close instead of
-   * an abort listener per session: `session.signal` would give every idle subscriber its own
-   * AbortController, EventTarget, listener maps and closure (about 0.6 KiB).
-   */
-  detach(session: Session): void
   /** Delivers a batch from the node tail (log order) to the matching subscribers. */
   dispatch(events: readonly StoredEvent[]): void
   /** Subscribers per requested topic. */
@@ -130,7 +127,7 @@ function keysOf(mercure: MercureSubscription): string[] {
  * (a frame larger than the mark waits for an empty queue). `false`: the session closed.
  */
 async function makeRoom(session: Session, bytes: number, highWater: number): Promise<boolean> {
-  if (session.bufferedBytes + bytes <= highWater) return session.closeReason === undefined
+  if (session.bufferedBytes + bytes <= highWater) return !session.signal.aborted
   return session.ready(Math.max(0, highWater - bytes))
 }
 
@@ -145,8 +142,7 @@ async function waitForRoom(session: Session, highWater: number): Promise<void> {
 /** Creates the fan-out. */
 export function createFanOut(options: FanOutOptions): FanOut {
   const { store, metrics } = options
-  // By session: `detach` finds a closed session's subscriber.
-  const subscribers = new Map<Session, Subscriber>()
+  const subscribers = new Set<Subscriber>()
   const byTopic = new Map<string, Set<Subscriber>>()
   // Wildcard patterns, grouped (subscribers mostly share a few, `orders/*`) and indexed in a
   // segment trie: an event costs the patterns it matches, not a test per distinct pattern.
@@ -161,7 +157,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
   let latest: StoredEvent | undefined
 
   function add(sub: Subscriber): void {
-    subscribers.set(sub.session, sub)
+    subscribers.add(sub)
     if (sub.mercure !== undefined) {
       sub.mercure.selectors.forEach((selector, i) => {
         const key = sub.topics[i] as string
@@ -195,7 +191,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
   }
 
   function remove(sub: Subscriber): void {
-    subscribers.delete(sub.session)
+    subscribers.delete(sub)
     if (sub.mercure !== undefined) {
       for (const key of sub.topics) {
         const group = bySelector.get(key)
@@ -264,7 +260,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
       const topics = sub.mercure === undefined ? sub.topics : ALL_TOPICS
       const page = await store.read(at, { topics, limit: options.replayPageSize })
       metrics.storeLatency.observe({ op: 'read' }, (performance.now() - started) / 1000)
-      if (session.closeReason !== undefined) return
+      if (session.signal.aborted) return
       if (page.kind === 'reset') {
         metrics.resets.inc({ reason: page.reason })
         session.send({
@@ -336,9 +332,12 @@ export function createFanOut(options: FanOutOptions): FanOut {
         lastId: cursor === undefined || cursor === EARLIEST ? undefined : cursor,
         since: Date.now(),
       }
-      // Closed before it was attached: `detach` has run already (or never will).
-      if (session.closeReason !== undefined) return
       add(sub)
+      session.signal.addEventListener('abort', () => remove(sub), { once: true })
+      if (session.signal.aborted) {
+        remove(sub)
+        return
+      }
       if (cursor === undefined) return
       try {
         await replay(sub, cursor)
@@ -361,24 +360,31 @@ export function createFanOut(options: FanOutOptions): FanOut {
       sub.buffer = undefined
     },
 
-    detach(session) {
-      const sub = subscribers.get(session)
-      if (sub !== undefined) remove(sub)
-    },
-
     dispatch(events) {
+      const superseded = options.conflation?.superseded(events)
       for (const event of events) {
         latest = event
         // Encoded once per event and id flavour (hub cursor, or Mercure update id).
         let frame: Frame | undefined
         let mercureFrame: Frame | undefined
         let delivered = 0
+        // A later event of this batch replaces it for live subscribers (replays get it all).
+        const conflated = superseded?.has(event) === true
+        let dropped = 0
         const deliver = (sub: Subscriber): void => {
           if (!allowed(sub, event)) return
           if (sub.buffer !== undefined) {
             if (sub.buffer.at(-1) === event) return
             sub.buffer.push(event)
             if (sub.buffer.length > options.maxReplayBuffer) sub.session.close('slow-consumer')
+            return
+          }
+          if (conflated) {
+            // Not written, but the subscriber is past it: counted once per subscriber.
+            if (sub.lastId === undefined || store.cursors.compare(event.id, sub.lastId) > 0) {
+              sub.lastId = event.id
+              dropped++
+            }
             return
           }
           let f: Frame
@@ -397,6 +403,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
         reach(event.topic, deliver)
         for (const topic of event.alternates) reach(topic, deliver)
         if (delivered > 0) metrics.delivered.inc(delivered)
+        if (dropped > 0) metrics.conflated.inc(dropped)
         const started = options.publishStartedAt.get(event.id)
         if (started !== undefined) {
           options.publishStartedAt.delete(event.id)
@@ -406,7 +413,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
     },
 
     *clients() {
-      for (const sub of subscribers.values()) {
+      for (const sub of subscribers) {
         yield {
           id: sub.session.id,
           ip: sub.session.info.ip,
@@ -421,7 +428,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
     countByTopic() {
       const counts = new Map<string, number>()
-      for (const sub of subscribers.values()) {
+      for (const sub of subscribers) {
         const topics = sub.mercure?.selectors.map((m) => m.value) ?? sub.topics
         for (const topic of topics) counts.set(topic, (counts.get(topic) ?? 0) + 1)
       }

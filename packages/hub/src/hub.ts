@@ -22,13 +22,15 @@ import type {
 import { createStreamServer } from '@herald/server'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
 import { createMemorySchemaStore } from '@herald/store'
-import { createStreamAcceptor, type StreamAcceptor } from './accept-stream.js'
+import { createStreamAcceptor } from './accept-stream.js'
 import { createAdminGate } from './admin.js'
+import { createAdmission } from './admission.js'
 import { createAppender } from './append.js'
 import type { AuthOptions } from './auth.js'
 import { createAuthenticator } from './auth.js'
 import type { BlobOptions } from './blobs.js'
 import { createBlobService } from './blobs.js'
+import { createConflation } from './conflation.js'
 import type { HubContext, Readiness } from './context.js'
 import { corsHeaders } from './context.js'
 import type { ClientsPage, ClientsQuery, DashboardAssets } from './dashboard-api.js'
@@ -166,6 +168,22 @@ export interface HubOptions {
    * Default `false`.
    */
   leanPublish?: boolean | undefined
+  /**
+   * Publish admission: while this node's delivery lag (the age of the oldest event in the log
+   * it has not yet handed to its subscribers) is above this many ms, `POST /publish` and the
+   * Mercure publish answer 503 `HERALD_DELIVERY_LAGGING` with `Retry-After` and append
+   * nothing. `hub.publish` is not refused. Default: off (the lag is still measured, in
+   * `herald_delivery_lag_seconds`).
+   */
+  maxDeliveryLagMs?: number | undefined
+  /**
+   * Topic patterns whose superseded events are conflated: when the node's tail hands over
+   * several events at once (delivery is behind), an event followed in the same batch by a
+   * newer one with the same topic, type and `private` flag is not written to live
+   * subscribers (counted in `herald_events_conflated_total`); the log and replays keep every
+   * event. Default: none.
+   */
+  conflate?: readonly string[] | undefined
 }
 
 /** Options of the Mercure endpoint. */
@@ -243,6 +261,8 @@ export interface Hub {
 }
 
 const MiB = 1024 * 1024
+/** Events per read of the node's tail (a full page means the tail is behind the log). */
+const TAIL_PAGE_SIZE = 1000
 /** Room for frame overhead (`id:`, `event:`, `data:` lines) on top of two largest events. */
 const QUEUE_HEADROOM_BYTES = 64 * 1024
 const silent: Logger = { debug() {}, info() {}, warn() {}, error() {} }
@@ -322,15 +342,36 @@ export function createHub(options: HubOptions): Hub {
     logger.warn({}, 'no JWT key configured: anyone who can reach the hub may publish')
   }
   const publishStartedAt = new Map<string, number>()
+  const maxDeliveryLagMs = options.maxDeliveryLagMs
+  if (
+    maxDeliveryLagMs !== undefined &&
+    (!Number.isFinite(maxDeliveryLagMs) || maxDeliveryLagMs <= 0)
+  ) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      `maxDeliveryLagMs must be a positive number, got ${maxDeliveryLagMs}`,
+    )
+  }
+  const admission = createAdmission({
+    maxLagMs: maxDeliveryLagMs,
+    pageSize: TAIL_PAGE_SIZE,
+    compare: store.cursors.compare,
+  })
+  let conflation: ReturnType<typeof createConflation>
+  try {
+    conflation = createConflation(options.conflate ?? [])
+  } catch (error) {
+    throw new HeraldError('HERALD_INVALID_CONFIG', `conflate: ${(error as Error).message}`)
+  }
 
   // Late-bound: the stream server needs the metrics, the metrics read the stream server.
   let lateStreams: StreamServer | undefined
   let lateFanOut: FanOut | undefined
-  let lateAcceptor: StreamAcceptor | undefined
   const metrics = createHubMetrics(
     {
       connections: () => lateStreams?.size ?? 0,
       subscribersByTopic: () => lateFanOut?.countByTopic() ?? new Map(),
+      deliveryLagMs: () => admission.lagMs(),
     },
     options.processMetrics === true,
   )
@@ -353,12 +394,6 @@ export function createHub(options: HubOptions): Hub {
     proxied: options.trustProxy === true,
     logger,
     metrics: metrics.server,
-    // One hook for every close: the fan-out and the expiry timers forget the session here
-    // rather than through an abort listener (an AbortController) per subscriber.
-    onClose(session) {
-      lateFanOut?.detach(session)
-      lateAcceptor?.closed(session)
-    },
   })
   lateStreams = streams
   const fanOut = createFanOut({
@@ -368,6 +403,7 @@ export function createHub(options: HubOptions): Hub {
     maxReplayBuffer: 50_000,
     replayHighWaterBytes: Math.floor(maxQueueBytes / 2),
     publishStartedAt,
+    conflation,
   })
   lateFanOut = fanOut
 
@@ -420,7 +456,12 @@ export function createHub(options: HubOptions): Hub {
     heartbeatMs: options.stream?.heartbeatMs ?? 15_000,
     logger,
   })
-  const append = createAppender({ store, metrics, publishStartedAt })
+  const appendToStore = createAppender({ store, metrics, publishStartedAt })
+  const append: HubContext['append'] = async (events, started) => {
+    const stored = await appendToStore(events, started)
+    admission.appended(stored)
+    return stored
+  }
   const presence =
     options.mercure?.subscriptions === true ? createPresence({ store, logger, append }) : undefined
   const blobs = createBlobService(store, options.blobs ?? {}, logger)
@@ -467,6 +508,7 @@ export function createHub(options: HubOptions): Hub {
       peers: options.dashboardPeers,
     },
     append,
+    admission,
     presence,
     readiness,
     timed,
@@ -489,13 +531,14 @@ export function createHub(options: HubOptions): Hub {
       return fanOut.attach(session, topics, principal, mercure)
     },
   })
-  lateAcceptor = acceptor
   const tail = startNodeTail({
     store,
     fanOut,
     streams,
     logger,
+    pageSize: TAIL_PAGE_SIZE,
     onBatch(batch) {
+      admission.dispatched(batch)
       stats.observe(batch)
       tails.dispatch(batch)
     },
@@ -615,6 +658,7 @@ export function createHub(options: HubOptions): Hub {
       await tail.stop()
       acceptor.close()
       leanPublish?.close()
+      admission.close()
     },
   }
 }

@@ -65,7 +65,6 @@ export {
   createTails,
   listClients,
   MAX_CLIENTS_PAGE,
-  pageBounds,
   TAIL_MAX_PER_SECOND,
 } from './dashboard-api.js'
 export type {

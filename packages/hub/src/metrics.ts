@@ -19,6 +19,8 @@ export interface HubMetrics {
   readonly published: Counter
   /** Live events written to subscribers (one per subscriber per event). */
   readonly delivered: Counter
+  /** Live writes skipped because a newer event of the same key superseded them. */
+  readonly conflated: Counter
   /** Events written during replay after a reconnect. */
   readonly replayed: Counter
   /** `herald.reset` events sent (cursor too old or unknown). */
@@ -39,6 +41,8 @@ export interface MetricsSources {
   connections(): number
   /** Subscribers per requested topic (pattern). */
   subscribersByTopic(): Map<string, number>
+  /** This node's delivery lag in ms (see `admission.ts`). */
+  deliveryLagMs?(): number
 }
 
 /** Topics reported by name in `herald_subscribers`; the rest are summed as `_other`. */
@@ -59,6 +63,14 @@ export function createHubMetrics(sources: MetricsSources, defaults = false): Hub
     registers,
     collect() {
       this.set(sources.connections())
+    },
+  })
+  new Gauge({
+    name: 'herald_delivery_lag_seconds',
+    help: "Age of the oldest event in the log this node has not yet handed to its subscribers' queues.",
+    registers,
+    collect() {
+      this.set((sources.deliveryLagMs?.() ?? 0) / 1000)
     },
   })
   new Gauge({
@@ -154,6 +166,11 @@ export function createHubMetrics(sources: MetricsSources, defaults = false): Hub
     delivered: new Counter({
       name: 'herald_events_delivered_total',
       help: 'Live events queued to subscribers (one per subscriber per event).',
+      registers,
+    }),
+    conflated: new Counter({
+      name: 'herald_events_conflated_total',
+      help: 'Live writes skipped because a newer event of the same topic and type superseded them (--conflate topics; one per subscriber per event).',
       registers,
     }),
     replayed: new Counter({

@@ -35,7 +35,8 @@ const publishErrors = errors({
     'Not JSON (nor a form, on the Mercure path), and no `?topic=` for a binary body (`HERALD_UNSUPPORTED_MEDIA_TYPE`).',
   '429': 'Publish rate limit; see `Retry-After` (`HERALD_PUBLISH_RATE_LIMITED`).',
   '507': 'A bounded blob store is full (`HERALD_BLOB_STORE_FULL`).',
-  '503': 'The store is unavailable (`HERALD_STORE_UNAVAILABLE`).',
+  '503':
+    'The store is unavailable (`HERALD_STORE_UNAVAILABLE`), or delivery on this node lags past `maxDeliveryLagMs` (`HERALD_DELIVERY_LAGGING`, with `Retry-After`); nothing was stored.',
 })
 
 const adminErrors = errors({

@@ -183,9 +183,7 @@ export function createConnectionGuard(host: GuardHost): ConnectionGuard {
         }
       }
       wait(socket, ip)
-      // `on`, not `once`: 'close' comes once anyway, and `once` would wrap the shared
-      // listener in a bound function and a state object for every socket's whole life.
-      socket.on('close', onClose)
+      socket.once('close', onClose)
       return true
     },
 

@@ -13,7 +13,6 @@ import {
 } from './connection-guard.js'
 import { createCorsPolicy } from './cors.js'
 import { createCommentFrame, createRetryFrame } from './frame.js'
-import { requestTarget } from './info.js'
 import { type SessionHost, StreamSession } from './session.js'
 import type { Sink, SinkOwner } from './sink.js'
 import type {
@@ -278,7 +277,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
         {
           sessionId: session.id,
           ip: session.info.ip,
-          path: requestTarget(session.info).path,
+          path: session.info.url.pathname,
           reason,
           durationMs: Math.round(durationMs),
           bytes: session.bytesSent,
@@ -373,7 +372,8 @@ export function createServerCore(options: StreamServerOptions = {}): {
         {
           sessionId: session.id,
           ip: info.ip,
-          ...requestTarget(info),
+          path: info.url.pathname,
+          query: info.url.search,
           lastEventId,
           httpVersion: info.httpVersion,
         },

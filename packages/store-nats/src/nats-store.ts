@@ -53,7 +53,6 @@ import {
   StorageType,
 } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { createNatsSchemaStore } from './schema-registry.js'
 import { encodeTopic } from './subjects.js'
 
 /** Options of {@link createNatsEventStore}. */
@@ -1055,13 +1054,6 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   const store: NatsEventStore = {
     stream,
     cursors: SEQUENCE_CURSORS,
-    schemas: createNatsSchemaStore({
-      namespace,
-      now,
-      assertOpen,
-      ready,
-      bounded: (what, work) => bounded(what, work),
-    }),
     append,
     read,
 

@@ -32,7 +32,6 @@ import {
   type RedisConnection,
   type RedisConnectionOptions,
 } from './connection.js'
-import { createRedisSchemaStore } from './schema-registry.js'
 import { APPEND_SCRIPT, FIND_SCRIPT, READ_SCRIPT } from './scripts.js'
 import type {
   RedisIdempotencyOptions,
@@ -392,7 +391,6 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     sharedIdempotencyCache: (idempotency) =>
       createRedisIdempotencyCache(connection, prefix, idempotency),
     cursors: SEQUENCE_CURSORS,
-    schemas: createRedisSchemaStore(connection, prefix, { now, assertOpen }),
     append,
 
     async read(cursor, filter): Promise<ReadResult> {

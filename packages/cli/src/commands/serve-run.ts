@@ -190,6 +190,10 @@ export async function runServe(
       leanPublish: config.leanPublish,
       mercure: { subscriptions: config.mercureSubscriptions },
       replayPageSize: config.replayPageSize,
+      ...(config.maxDeliveryLag === 0
+        ? {}
+        : { maxDeliveryLagMs: Math.max(1, Math.round(config.maxDeliveryLag * 1000)) }),
+      ...(config.conflate.length === 0 ? {} : { conflate: config.conflate }),
       logger: startup.logger,
       processMetrics: true,
       adminToken: config.adminToken,
@@ -243,8 +247,6 @@ export async function runServe(
     {
       url,
       store: config.store,
-      // Which path serves plain HTTP/1.1 streams (TLS and HTTP/2 are always node:http2's).
-      leanStreams: config.leanStreams && listener.scheme === 'http',
       auth:
         config.jwtSecret !== undefined ||
         config.jwtPublicKey !== undefined ||

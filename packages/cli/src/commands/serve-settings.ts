@@ -19,8 +19,6 @@ export interface SettingMeta {
   readonly help: string
   /** The default, as help shows it. */
   readonly default?: string
-  /** A switch that defaults to on: help for its `--no-...` form, which turns it off. */
-  readonly negatable?: string
   /** What a valid value looks like, for error messages. */
   readonly expected: string
 }
@@ -221,6 +219,18 @@ export const serveSettings = {
     default: '2 x rate',
     expected: 'an integer >= 1',
   }),
+  maxDeliveryLag: setting(number(0), {
+    placeholder: 'SECONDS',
+    help: "refuse publishes (503 HERALD_DELIVERY_LAGGING, Retry-After) while this node's delivery lags more (0: off)",
+    default: '0',
+    expected: 'a number >= 0',
+  }),
+  conflate: setting(list(','), {
+    placeholder: 'PATTERN',
+    repeatable: true,
+    help: "topic pattern whose superseded events live subscribers may skip when delivery is behind, e.g. 'ticker/*' (repeatable; env: comma-separated)",
+    expected: 'a list of topic patterns',
+  }),
   retentionEvents: setting(integer(1), {
     placeholder: 'N',
     help: 'events kept',
@@ -282,9 +292,7 @@ export const serveSettings = {
     expected: 'a file path',
   }),
   leanStreams: setting(boolean(), {
-    help: 'serve plain HTTP/1.1 streams on the lean socket path, less memory per stream (TLS and HTTP/2 stay on node:http)',
-    default: 'true',
-    negatable: 'serve every stream through node:http (the lean path off)',
+    help: 'serve streams on the lean HTTP/1.1 path (less memory per stream; not with TLS)',
     expected: 'true or false',
   }),
   leanPublish: setting(boolean(), {
@@ -324,12 +332,14 @@ export const serveDefaults = {
   bodyTimeout: 30,
   headTimeout: 10,
   publishRate: 1000,
+  maxDeliveryLag: 0,
+  conflate: [],
   retentionTopic: [],
   trustProxy: false,
   drainTimeout: 10,
   logLevel: 'info',
   replayPageSize: 500,
-  leanStreams: true,
+  leanStreams: false,
   leanPublish: false,
   workers: '1',
 } satisfies Partial<{ [K in SettingKey]: z.output<(typeof serveSettings)[K]> }>

@@ -186,6 +186,19 @@ export function createPublishHandler(
           return errorResponse(error, { 'retry-after': String(Math.max(1, Math.ceil(wait))) })
         }
       }
+      // Delivery is behind past the bound: push back before reading the body (nothing is
+      // appended; the publisher knows and retries).
+      const refusal = ctx.admission.check()
+      if (refusal !== undefined) {
+        const error = fail(
+          'HERALD_DELIVERY_LAGGING',
+          503,
+          `delivery on this node is ${(refusal.lagMs / 1000).toFixed(1)} s behind (bound ${ctx.admission.maxLagMs} ms); retry later`,
+        )
+        metrics.publishErrors.inc({ code: error.code })
+        publishLog.refused(error.code)
+        return errorResponse(error, { 'retry-after': String(refusal.retryAfterS) })
+      }
       const type = mediaType(req.header('content-type'))
       const isJson = type === 'application/json' || type.endsWith('+json')
       const isForm = type === 'application/x-www-form-urlencoded'

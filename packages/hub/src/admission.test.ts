@@ -1,0 +1,95 @@
+import type { StoredEvent } from '@herald/store'
+import { compareCursors, formatSequenceCursor, NO_ALTERNATES } from '@herald/store'
+import { describe, expect, it } from 'vitest'
+import { createAdmission } from './admission.js'
+
+function event(seq: number, publishedAt = 0): StoredEvent {
+  return {
+    id: formatSequenceCursor(seq),
+    topic: 't',
+    alternates: NO_ALTERNATES,
+    data: String(seq),
+    type: undefined,
+    clientId: undefined,
+    retry: undefined,
+    private: false,
+    publishedAt,
+    schemaVersion: undefined,
+  }
+}
+
+/** An admission on a clock the test moves (no timer, no sleep). */
+function setup(maxLagMs: number | undefined, pageSize = 1000) {
+  let t = 1_000_000
+  const admission = createAdmission({
+    maxLagMs,
+    pageSize,
+    compare: compareCursors,
+    now: () => t,
+    sampleLoop: false,
+  })
+  return { admission, advance: (ms: number) => (t += ms), now: () => t }
+}
+
+describe('createAdmission', () => {
+  it('measures the age of the oldest local append the tail has not dispatched', () => {
+    const { admission, advance } = setup(500)
+    expect(admission.lagMs()).toBe(0)
+    admission.appended([event(1), event(2)])
+    advance(300)
+    admission.appended([event(3)])
+    advance(300)
+    expect(admission.lagMs()).toBe(600)
+    admission.dispatched([event(1), event(2)])
+    expect(admission.lagMs()).toBe(300)
+    admission.dispatched([event(3)])
+    expect(admission.lagMs()).toBe(0)
+  })
+
+  it('refuses past the bound with a Retry-After of the excess (at least 1 s), admits again once dispatched', () => {
+    const { admission, advance } = setup(1000)
+    admission.appended([event(1)])
+    advance(1000)
+    expect(admission.check()).toBeUndefined()
+    advance(1)
+    expect(admission.check()).toEqual({ lagMs: 1001, retryAfterS: 1 })
+    advance(3000)
+    expect(admission.check()).toEqual({ lagMs: 4001, retryAfterS: 4 })
+    admission.dispatched([event(1)])
+    expect(admission.check()).toBeUndefined()
+  })
+
+  it('does not track an append the tail dispatched before the append settled', () => {
+    const { admission, advance } = setup(100)
+    admission.dispatched([event(1), event(2)])
+    admission.appended([event(1), event(2)])
+    advance(10_000)
+    expect(admission.lagMs()).toBe(0)
+    expect(admission.check()).toBeUndefined()
+  })
+
+  it('counts events of other nodes while the tail reads full pages', () => {
+    const { admission, advance, now } = setup(1000, 2)
+    const t0 = now()
+    advance(5000)
+    admission.dispatched([event(1, t0), event(2, t0)])
+    expect(admission.lagMs()).toBe(5000)
+    expect(admission.check()?.retryAfterS).toBe(4)
+    // A short page: the tail caught up with the log.
+    admission.dispatched([event(3, now())])
+    expect(admission.lagMs()).toBe(0)
+  })
+
+  it('only measures without a bound', () => {
+    const { admission, advance } = setup(undefined)
+    admission.appended([event(1)])
+    advance(60_000)
+    expect(admission.lagMs()).toBe(60_000)
+    expect(admission.check()).toBeUndefined()
+  })
+
+  it('refuses a bound that is not a positive number', () => {
+    expect(() => setup(0)).toThrow(TypeError)
+    expect(() => setup(Number.NaN)).toThrow(TypeError)
+  })
+})
