@@ -192,6 +192,58 @@ describe('SQLite store specifics', () => {
     await again.close()
   })
 
+  it('migrates a v3 file (schema v3, main at 729cb06) to v4: indexes swapped, ids, schemas, counter kept', async () => {
+    // Written by the v3 store: a schema for orders/*, orders/1 (schema version 1, update id),
+    // books/1 with alternate authors/7 (update id), then old/x, the NEWEST event, deleted by a
+    // per-topic age rule: v3 kept last_id = 3 while the newest row is 2.
+    const file = join(dir, 'v3.db')
+    copyFileSync(join(fixtures, 'herald-v3.db'), file)
+    const keep = { maxAgeMs: Number.POSITIVE_INFINITY }
+    const store = createSqliteEventStore({ path: file, retention: keep })
+    const all = await readAll(store, ['**'])
+    expect(all.map((e) => [e.id, e.topic, e.clientId, e.schemaVersion, e.alternates])).toEqual([
+      ['0000000000000001', 'orders/1', 'urn:uuid:5d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6', 1, []],
+      [
+        '0000000000000002',
+        'books/1',
+        'urn:uuid:9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d',
+        undefined,
+        ['authors/7'],
+      ],
+    ])
+    expect(await store.findCursor?.('urn:uuid:9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d')).toBe(
+      '0000000000000002',
+    )
+    expect((await store.schemas?.listSchemas())?.map((v) => [v.topic, v.version])).toEqual([
+      ['orders/*', 1],
+    ])
+    const old = await store.read('0000000000000002', { topics: ['old/**'], limit: 10 })
+    expect(old.kind === 'reset' && old.reason).toBe('expired')
+    // Id 3 was issued and deleted: the next is 4, and its update id is derived.
+    const [next] = await store.append([{ topic: 'books/2', data: 'new' }])
+    expect(next?.id).toBe('0000000000000004')
+    expect(next?.clientId).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-8/)
+    expect(await store.findCursor?.(next?.clientId as string)).toBe(next?.id)
+    await store.close()
+    const db = new Database(file, { readonly: true })
+    const version = db.prepare("SELECT value FROM herald_meta WHERE key = 'schema_version'").get()
+    const indexes = db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+      )
+      .all()
+    const stored = db.prepare('SELECT client_id FROM events_v2 WHERE id = 4').get()
+    db.close()
+    expect(version).toEqual({ value: '4' })
+    expect(indexes).toEqual([
+      { name: 'alternates_v2_event' },
+      { name: 'events_v2_client_id_v4' },
+      { name: 'events_v2_topic' },
+    ])
+    // Nothing stored for a derived id.
+    expect(stored).toEqual({ client_id: null })
+  })
+
   it('keeps the counter when retention deletes the newest event (floors in herald_meta)', async () => {
     const file = join(dir, 'floor.db')
     let t = 1_000_000
