@@ -5,7 +5,14 @@
  */
 import type { HeraldErrorCode } from '@herald/protocol'
 import { HeraldError } from '@herald/protocol'
-import type { CorsOptions, NodeRequest, NodeResponse, StreamRequest } from '@herald/server'
+import type {
+  CorsOptions,
+  CorsPolicy,
+  NodeRequest,
+  NodeResponse,
+  StreamRequest,
+} from '@herald/server'
+import { createCorsPolicy } from '@herald/server'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -86,24 +93,21 @@ export function fail(code: HeraldErrorCode, status: number, message: string): He
   return new HeraldError(code, message, { status })
 }
 
-/** `true` when `origin` is in the CORS list (exact, `*`, or `https://*.example.com`). */
+// The stream server's own policy, compiled once per options object: streams, publishes and
+// their preflights allow exactly the same origins.
+const policies = new WeakMap<CorsOptions, CorsPolicy>()
+
+/**
+ * `true` when `origin` is in the CORS list (exact, `*`, or `https://*.example.com`), as
+ * `@herald/server`'s CORS policy decides it for streams.
+ */
 export function originAllowed(cors: CorsOptions, origin: string): boolean {
-  for (const allowed of cors.origins) {
-    if (allowed === '*' || allowed === origin) return true
-    const star = allowed.indexOf('://*.')
-    if (star !== -1) {
-      const scheme = allowed.slice(0, star + 3)
-      const suffix = allowed.slice(star + 4)
-      if (
-        origin.startsWith(scheme) &&
-        origin.endsWith(suffix) &&
-        origin.length > scheme.length + suffix.length
-      ) {
-        return true
-      }
-    }
+  let policy = policies.get(cors)
+  if (policy === undefined) {
+    policy = createCorsPolicy(cors)
+    policies.set(cors, policy)
   }
-  return false
+  return policy.allowOrigin(origin) !== undefined
 }
 
 /**

@@ -150,6 +150,40 @@ describe('createHub', () => {
     stream.close()
   })
 
+  it('allows publishes from exactly the origins its streams allow (one CORS policy)', async () => {
+    // Origins compare case-insensitively; a wildcard covers host labels only.
+    const { url } = await start({
+      cors: { origins: ['https://App.example.com', 'https://*.Example.org'] },
+    })
+    for (const [origin, allowed] of [
+      ['https://app.example.com', true],
+      ['https://a.b.example.org', true],
+      ['https://other.example.com', false],
+    ] as const) {
+      const stream = await openEventStream(`${url}/events?topic=t`, { origin })
+      const streamAllows = stream.headers.get('access-control-allow-origin') === origin
+      stream.close()
+      const preflight = await fetch(`${url}/publish`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST' },
+      })
+      const publish = await fetch(`${url}/publish`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 't', data: 'x' }),
+      })
+      expect([origin, streamAllows]).toEqual([origin, allowed])
+      expect([origin, preflight.headers.get('access-control-allow-origin')]).toEqual([
+        origin,
+        allowed ? origin : null,
+      ])
+      expect([origin, publish.headers.get('access-control-allow-origin')]).toEqual([
+        origin,
+        allowed ? origin : null,
+      ])
+    }
+  })
+
   it('drains streams and then reports not ready', async () => {
     const { hub, url } = await start()
     const stream = await openEventStream(`${url}/events?topic=t`)
