@@ -316,14 +316,19 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     const offset =
       rule.maxEvents === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : rule.maxEvents
     const victims = db
-      .prepare<unknown[], { id: number; topic: string }>(
-        `SELECT id, topic FROM events_v2 WHERE topic IN (${list}) AND (published_at < ? OR id <= coalesce((SELECT id FROM events_v2 WHERE topic IN (${list}) ORDER BY id DESC LIMIT 1 OFFSET ?), -1)) ORDER BY id`,
+      .prepare<unknown[], { id: number; topic: string; alternates: string | null }>(
+        `SELECT id, topic, alternates FROM events_v2 WHERE topic IN (${list}) AND (published_at < ? OR id <= coalesce((SELECT id FROM events_v2 WHERE topic IN (${list}) ORDER BY id DESC LIMIT 1 OFFSET ?), -1)) ORDER BY id`,
       )
       .all(...topics, cutoff, ...topics, offset)
     for (const victim of victims) {
       deleteOne.run(victim.id)
       deleteAlternatesOf.run(victim.id)
       markTopicPruned.run(victim.topic, victim.id)
+      // Gone for the subscribers of its other topics too: their cursors before it reset.
+      if (victim.alternates !== null) {
+        for (const topic of JSON.parse(victim.alternates) as string[])
+          markTopicPruned.run(topic, victim.id)
+      }
     }
     return victims.length
   }

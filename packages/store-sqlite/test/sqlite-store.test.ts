@@ -402,6 +402,20 @@ describe('SQLite store specifics', () => {
     await store.close()
   })
 
+  it('resets a subscriber of an ALTERNATE topic when a topic rule deletes the event', async () => {
+    const store = createSqliteEventStore({
+      path: join(dir, 'alt-prune.db'),
+      retention: { topics: [{ pattern: 'books/**', maxEvents: 1 }] },
+    })
+    const [first] = await store.append([{ topic: 'x', data: '0' }])
+    await store.append([{ topic: 'books/1', data: 'multi', alternates: ['authors/7'] }])
+    // books/** keeps 1 event: the multi-topic one goes, and authors/7 lost it.
+    await store.append([{ topic: 'books/2', data: 'newer' }])
+    const page = await store.read(first?.id, { topics: ['authors/7'], limit: 10 })
+    expect(page.kind === 'reset' && page.reason).toBe('expired')
+    await store.close()
+  })
+
   it('wakes a watcher in another process-like instance (data_version poll)', async () => {
     const file = join(dir, 'poll.db')
     const a = createSqliteEventStore({ path: file })
