@@ -354,3 +354,52 @@ describe('blobs on SQLite', () => {
     }
   })
 })
+
+describe.each([
+  ['redis', process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'],
+  ['nats', process.env.NATS_URL ?? 'nats://127.0.0.1:4222'],
+])('blobs on %s (a shared backend, two nodes)', (backend, base) => {
+  const namespace = `blobs-test-${randomBytes(4).toString('hex')}`
+  const store = `${base}?namespace=${namespace}`
+  afterAll(async () => {
+    // Leave the shared backend as it was.
+    if (backend === 'redis') {
+      const { createClient } = await import('@redis/client')
+      const client = createClient({ url: base, RESP: 2 })
+      await client.connect()
+      for await (const keys of client.scanIterator({ MATCH: `herald:v1:{${namespace}}:*` })) {
+        if (keys.length > 0) await client.del(keys)
+      }
+      await client.close()
+    } else {
+      const { connect } = await import('@nats-io/transport-node')
+      const { jetstreamManager } = await import('@nats-io/jetstream')
+      const nc = await connect({ servers: base })
+      const jsm = await jetstreamManager(nc)
+      for await (const name of jsm.streams.names()) {
+        if (name.includes(`herald-v1-${namespace}`)) await jsm.streams.delete(name)
+      }
+      await nc.close()
+    }
+  })
+
+  it('a blob published on one node is served by another; retention removes it', async () => {
+    const args = ['--store', store, '--retention-events', '3']
+    const [a, b] = await Promise.all([startHubProcess({ args }), startHubProcess({ args })])
+    try {
+      const bytes = randomBytes(300_000)
+      const { url } = await roundTrip(a, 'files/n', bytes, 'image/avif')
+      const path = new URL(url).pathname
+      const response = await fetch(`${b.url}${path}`)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('etag')).toBe(`"${sha(bytes)}"`)
+      expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true)
+      for (let i = 0; i < 3; i++) await publishJson(b.url, 'other', `push-${i}`)
+      const gone = await fetch(`${a.url}${path}`)
+      expect(gone.status).toBe(404)
+      await gone.arrayBuffer()
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+})

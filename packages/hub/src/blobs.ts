@@ -128,12 +128,15 @@ export function createBlobService(
 
   /** The cursor of the blob's event when it is in the log, else `undefined`. */
   async function eventOf(info: BlobInfo): Promise<string | undefined> {
+    // Stores that index update ids answer exactly "is this event retained" (all built-in
+    // stores do); others are searched by topic.
+    if (store.findCursor !== undefined) return store.findCursor(blobEventId(info.id))
     const filter = { topics: [info.topic], limit: 1 }
     if (info.eventId !== undefined) {
-      // Read the topic from just before the event: the first event there is it, unless
-      // retention removed it (then the read is a reset, or starts later).
+      // Dense sequence cursors: read the topic from just before the event; the first event
+      // there is it, unless retention removed it (then the read is a reset, or starts later).
       const seq = parseSequenceCursor(info.eventId)
-      if (seq === undefined) return (await store.findCursor?.(blobEventId(info.id))) ?? info.eventId
+      if (seq === undefined) return info.eventId
       let cursor: string | undefined = formatSequenceCursor(seq - 1)
       for (let pages = 0; pages < FIND_PAGES; pages++) {
         const page = await store.read(cursor, filter)

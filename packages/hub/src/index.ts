@@ -51,6 +51,8 @@ export {
   createAuthenticator,
   mintToken,
 } from './auth.js'
+export type { BlobOptions, BlobService } from './blobs.js'
+export { blobEventId, createBlobService, DEFAULT_MAX_BLOB_PUBLISH_BYTES } from './blobs.js'
 export type {
   ClientsPage,
   ClientsQuery,

@@ -1,3 +1,5 @@
+export type { NatsBlobStoreOptions } from './nats-blob-store.js'
+export { createNatsBlobStore } from './nats-blob-store.js'
 export type { NatsEventStore, NatsEventStoreOptions } from './nats-store.js'
 export {
   createNatsEventStore,

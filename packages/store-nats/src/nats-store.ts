@@ -53,6 +53,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { createNatsBlobStore } from './nats-blob-store.js'
 import { encodeTopic } from './subjects.js'
 
 /** Options of {@link createNatsEventStore}. */
@@ -73,6 +74,10 @@ export interface NatsEventStoreOptions {
   commandTimeoutMs?: number | undefined
   /** Connection errors, for logs (the store reconnects by itself). */
   onError?: ((error: Error) => void) | undefined
+  /** Largest blob (`blobs`), in bytes. Default 64 MiB. */
+  maxBlobBytes?: number | undefined
+  /** Bound on the blob bucket (`herald-v1-{namespace}-blobs`), in bytes. Default 1 GiB. */
+  maxBlobStoreBytes?: number | undefined
   /** Clock, for tests. Defaults to `Date.now`. */
   now?: (() => number) | undefined
 }
@@ -1054,6 +1059,12 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   const store: NatsEventStore = {
     stream,
     cursors: SEQUENCE_CURSORS,
+    blobs: createNatsBlobStore({
+      connection: async () => (await ready()).nc,
+      bucket: `herald-v1-${namespace}-blobs`,
+      maxBlobBytes: options.maxBlobBytes,
+      maxTotalBytes: options.maxBlobStoreBytes,
+    }),
     append,
     read,
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import { HeraldError } from '@herald/protocol'
-import { createClient } from '@redis/client'
+import { createClient, RESP_TYPES } from '@redis/client'
 
 /** Options of {@link createRedisConnection}. */
 export interface RedisConnectionOptions {
@@ -38,7 +38,7 @@ export interface RedisConnection {
    * @throws {HeraldError} `HERALD_STORE_UNAVAILABLE` (503) when Redis is down, slow past the
    * deadline, or answers an error.
    */
-  command<T>(args: readonly RedisArg[], timeoutMs?: number): Promise<T>
+  command<T>(args: readonly RedisArg[], timeoutMs?: number, buffers?: boolean): Promise<T>
   /** Runs a Lua script by its SHA1, loading it on `NOSCRIPT` (a restarted Redis forgets them). */
   script<T>(source: string, args: readonly RedisArg[], timeoutMs?: number): Promise<T>
   /** Subscribes to `channel` on a second connection; `onReady` runs after every (re)connect. */
@@ -112,7 +112,13 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     })
   }
 
-  async function command<T>(args: readonly RedisArg[], timeoutMs = options.commandTimeoutMs) {
+  // With `buffers`, bulk strings come back as Buffers (blobs), not UTF-8-decoded strings.
+  const binary = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }
+  async function command<T>(
+    args: readonly RedisArg[],
+    timeoutMs = options.commandTimeoutMs,
+    buffers = false,
+  ) {
     if (closed)
       throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
     const started = Date.now()
@@ -128,7 +134,10 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       )
     })
     try {
-      return (await Promise.race([client.sendCommand(args as RedisArg[]), deadline])) as T
+      return (await Promise.race([
+        client.sendCommand(args as RedisArg[], buffers ? binary : undefined),
+        deadline,
+      ])) as T
     } catch (error) {
       if (error instanceof HeraldError) throw error
       const message = (error as Error).message ?? String(error)

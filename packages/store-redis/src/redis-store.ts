@@ -32,6 +32,7 @@ import {
   type RedisConnection,
   type RedisConnectionOptions,
 } from './connection.js'
+import { createRedisBlobStore } from './redis-blob-store.js'
 import { APPEND_SCRIPT, FIND_SCRIPT, READ_SCRIPT } from './scripts.js'
 import type {
   RedisIdempotencyOptions,
@@ -75,6 +76,8 @@ export interface RedisEventStoreOptions {
    * `tls.connect` options). Default: Node's trusted CAs (`NODE_EXTRA_CA_CERTS` adds one).
    */
   tls?: RedisConnectionOptions['tls']
+  /** Largest blob (`blobs`), in bytes. Default 16 MiB. */
+  maxBlobBytes?: number | undefined
   /** Clock, for tests. Defaults to `Date.now`. */
   now?: (() => number) | undefined
 }
@@ -387,6 +390,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
   const store: RedisEventStore = {
     prefix,
     connection,
+    blobs: createRedisBlobStore(connection, prefix, options.maxBlobBytes),
     sharedRateLimiter: (limits) => createRedisRateLimiter(connection, prefix, limits),
     sharedIdempotencyCache: (idempotency) =>
       createRedisIdempotencyCache(connection, prefix, idempotency),
