@@ -124,6 +124,25 @@ export function parsePublishHead(text: string): PublishHead | undefined {
   return { headers, length }
 }
 
+/** Hosts that made a valid base URL; bounded (cleared when full). */
+const validHosts = new Set<string>()
+
+/**
+ * `true` when `host` makes a URL (`http://HOST/`): a request with a Host node:http's path
+ * refuses (400 `HERALD_INVALID_REQUEST`) is handed to it, so the answer is the same.
+ */
+function validHost(host: string): boolean {
+  if (validHosts.has(host)) return true
+  try {
+    new URL(`http://${host}/`)
+  } catch {
+    return false
+  }
+  if (validHosts.size >= 256) validHosts.clear()
+  validHosts.add(host)
+  return true
+}
+
 let dateText = ''
 let dateAt = 0
 function httpDate(): string {
@@ -303,7 +322,11 @@ export function createLeanPublish(options: LeanPublishOptions): {
             }
             const parsed =
               end <= maxHeaderBytes ? parsePublishHead(bytes.toString('latin1', 0, end)) : undefined
-            if (parsed === undefined || parsed.length > maxBodyBytes) {
+            if (
+              parsed === undefined ||
+              parsed.length > maxBodyBytes ||
+              !validHost(parsed.headers.host as string)
+            ) {
               handOff(conn)
               return
             }

@@ -226,6 +226,15 @@ describe('lean publish path', () => {
     expect(await stored()).toEqual(['close', 'ten', 'query'])
   })
 
+  it('leaves a Host that makes no URL to node:http (400), as without this path', async () => {
+    const c = open()
+    c.write(publish(event('bad host')).replace('Host: 127.0.0.1', 'Host: bad host'))
+    const [a] = await c.answers(1)
+    expect(a?.status).toBe(400)
+    expect(JSON.parse(a?.body ?? '').error.code).toBe('HERALD_INVALID_REQUEST')
+    expect(await stored()).toEqual([])
+  })
+
   it('leaves an oversized body to node:http (413) and an oversized head too (431)', async () => {
     const c1 = open()
     c1.write(
