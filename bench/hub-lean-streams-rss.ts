@@ -1,5 +1,5 @@
 /**
- * RSS per idle stream of `herald serve`, with and without `--lean-streams`: starts the hub,
+ * RSS per idle stream of `herald serve` with `--no-lean-streams` and with lean streams (the default): starts the hub,
  * opens N idle streams from this process (raw sockets), and divides the growth of the hub's
  * VmRSS (/proc/PID/status) by N. Linux only. `npx tsx bench/hub-lean-streams-rss.ts [N]`.
  */
@@ -53,7 +53,8 @@ async function openMany(port: number, n: number): Promise<Socket[]> {
 async function measure(lean: boolean): Promise<number> {
   const args = [HERALD_BIN, 'serve', '--port', '0', '--store', 'memory', '--log-level', 'error']
   args.push('--heartbeat', '0')
-  if (lean) args.push('--lean-streams')
+  // Lean is the default: say which path explicitly either way.
+  args.push(lean ? '--lean-streams' : '--no-lean-streams')
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
   const port = await new Promise<number>((resolve) => {
     let out = ''

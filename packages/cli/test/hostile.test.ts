@@ -43,7 +43,9 @@ describe('1. subscribers that never read', () => {
   for (const lean of [false, true]) {
     it(`pin shared frames, are cut off at their bound, and give the memory back${lean ? ' (lean path)' : ''}`, async () => {
       const server = await hub(
-        lean ? ['--lean-streams', '--publish-rate', '0'] : ['--publish-rate', '0'],
+        lean
+          ? ['--lean-streams', '--publish-rate', '0']
+          : ['--no-lean-streams', '--publish-rate', '0'],
       )
       const pid = server.child.pid as number
       const subscribers = 100
@@ -280,7 +282,7 @@ describe('3. idle sockets', () => {
   for (const lean of [false, true]) {
     it(`count against the per-IP and global limits, are refused and counted beyond them, and time out${lean ? ' (lean path)' : ''}`, async () => {
       const server = await hub([
-        ...(lean ? ['--lean-streams'] : []),
+        lean ? '--lean-streams' : '--no-lean-streams',
         '--max-connections-per-ip',
         '20',
         '--max-connections',

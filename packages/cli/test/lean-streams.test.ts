@@ -1,8 +1,10 @@
 /**
- * Black-box: `herald serve --lean-streams` serves event streams on the lean HTTP/1.1 path
+ * Black-box: `herald serve` serves plain HTTP/1.1 event streams on the lean path by default
  * (close-delimited responses written straight to the socket, no `Transfer-Encoding`) with the
  * same replay, resets, auth errors and CORS as the `node:http` path, while publish, health
- * checks and preflights on the same port go to the HTTP server behind it; SIGTERM drains.
+ * checks and preflights on the same port go to the HTTP server behind it; behind
+ * `--trust-proxy` the per-IP limit counts the forwarded client; `--no-lean-streams` turns the
+ * path off; SIGTERM drains.
  */
 import { connect } from 'node:net'
 import { mintToken } from '@herald/hub'
@@ -61,10 +63,10 @@ function streamHead(url: string, target: string, headers: Record<string, string>
   })
 }
 
-describe('herald serve --lean-streams', () => {
+describe('herald serve: lean streams by default', () => {
   let hub: HubProcess
   beforeAll(async () => {
-    hub = await startHubProcess({ args: ['--lean-streams'] })
+    hub = await startHubProcess()
   })
   afterAll(async () => {
     expect(await hub.stop()).toBe(0)
@@ -172,11 +174,11 @@ describe('herald serve --lean-streams', () => {
   })
 })
 
-describe('herald serve --lean-streams with auth and CORS', () => {
+describe('herald serve: lean streams with auth and CORS', () => {
   let hub: HubProcess
   beforeAll(async () => {
     hub = await startHubProcess({
-      args: ['--lean-streams', '--jwt-secret', SECRET, '--deny-anonymous', '--cors-origin', ORIGIN],
+      args: ['--jwt-secret', SECRET, '--deny-anonymous', '--cors-origin', ORIGIN],
     })
   })
   afterAll(async () => {
@@ -234,9 +236,64 @@ describe('herald serve --lean-streams with auth and CORS', () => {
   })
 })
 
-describe('herald serve --lean-streams shutdown', () => {
+describe('herald serve: lean streams behind a trusted proxy', () => {
+  it('counts --max-connections-per-ip per forwarded client, not per proxy', async () => {
+    const hub = await startHubProcess({
+      args: ['--trust-proxy', '--max-connections-per-ip', '1'],
+    })
+    try {
+      const topic = fresh('proxy')
+      const first = await openEventStream(`${hub.url}/events?topic=${topic}`, {
+        'x-forwarded-for': '203.0.113.1',
+      })
+      expect(first.status).toBe(200)
+      // Another client through the same proxy (same socket peer): its own limit.
+      const second = await openEventStream(`${hub.url}/events?topic=${topic}`, {
+        'x-forwarded-for': '198.51.100.7, 203.0.113.2',
+      })
+      expect(second.status).toBe(200)
+      // The first client again: over its limit of one.
+      const again = await openEventStream(`${hub.url}/events?topic=${topic}`, {
+        'x-forwarded-for': '203.0.113.1',
+      })
+      expect(again.status).toBe(429)
+      expect(JSON.parse(again.text)).toMatchObject({
+        error: { code: 'HERALD_TOO_MANY_CONNECTIONS_PER_IP' },
+      })
+      // On the lean path (its own head, lower-case names).
+      expect(
+        await streamHead(hub.url, `/events?topic=${topic}`, { 'x-forwarded-for': '203.0.113.3' }),
+      ).toMatch(/^HTTP\/1\.1 200[\s\S]*\r\ndate: /)
+      first.close()
+      second.close()
+    } finally {
+      expect(await hub.stop()).toBe(0)
+    }
+  })
+})
+
+describe('herald serve: choosing the stream path', () => {
+  it('takes --lean-streams (the default) and --no-lean-streams (node:http)', async () => {
+    const lean = await startHubProcess({ args: ['--lean-streams'] })
+    const off = await startHubProcess({ args: ['--no-lean-streams'] })
+    const env = await startHubProcess({ env: { HERALD_LEAN_STREAMS: 'false' } })
+    try {
+      expect(await streamHead(lean.url, '/events?topic=flag')).toMatch(/\r\ndate: /)
+      for (const hub of [off, env]) {
+        const head = await streamHead(hub.url, '/events?topic=flag')
+        expect(head).toMatch(/^HTTP\/1\.1 200/)
+        expect(head).toMatch(/\r\nDate: /)
+        expect(head).not.toMatch(/\r\ndate: /)
+      }
+    } finally {
+      await Promise.all([lean.stop(), off.stop(), env.stop()])
+    }
+  })
+})
+
+describe('herald serve: lean streams shutdown', () => {
   it('drains open lean streams on SIGTERM and exits 0', async () => {
-    const hub = await startHubProcess({ args: ['--lean-streams', '--drain-timeout', '2'] })
+    const hub = await startHubProcess({ args: ['--drain-timeout', '2'] })
     const stream = await openEventStream(`${hub.url}/events?topic=drain`)
     expect(stream.status).toBe(200)
     const sent = await publish(hub.url, { topic: 'drain', data: 'x' })
@@ -244,14 +301,5 @@ describe('herald serve --lean-streams shutdown', () => {
     expect(sent.status).toBe(200)
     expect(await hub.stop('SIGTERM')).toBe(0)
     await stream.ended
-  })
-
-  it('refuses --lean-streams with TLS', async () => {
-    await expect(
-      startHubProcess({
-        args: ['--lean-streams', '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.key'],
-        timeoutMs: 10_000,
-      }),
-    ).rejects.toThrow(/lean-streams/)
   })
 })

@@ -7,7 +7,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type HubProcess, openEventStream, startHubProcess } from '@herald/testkit'
+import type { BackendServer } from '@herald/testkit'
+import {
+  type HubProcess,
+  openEventStream,
+  startHubProcess,
+  startNatsServer,
+  startRedisServer,
+} from '@herald/testkit'
 import { SignJWT } from 'jose'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
@@ -374,4 +381,50 @@ describe('schema registry (herald serve)', () => {
     const log = await readLog(a.url, 'orders/*')
     expect(log.map((e) => e.data)).toEqual(['{"total":1}', '{"total":2,"currency":"EUR"}'])
   })
+
+  for (const [name, startServer] of [
+    ['redis', () => startRedisServer({ persistence: 'none' })],
+    ['nats', () => startNatsServer()],
+  ] as const) {
+    it(`two nodes on ${name} agree: a version registered on one applies on the other at once, and survives a restart`, async () => {
+      const server: BackendServer = await startServer()
+      try {
+        const store = `${server.url}?namespace=schemas`
+        const [a, b] = await Promise.all([start(['--store', store]), start(['--store', store])])
+        if (a === undefined || b === undefined) throw new Error('no nodes')
+        expect((await register(a.url, { topic: 'orders/*', schema: V1 })).status).toBe(201)
+        const refused = await publish(b.url, { topic: 'orders/1', data: { total: 'x' } })
+        expect(refused.body.error?.details).toMatchObject({ schema: { version: 1 }, rule: 'type' })
+        expect(
+          (await publish(b.url, { topic: 'orders/1', data: { total: 1, currency: 'EUR' } })).status,
+        ).toBe(400)
+        expect((await register(b.url, { topic: 'orders/*', schema: V2 })).status).toBe(201)
+        expect(
+          (await publish(a.url, { topic: 'orders/1', data: { total: 2, currency: 'EUR' } })).status,
+        ).toBe(200)
+        // Both nodes refuse a breaking change against the version the other registered.
+        const { note: _note, ...withoutNote } = V2.properties
+        expect(
+          kinds(
+            await register(a.url, {
+              topic: 'orders/*',
+              schema: { ...V2, properties: withoutNote },
+            }),
+          ),
+        ).toEqual(['field-removed /properties/note'])
+        await a.stop('SIGTERM')
+        const c = await start(['--store', store])
+        const listed = await call(`${c.url}/schemas`, 'GET')
+        const all = listed.body.schemas as { topic: string; versions: { version: number }[] }[]
+        expect(all.map((h) => [h.topic, h.versions.map((v) => v.version)])).toEqual([
+          ['orders/*', [1, 2]],
+        ])
+        const log = await readLog(c.url, 'orders/*')
+        expect(log.map((e) => e.data)).toEqual(['{"total":2,"currency":"EUR"}'])
+      } finally {
+        for (const hub of running.splice(0)) await hub.stop('SIGKILL')
+        await server.dispose()
+      }
+    }, 60_000)
+  }
 })

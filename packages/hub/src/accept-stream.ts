@@ -28,6 +28,8 @@ export interface StreamAcceptor {
   connectionHandler(fallback: {
     emit(event: 'connection', socket: Socket): boolean
   }): (socket: Socket) => void
+  /** A session closed (the stream server's `onClose`): drops its token-expiry timer. */
+  closed(session: Session): void
   /** Cancels the token-expiry timers of open sessions. */
   close(): void
 }
@@ -110,15 +112,9 @@ export function createStreamAcceptor(
     // setTimeout takes at most 2^31-1 ms (~24.8 days); longer tokens outlive any session anyway.
     const timer = setTimeout(() => session.close('expired'), Math.min(ms, 2 ** 31 - 1))
     timer.unref?.()
-    expiryTimers.set(session, timer)
-    session.signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer)
-        expiryTimers.delete(session)
-      },
-      { once: true },
-    )
+    // Cleared by `closed` (the server's onClose), not an abort listener per session.
+    if (session.closeReason === undefined) expiryTimers.set(session, timer)
+    else clearTimeout(timer)
   }
 
   function start(session: Session, subscription: Subscription, route: StreamRoute): void {
@@ -208,6 +204,11 @@ export function createStreamAcceptor(
       }
       return streams.createConnectionHandler({
         fallback,
+        // Behind a trusted proxy the per-IP limit counts the forwarded client, as on the node
+        // path: the socket's peer is the proxy, shared by every client.
+        ...(ctx.trustProxy
+          ? { clientIp: (request: StreamRequest) => fromStreamRequest(request, true).ip }
+          : {}),
         match: (request) => routeOf(request) !== undefined,
         async authorize(request) {
           const route = routeOf(request)
@@ -236,6 +237,13 @@ export function createStreamAcceptor(
           start(session, found.subscription, found.route)
         },
       })
+    },
+
+    closed(session) {
+      const timer = expiryTimers.get(session)
+      if (timer === undefined) return
+      clearTimeout(timer)
+      expiryTimers.delete(session)
     },
 
     close() {

@@ -77,6 +77,14 @@ export interface ClientsQuery {
 /** Largest page of the clients table. */
 export const MAX_CLIENTS_PAGE = 500
 
+/** The page a query asks for: `offset` from 0, `limit` from 1 to {@link MAX_CLIENTS_PAGE} (default 50). */
+export function pageBounds(query: ClientsQuery): { offset: number; limit: number } {
+  return {
+    offset: Math.max(0, Math.floor(query.offset ?? 0)),
+    limit: Math.min(MAX_CLIENTS_PAGE, Math.max(1, Math.floor(query.limit ?? 50))),
+  }
+}
+
 /**
  * One page of `clients` (in connection order) matching `query`: without a search it reads only
  * up to the page's end; a search is one pass, no copy of the whole set.
@@ -86,8 +94,7 @@ export function listClients(
   total: number,
   query: ClientsQuery,
 ): ClientsPage {
-  const offset = Math.max(0, Math.floor(query.offset ?? 0))
-  const limit = Math.min(MAX_CLIENTS_PAGE, Math.max(1, Math.floor(query.limit ?? 50)))
+  const { offset, limit } = pageBounds(query)
   const q = (query.q ?? '').trim().toLowerCase()
   const page: ClientView[] = []
   let matched = 0

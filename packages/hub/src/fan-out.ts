@@ -71,6 +71,12 @@ export interface FanOut {
     principal: Principal,
     mercure?: MercureSubscription,
   ): Promise<void>
+  /**
+   * Forgets `session` (the stream server's `onClose` calls it). One call per close instead of
+   * an abort listener per session: `session.signal` would give every idle subscriber its own
+   * AbortController, EventTarget, listener maps and closure (about 0.6 KiB).
+   */
+  detach(session: Session): void
   /** Delivers a batch from the node tail (log order) to the matching subscribers. */
   dispatch(events: readonly StoredEvent[]): void
   /** Subscribers per requested topic. */
@@ -127,7 +133,7 @@ function keysOf(mercure: MercureSubscription): string[] {
  * (a frame larger than the mark waits for an empty queue). `false`: the session closed.
  */
 async function makeRoom(session: Session, bytes: number, highWater: number): Promise<boolean> {
-  if (session.bufferedBytes + bytes <= highWater) return !session.signal.aborted
+  if (session.bufferedBytes + bytes <= highWater) return session.closeReason === undefined
   return session.ready(Math.max(0, highWater - bytes))
 }
 
@@ -142,7 +148,8 @@ async function waitForRoom(session: Session, highWater: number): Promise<void> {
 /** Creates the fan-out. */
 export function createFanOut(options: FanOutOptions): FanOut {
   const { store, metrics } = options
-  const subscribers = new Set<Subscriber>()
+  // By session: `detach` finds a closed session's subscriber.
+  const subscribers = new Map<Session, Subscriber>()
   const byTopic = new Map<string, Set<Subscriber>>()
   // Wildcard patterns, grouped (subscribers mostly share a few, `orders/*`) and indexed in a
   // segment trie: an event costs the patterns it matches, not a test per distinct pattern.
@@ -157,7 +164,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
   let latest: StoredEvent | undefined
 
   function add(sub: Subscriber): void {
-    subscribers.add(sub)
+    subscribers.set(sub.session, sub)
     if (sub.mercure !== undefined) {
       sub.mercure.selectors.forEach((selector, i) => {
         const key = sub.topics[i] as string
@@ -191,7 +198,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
   }
 
   function remove(sub: Subscriber): void {
-    subscribers.delete(sub)
+    subscribers.delete(sub.session)
     if (sub.mercure !== undefined) {
       for (const key of sub.topics) {
         const group = bySelector.get(key)
@@ -260,7 +267,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
       const topics = sub.mercure === undefined ? sub.topics : ALL_TOPICS
       const page = await store.read(at, { topics, limit: options.replayPageSize })
       metrics.storeLatency.observe({ op: 'read' }, (performance.now() - started) / 1000)
-      if (session.signal.aborted) return
+      if (session.closeReason !== undefined) return
       if (page.kind === 'reset') {
         metrics.resets.inc({ reason: page.reason })
         session.send({
@@ -332,12 +339,9 @@ export function createFanOut(options: FanOutOptions): FanOut {
         lastId: cursor === undefined || cursor === EARLIEST ? undefined : cursor,
         since: Date.now(),
       }
+      // Closed before it was attached: `detach` has run already (or never will).
+      if (session.closeReason !== undefined) return
       add(sub)
-      session.signal.addEventListener('abort', () => remove(sub), { once: true })
-      if (session.signal.aborted) {
-        remove(sub)
-        return
-      }
       if (cursor === undefined) return
       try {
         await replay(sub, cursor)
@@ -358,6 +362,11 @@ export function createFanOut(options: FanOutOptions): FanOut {
         if (write(sub, event, frame) === 'closed') return
       }
       sub.buffer = undefined
+    },
+
+    detach(session) {
+      const sub = subscribers.get(session)
+      if (sub !== undefined) remove(sub)
     },
 
     dispatch(events) {
@@ -413,7 +422,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
     },
 
     *clients() {
-      for (const sub of subscribers) {
+      for (const sub of subscribers.values()) {
         yield {
           id: sub.session.id,
           ip: sub.session.info.ip,
@@ -428,7 +437,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
     countByTopic() {
       const counts = new Map<string, number>()
-      for (const sub of subscribers) {
+      for (const sub of subscribers.values()) {
         const topics = sub.mercure?.selectors.map((m) => m.value) ?? sub.topics
         for (const topic of topics) counts.set(topic, (counts.get(topic) ?? 0) + 1)
       }

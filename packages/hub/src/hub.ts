@@ -22,7 +22,7 @@ import type {
 import { createStreamServer } from '@herald/server'
 import type { AppendInput, EventStore, StoredEvent } from '@herald/store'
 import { createMemorySchemaStore } from '@herald/store'
-import { createStreamAcceptor } from './accept-stream.js'
+import { createStreamAcceptor, type StreamAcceptor } from './accept-stream.js'
 import { createAdminGate } from './admin.js'
 import { createAdmission } from './admission.js'
 import { createAppender } from './append.js'
@@ -367,6 +367,7 @@ export function createHub(options: HubOptions): Hub {
   // Late-bound: the stream server needs the metrics, the metrics read the stream server.
   let lateStreams: StreamServer | undefined
   let lateFanOut: FanOut | undefined
+  let lateAcceptor: StreamAcceptor | undefined
   const metrics = createHubMetrics(
     {
       connections: () => lateStreams?.size ?? 0,
@@ -394,6 +395,12 @@ export function createHub(options: HubOptions): Hub {
     proxied: options.trustProxy === true,
     logger,
     metrics: metrics.server,
+    // One hook for every close: the fan-out and the expiry timers forget the session here
+    // rather than through an abort listener (an AbortController) per subscriber.
+    onClose(session) {
+      lateFanOut?.detach(session)
+      lateAcceptor?.closed(session)
+    },
   })
   lateStreams = streams
   const fanOut = createFanOut({
@@ -531,6 +538,7 @@ export function createHub(options: HubOptions): Hub {
       return fanOut.attach(session, topics, principal, mercure)
     },
   })
+  lateAcceptor = acceptor
   const tail = startNodeTail({
     store,
     fanOut,

@@ -67,6 +67,7 @@ export {
   createTails,
   listClients,
   MAX_CLIENTS_PAGE,
+  pageBounds,
   TAIL_MAX_PER_SECOND,
 } from './dashboard-api.js'
 export type {

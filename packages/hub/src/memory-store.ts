@@ -18,7 +18,10 @@ import {
   createMemorySchemaStore,
   createTopicMatcher,
   createWakeSignal,
+  deriveUpdateId,
   formatSequenceCursor,
+  newLogId,
+  parseUpdateId,
   resolveRetention,
   SEQUENCE_CURSORS,
   toStoredEvent,
@@ -88,6 +91,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   const topicPrunedThrough = new Map<string, number>()
   let closed = false
   const wakes = createWakeSignal()
+  // This log's identity in the update ids it derives (derivesUpdateIds).
+  const logId = newLogId(globalThis.crypto.getRandomValues(new Uint8Array(8)))
   // Matchers by topic list (the array itself: a caller that reuses one, the node tail, reuses
   // its matcher; a list is read-only once passed).
   const matchers = new WeakMap<readonly string[], ReturnType<typeof createTopicMatcher>>()
@@ -125,7 +130,10 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   // Publisher ids of retained events, to refuse duplicates and resume Mercure subscribers.
   const byClientId = new Map<string, number>()
   function forget(event: StoredEvent): void {
-    if (event.clientId !== undefined) byClientId.delete(event.clientId)
+    // Derived ids were never indexed (a publisher's id never has their form: refused).
+    if (event.clientId !== undefined && byClientId.get(event.clientId) !== undefined) {
+      byClientId.delete(event.clientId)
+    }
   }
 
   /** Deletes the oldest event under the hub-wide bounds. */
@@ -192,12 +200,19 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
 
   return {
     cursors: SEQUENCE_CURSORS,
+    derivesUpdateIds: true,
     schemas: createMemorySchemaStore({ now, closed: () => closed }),
 
     blobs: createMemoryBlobStore({ assertOpen }),
 
     async findCursor(clientId: string) {
       assertOpen()
+      const derived = parseUpdateId(logId, clientId)
+      if (derived !== undefined) {
+        // Derived: the event must still be in the log (and not one with a publisher's id).
+        const event = derived >= base + head ? slots[at(derived)] : undefined
+        return event?.clientId === clientId ? formatSequenceCursor(derived) : undefined
+      }
       const seq = byClientId.get(clientId)
       return seq === undefined ? undefined : formatSequenceCursor(seq)
     },
@@ -210,7 +225,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       for (const input of inputs) {
         const id = input.clientId
         if (id === undefined) continue
-        if (byClientId.has(id) || batchIds.has(id)) {
+        if (byClientId.has(id) || batchIds.has(id) || parseUpdateId(logId, id) !== undefined) {
           throw new HeraldError(
             'HERALD_DUPLICATE_EVENT_ID',
             `an event with id ${JSON.stringify(id)} is already in the log: update ids are unique`,
@@ -225,9 +240,14 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       for (const input of inputs) {
         const seq = ++lastSeq
         const event = toStoredEvent(input, seq, t)
+        // No publisher id: one derived from the sequence number, never indexed (findCursor
+        // reads the sequence number back from it).
+        if (input.clientId === undefined) {
+          // A fresh object of ours: set in place rather than copied.
+          ;(event as { clientId?: string }).clientId = deriveUpdateId(logId, seq)
+        } else byClientId.set(input.clientId, seq)
         slots.push(event)
         bytes += sizeOf(event)
-        if (event.clientId !== undefined) byClientId.set(event.clientId, seq)
         for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)
         out.push(event)
       }

@@ -183,7 +183,9 @@ export function createConnectionGuard(host: GuardHost): ConnectionGuard {
         }
       }
       wait(socket, ip)
-      socket.once('close', onClose)
+      // `on`, not `once`: 'close' comes once anyway, and `once` would wrap the shared
+      // listener in a bound function and a state object for every socket's whole life.
+      socket.on('close', onClose)
       return true
     },
 

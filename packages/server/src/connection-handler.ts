@@ -153,14 +153,14 @@ export function createConnectionHandler(
   ) {
     throw new TypeError('createConnectionHandler: options.fallback must be an http.Server')
   }
-  for (const hook of ['match', 'authorize', 'onSession'] as const) {
+  for (const hook of ['match', 'authorize', 'onSession', 'clientIp'] as const) {
     if (options[hook] !== undefined && typeof options[hook] !== 'function') {
       throw new TypeError(`createConnectionHandler: ${hook} must be a function`)
     }
   }
   const headersTimeoutMs = positive('headersTimeoutMs', options.headersTimeoutMs, 10_000)
   const maxHeaderBytes = positive('maxHeaderBytes', options.maxHeaderBytes, 16 * 1024)
-  const { fallback, authorize, onSession } = options
+  const { fallback, authorize, onSession, clientIp } = options
   const guard = core.guard
   // Requests node:http reads on handed-off connections: while one runs the socket waits for no
   // head; once its response ends (keep-alive) it does again, with a deadline. node:http's own
@@ -330,7 +330,7 @@ export function createConnectionHandler(
       handOff(this, bytes)
       return
     }
-    const ip = peerAddress(this.remoteAddress)
+    let ip = peerAddress(this.remoteAddress)
     let request: StreamRequest
     try {
       request = {
@@ -342,6 +342,16 @@ export function createConnectionHandler(
     } catch {
       handOff(this, bytes)
       return
+    }
+    if (clientIp !== undefined) {
+      try {
+        ip = clientIp(request)
+        request = { ...request, ip }
+      } catch (error) {
+        core.logger.error({ ip, err: error }, 'clientIp hook threw')
+        handOff(this, bytes)
+        return
+      }
     }
     let taken: boolean
     try {

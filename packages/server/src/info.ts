@@ -11,7 +11,8 @@ export class LazySessionInfo implements SessionInfo {
   readonly httpVersion: '1.1' | '2'
   private readonly secure: boolean
   private readonly host: string | undefined
-  private readonly path: string
+  /** The request target as sent (`/events?topic=a`). */
+  readonly target: string
   private parsed: URL | undefined = undefined
 
   constructor(
@@ -27,17 +28,17 @@ export class LazySessionInfo implements SessionInfo {
     this.httpVersion = httpVersion
     this.secure = secure
     this.host = host
-    this.path = path
+    this.target = path
   }
 
   get url(): URL {
     if (this.parsed === undefined) {
       const scheme = this.secure ? 'https' : 'http'
       try {
-        this.parsed = new URL(this.path, `${scheme}://${this.host ?? 'localhost'}`)
+        this.parsed = new URL(this.target, `${scheme}://${this.host ?? 'localhost'}`)
       } catch {
         // A Host header that is not a host: keep the path, name no host.
-        this.parsed = new URL(this.path, `${scheme}://localhost`)
+        this.parsed = new URL(this.target, `${scheme}://localhost`)
       }
     }
     return this.parsed
@@ -52,4 +53,20 @@ export function eagerSessionInfo(
   url: URL,
 ): SessionInfo {
   return { ip, headers, httpVersion, url }
+}
+
+/**
+ * @internal The path and query string of a session's request, for log lines. For lazy info
+ * it splits the target as sent rather than reading `url`, which would parse a URL and keep it
+ * on the session for its whole life (the open and close lines are written for every stream).
+ */
+export function requestTarget(info: SessionInfo): { path: string; query: string } {
+  if (info instanceof LazySessionInfo) {
+    const target = info.target
+    const q = target.indexOf('?')
+    return q === -1
+      ? { path: target, query: '' }
+      : { path: target.slice(0, q), query: target.slice(q) }
+  }
+  return { path: info.url.pathname, query: info.url.search }
 }

@@ -13,6 +13,7 @@ import {
 } from './connection-guard.js'
 import { createCorsPolicy } from './cors.js'
 import { createCommentFrame, createRetryFrame } from './frame.js'
+import { requestTarget } from './info.js'
 import { type SessionHost, StreamSession } from './session.js'
 import type { Sink, SinkOwner } from './sink.js'
 import type {
@@ -277,7 +278,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
         {
           sessionId: session.id,
           ip: session.info.ip,
-          path: session.info.url.pathname,
+          path: requestTarget(session.info).path,
           reason,
           durationMs: Math.round(durationMs),
           bytes: session.bytesSent,
@@ -372,8 +373,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
         {
           sessionId: session.id,
           ip: info.ip,
-          path: info.url.pathname,
-          query: info.url.search,
+          ...requestTarget(info),
           lastEventId,
           httpVersion: info.httpVersion,
         },

@@ -307,7 +307,7 @@ export interface StreamRequest {
   readonly url: URL
   /** Request headers, lower-case names; repeated headers joined with `, `. */
   readonly headers: RequestHeaders
-  /** The socket's peer address. */
+  /** The client's address: the socket's peer, or what `clientIp` made of the request. */
   readonly ip: string
 }
 
@@ -350,6 +350,13 @@ export interface ConnectionHandlerOptions {
   authorize?(request: StreamRequest): StreamRefusal | undefined | Promise<StreamRefusal | undefined>
   /** Called with each opened session; a throw or rejection closes that session (`error`). */
   onSession?(session: Session, request: StreamRequest): void | Promise<void>
+  /**
+   * The client address a stream request counts for (`maxConnectionsPerIp`, `SessionInfo.ip`,
+   * logs), asked once its head is parsed, before `match`. Default: the socket's peer address.
+   * Behind a trusted reverse proxy, return the forwarded client address (the last
+   * `X-Forwarded-For` entry), or every client would share the proxy's limit.
+   */
+  clientIp?(request: StreamRequest): string
   /** Time allowed for the request head to arrive, ms. Default 10 000. */
   headersTimeoutMs?: number
   /** Largest request head the lean path parses, bytes; bigger ones go to `fallback`. Default 16 KiB. */

@@ -54,6 +54,7 @@ import {
 } from '@nats-io/jetstream'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { createNatsBlobStore } from './nats-blob-store.js'
+import { createNatsSchemaStore } from './schema-registry.js'
 import { encodeTopic } from './subjects.js'
 
 /** Options of {@link createNatsEventStore}. */
@@ -1064,6 +1065,13 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       bucket: `herald-v1-${namespace}-blobs`,
       maxBlobBytes: options.maxBlobBytes,
       maxTotalBytes: options.maxBlobStoreBytes,
+    }),
+    schemas: createNatsSchemaStore({
+      namespace,
+      now,
+      assertOpen,
+      ready,
+      bounded: (what, work) => bounded(what, work),
     }),
     append,
     read,

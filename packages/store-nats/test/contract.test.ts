@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { runEventStoreContract } from '@herald/store/contract'
+import { runEventStoreContract, runSchemaStoreContract } from '@herald/store/contract'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { afterAll } from 'vitest'
@@ -23,6 +23,16 @@ runEventStoreContract('nats', {
   },
   // Larger than the server's max_payload (1 MiB): refused before anything is published.
   refusedInput: { topic: 'r', data: 'x'.repeat(1_100_000) },
+})
+
+let schemaNamespace = ''
+runSchemaStoreContract('nats', {
+  create() {
+    schemaNamespace = `${run}-s${randomUUID().slice(0, 8)}`
+    return createNatsEventStore({ url, namespace: schemaNamespace })
+  },
+  reopen: () => createNatsEventStore({ url, namespace: schemaNamespace }),
+  peer: () => createNatsEventStore({ url, namespace: schemaNamespace }),
 })
 
 afterAll(async () => {

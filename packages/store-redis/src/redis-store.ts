@@ -33,6 +33,7 @@ import {
   type RedisConnectionOptions,
 } from './connection.js'
 import { createRedisBlobStore } from './redis-blob-store.js'
+import { createRedisSchemaStore } from './schema-registry.js'
 import { APPEND_SCRIPT, FIND_SCRIPT, READ_SCRIPT } from './scripts.js'
 import type {
   RedisIdempotencyOptions,
@@ -395,6 +396,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     sharedIdempotencyCache: (idempotency) =>
       createRedisIdempotencyCache(connection, prefix, idempotency),
     cursors: SEQUENCE_CURSORS,
+    schemas: createRedisSchemaStore(connection, prefix, { now, assertOpen }),
     append,
 
     async read(cursor, filter): Promise<ReadResult> {

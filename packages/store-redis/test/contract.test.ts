@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { runEventStoreContract } from '@herald/store/contract'
+import { runEventStoreContract, runSchemaStoreContract } from '@herald/store/contract'
 import { createClient } from '@redis/client'
 import { afterAll } from 'vitest'
 import { createRedisEventStore } from '../src/index.js'
@@ -20,6 +20,16 @@ runEventStoreContract('redis', {
   peer(options) {
     return createRedisEventStore({ url, namespace: last, ...options })
   },
+})
+
+let schemaNamespace = ''
+runSchemaStoreContract('redis', {
+  create() {
+    schemaNamespace = `${run}-s${randomUUID().slice(0, 8)}`
+    return createRedisEventStore({ url, namespace: schemaNamespace })
+  },
+  reopen: () => createRedisEventStore({ url, namespace: schemaNamespace }),
+  peer: () => createRedisEventStore({ url, namespace: schemaNamespace }),
 })
 
 afterAll(async () => {

@@ -20,7 +20,7 @@ import type {
   NodeClientCount,
   NodeReport,
 } from '@herald/hub'
-import { compareNodes, MAX_CLIENTS_PAGE, planClientPages } from '@herald/hub'
+import { compareNodes, pageBounds, planClientPages } from '@herald/hub'
 
 /** The dashboard's messages between the primary and the workers. */
 export type DashboardMessage =
@@ -51,14 +51,6 @@ export function isDashboardMessage(value: unknown): value is DashboardMessage {
 
 /** How long a worker (or the primary) waits for an answer before going on without it. */
 const ANSWER_TIMEOUT_MS = 3000
-
-/** The page bounds `listClients` applies, applied once for the whole cluster. */
-function bounds(query: ClientsQuery): { offset: number; limit: number } {
-  return {
-    offset: Math.max(0, Math.floor(query.offset ?? 0)),
-    limit: Math.min(MAX_CLIENTS_PAGE, Math.max(1, Math.floor(query.limit ?? 50))),
-  }
-}
 
 /** Waits for answers by request id, each with a deadline. */
 function createWaiting<T>() {
@@ -106,7 +98,7 @@ export function createWorkerDashboardPeers(): {
 
   /** This worker alone: what a page is when the primary cannot be asked. */
   function localPage(query: ClientsQuery): ClientsPage {
-    if (local === undefined) return { total: 0, matched: 0, ...bounds(query), clients: [] }
+    if (local === undefined) return { total: 0, matched: 0, ...pageBounds(query), clients: [] }
     const page = local.listClients(query)
     const node = local.node
     return {
@@ -184,7 +176,7 @@ export function createPrimaryDashboard(workers: () => readonly Worker[]): {
   }
 
   async function clientsPage(query: ClientsQuery): Promise<ClientsPage> {
-    const { offset, limit } = bounds(query)
+    const { offset, limit } = pageBounds(query)
     const q = query.q
     const live = workers().filter((w) => w.isConnected())
     // Round one: every worker's count, and its first rows (the usual first page needs no more).

@@ -45,14 +45,15 @@ export type LeanStreams = (fallback: {
 
 /**
  * Creates the listener: HTTPS + HTTP/2 when `tls` is given, plain HTTP/1.1 otherwise; with
- * `lean` (plain HTTP only), a `net` server whose connections go through the lean stream path
- * first and on to the HTTP server (which never listens itself) for everything else.
+ * `lean` and plain HTTP, a `net` server whose connections go through the lean stream path
+ * first and on to the HTTP server (which never listens itself) for everything else. With
+ * `tls`, `lean` is not used: every HTTPS and HTTP/2 stream goes through `node:http2`'s
+ * compatibility API (the lean path parses plain HTTP/1.1 only).
  *
  * `guard` (plain HTTP without `lean`) guards the server's connections
  * (`StreamServer.guardServer`).
  *
- * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read, or
- * `lean` is given with `tls`.
+ * @throws {HeraldError} `HERALD_INVALID_CONFIG` when a certificate or key cannot be read.
  */
 export function createListener(
   handler: Handler,
@@ -60,12 +61,6 @@ export function createListener(
   lean?: LeanStreams,
   guard?: (server: Server & GuardableServer) => void,
 ): Listener {
-  if (lean !== undefined && tls !== undefined) {
-    throw new HeraldError(
-      'HERALD_INVALID_CONFIG',
-      '--lean-streams serves plain HTTP/1.1 only: it cannot be combined with --tls-cert/--tls-key',
-    )
-  }
   if (tls === undefined) {
     const server = createServer(handler)
     // Streams are long-lived: no request timeout (heartbeats keep proxies awake).
@@ -78,7 +73,8 @@ export function createListener(
       const sockets = new Set<Socket>()
       front.on('connection', (socket: Socket) => {
         sockets.add(socket)
-        socket.once('close', forget)
+        // `on`, not `once` (a wrapper per socket for its whole life): 'close' comes once.
+        socket.on('close', forget)
       })
       function forget(this: Socket): void {
         sockets.delete(this)
@@ -156,10 +152,19 @@ export function createListener(
   }
 }
 
+/**
+ * Connections the kernel queues before the hub accepts them. Node's default (511) overflows
+ * when thousands of clients reconnect at once (a deploy, a network blip): the SYNs beyond it
+ * are dropped and retried after 1 s, 3 s, 7 s, so a reconnect storm takes seconds longer than
+ * accepting it would. The kernel caps it at `net.core.somaxconn` (4096 by default since
+ * Linux 5.4).
+ */
+const LISTEN_BACKLOG = 4096
+
 function listenOn(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject)
       resolve(server.address() as AddressInfo)
     })

@@ -247,6 +247,8 @@ export async function runServe(
     {
       url,
       store: config.store,
+      // Which path serves plain HTTP/1.1 streams (TLS and HTTP/2 are always node:http2's).
+      leanStreams: config.leanStreams && listener.scheme === 'http',
       auth:
         config.jwtSecret !== undefined ||
         config.jwtPublicKey !== undefined ||

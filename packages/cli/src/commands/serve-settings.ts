@@ -19,6 +19,8 @@ export interface SettingMeta {
   readonly help: string
   /** The default, as help shows it. */
   readonly default?: string
+  /** A switch that defaults to on: help for its `--no-...` form, which turns it off. */
+  readonly negatable?: string
   /** What a valid value looks like, for error messages. */
   readonly expected: string
 }
@@ -292,7 +294,9 @@ export const serveSettings = {
     expected: 'a file path',
   }),
   leanStreams: setting(boolean(), {
-    help: 'serve streams on the lean HTTP/1.1 path (less memory per stream; not with TLS)',
+    help: 'serve plain HTTP/1.1 streams on the lean socket path, less memory per stream (TLS and HTTP/2 stay on node:http)',
+    default: 'true',
+    negatable: 'serve every stream through node:http (the lean path off)',
     expected: 'true or false',
   }),
   leanPublish: setting(boolean(), {
@@ -339,7 +343,7 @@ export const serveDefaults = {
   drainTimeout: 10,
   logLevel: 'info',
   replayPageSize: 500,
-  leanStreams: false,
+  leanStreams: true,
   leanPublish: false,
   workers: '1',
 } satisfies Partial<{ [K in SettingKey]: z.output<(typeof serveSettings)[K]> }>

@@ -36,6 +36,11 @@ export const serve: CommandModule = (program, context) => {
       ])
     }
     command.addOption(option)
+    if (meta.negatable !== undefined) {
+      command.addOption(
+        new Option(`--no-${flagOf(key)}`, `${meta.negatable} [${envOf(key)}=false]`),
+      )
+    }
   }
   command.option(
     '--config <PATH>',
