@@ -135,6 +135,49 @@ describe('herald serve: lean streams by default', () => {
     expect(await streamHead(hub.url, '/healthz')).toMatch(/\r\nDate: /)
   })
 
+  it('serves a stream on a keep-alive connection that began with another request (node:http, same features)', async () => {
+    const topic = fresh('keepalive')
+    const { hostname, port } = new URL(hub.url)
+    const socket = connect(Number(port), hostname)
+    socket.setEncoding('latin1')
+    let text = ''
+    const until = (check: (received: string) => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const look = (): void => {
+          if (!check(text)) return
+          socket.off('data', look)
+          resolve()
+        }
+        socket.on('data', look)
+        socket.once('close', () => reject(new Error(`closed; received: ${text}`)))
+        look()
+      })
+    socket.on('data', (chunk: string) => {
+      text += chunk
+    })
+    try {
+      socket.write(`GET /healthz HTTP/1.1\r\nhost: ${hostname}:${port}\r\n\r\n`)
+      await until((received) => received.includes('{"status":"ok"}'))
+      text = ''
+      // The same connection, now a stream request: node:http has it (the lean path decides
+      // per connection), and serves it with everything a lean stream has.
+      socket.write(
+        `GET /events?topic=${topic} HTTP/1.1\r\nhost: ${hostname}:${port}\r\naccept: text/event-stream\r\n\r\n`,
+      )
+      await until((received) => received.includes('\r\n\r\n'))
+      expect(text).toMatch(/^HTTP\/1\.1 200 /)
+      expect(text).toMatch(/\r\ncontent-type: text\/event-stream/i)
+      expect(text).toMatch(/\r\nDate: /)
+      const sent = await publish(hub.url, { topic, data: 'after-keepalive' })
+      await until((received) => received.includes('after-keepalive'))
+      expect(text).toContain(`id: ${sent.id}`)
+      // A fresh connection is lean.
+      expect(await streamHead(hub.url, `/events?topic=${topic}`)).toMatch(/\r\ndate: /)
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('sends herald.reset for an unknown cursor, then live events', async () => {
     const topic = fresh('reset')
     await publish(hub.url, { topic, data: 'before' })
