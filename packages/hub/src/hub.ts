@@ -288,6 +288,13 @@ export function createHub(options: HubOptions): Hub {
     throw new HeraldError('HERALD_INVALID_CONFIG', 'createHub: options.store is required')
   }
   const { store } = options
+  // Checked before anything starts (the node tail, timers): a refused config leaves nothing running.
+  if (options.leanPublish === true && options.trustProxy === true) {
+    throw new HeraldError(
+      'HERALD_INVALID_CONFIG',
+      'leanPublish cannot be combined with trustProxy: behind a proxy the client IP and scheme come from headers only the node:http path reads',
+    )
+  }
   const logger = options.logger ?? silent
   const maxPayloadBytes = positive('maxPayloadBytes', options.maxPayloadBytes, MiB)
   const limits: PublishLimits = {
@@ -556,12 +563,6 @@ export function createHub(options: HubOptions): Hub {
     errorResponse(fail('HERALD_NOT_FOUND', 404, `no route ${req.path}`), corsHeaders(cors, req))
 
   const answerNode = createBatchedNodeWriter()
-  if (options.leanPublish === true && options.trustProxy === true) {
-    throw new HeraldError(
-      'HERALD_INVALID_CONFIG',
-      'leanPublish cannot be combined with trustProxy: behind a proxy the client IP and scheme come from headers only the node:http path reads',
-    )
-  }
   const leanPublish =
     options.leanPublish === true
       ? createLeanPublish({
