@@ -6,8 +6,11 @@
 #   fan LABEL BIN [serve args]: `herald bench` (always NEW's) with SUBS subscribers (1000), RATE
 #     events/s (100) for DUR s (10) -> server CPU seconds per delivery (connects included).
 #   pub LABEL BIN memory|sqlite [serve args]: wrk -t1 -c32 (pinned to CPU 1) POSTing one
-#     128-byte event per request for PDUR s (6) after a 2 s warm-up -> publishes/s.
-# Env: ROUNDS (3), STORE for fan (memory). Needs wrk, curl, taskset.
+#     128-byte event per request for PDUR s (6) after a 2 s warm-up -> publishes/s, and the
+#     server's CPU microseconds per publish over the measured run (what a loaded machine
+#     distorts least: throughput there follows the other tenants).
+# Env: ROUNDS (3), STORE for fan (memory), PARTS (any of fan, pub, workers; default all
+# three). Needs wrk, curl, taskset.
 set -u
 OLD=${OLD:?path of the old tree\'s packages/cli/dist/bin.js}; NEW=${NEW:?path of the new bin.js}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -41,19 +44,26 @@ pub() {
   local label=$1 bin=$2 store=$3; shift 3; start "$bin" "$store" "$@"
   printf '{"topic":"bench","data":"%s"}' "$(head -c 128 /dev/zero | tr '\0' x)" > "$DIR/body.json"
   BENCH_BODY=$DIR/body.json wrk -t1 -c32 -d2s -s "$HERE/publish.lua" http://127.0.0.1:$PORT/publish >/dev/null 2>&1
-  local out r; out=$(BENCH_BODY=$DIR/body.json taskset -c 1 wrk -t1 -c32 -d${PDUR:-6}s -s "$HERE/publish.lua" \
+  local out r c0 c1; c0=$(cpu)
+  out=$(BENCH_BODY=$DIR/body.json taskset -c 1 wrk -t1 -c32 -d${PDUR:-6}s -s "$HERE/publish.lua" \
     http://127.0.0.1:$PORT/publish 2>&1 | tail -1)
-  r=$(rss); stop
-  node -e 'const [l,o,r,ld]=process.argv.slice(1);const j=JSON.parse(o)
-    console.log(JSON.stringify({label:l,publishPerS:Math.round(j.requests/(j.durationUs/1e6)),p50Ms:j.p50Ms,
+  c1=$(cpu); r=$(rss); stop
+  node -e 'const [l,o,r,ld,c0,c1]=process.argv.slice(1);const j=JSON.parse(o)
+    console.log(JSON.stringify({label:l,publishPerS:Math.round(j.requests/(j.durationUs/1e6)),
+    cpuUsPerPublish:+(((c1-c0)/100)*1e6/j.requests).toFixed(1),p50Ms:j.p50Ms,
     p99Ms:j.p99Ms,non2xx:j.non2xx,errs:j.socketErrors,rssMB:Math.round(r/1024),load:+ld}))' \
-    "$label" "$out" $r "$(cut -d' ' -f1 /proc/loadavg)"
+    "$label" "$out" $r "$(cut -d' ' -f1 /proc/loadavg)" $c0 $c1
 }
 for r in $(seq 1 ${ROUNDS:-3}); do
   echo "# round $r $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
-  fan fan-old "$OLD"; fan fan-new "$NEW"
-  pub pub-old-memory "$OLD" memory; pub pub-new-memory "$NEW" memory
-  pub pub-old-sqlite "$OLD" sqlite; pub pub-new-sqlite "$NEW" sqlite
-  STORE=sqlite fan fan-sqlite-w1 "$NEW" --workers 1; STORE=sqlite fan fan-sqlite-w2 "$NEW" --workers 2
-  pub pub-sqlite-w1 "$NEW" sqlite --workers 1; pub pub-sqlite-w2 "$NEW" sqlite --workers 2
+  PARTS=${PARTS:-fan pub workers}
+  if [[ " $PARTS " == *" fan "* ]]; then fan fan-old "$OLD"; fan fan-new "$NEW"; fi
+  if [[ " $PARTS " == *" pub "* ]]; then
+    pub pub-old-memory "$OLD" memory; pub pub-new-memory "$NEW" memory
+    pub pub-old-sqlite "$OLD" sqlite; pub pub-new-sqlite "$NEW" sqlite
+  fi
+  if [[ " $PARTS " == *" workers "* ]]; then
+    STORE=sqlite fan fan-sqlite-w1 "$NEW" --workers 1; STORE=sqlite fan fan-sqlite-w2 "$NEW" --workers 2
+    pub pub-sqlite-w1 "$NEW" sqlite --workers 1; pub pub-sqlite-w2 "$NEW" sqlite --workers 2
+  fi
 done
