@@ -33,7 +33,7 @@ import Database from 'better-sqlite3'
 import { createFileBlobStore } from './file-blob-store.js'
 import { migrate } from './schema.js'
 import { createSqliteSchemaStore } from './schema-registry.js'
-import { deriveUpdateId, parseUpdateId } from './update-id.js'
+import { parseUpdateId, updateIdsOf } from './update-id.js'
 
 /** Options of {@link createSqliteEventStore}. */
 export interface SqliteEventStoreOptions {
@@ -96,14 +96,14 @@ interface Pending {
   reject(error: unknown): void
 }
 
-function toEvent(row: Row, logId: string): StoredEvent {
+function toEvent(row: Row, updateId: (seq: number) => string): StoredEvent {
   return {
     id: formatSequenceCursor(row.id),
     topic: row.topic,
     alternates: row.alternates === null ? NO_ALTERNATES : (JSON.parse(row.alternates) as string[]),
     data: row.data,
     type: row.type ?? undefined,
-    clientId: row.client_id ?? deriveUpdateId(logId, row.id),
+    clientId: row.client_id ?? updateId(row.id),
     retry: row.retry ?? undefined,
     private: row.private === 1,
     publishedAt: row.published_at,
@@ -193,7 +193,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   )
   const meta = (key: string): number => Number(readMeta.get(key)?.value ?? 0)
   const logId = readMeta.get('log_id')?.value as string
-  const eventOf = (row: Row): StoredEvent => toEvent(row, logId)
+  const updateId = updateIdsOf(logId)
+  const eventOf = (row: Row): StoredEvent => toEvent(row, updateId)
   // The newest id issued and its time: the newest row, or the floors retention wrote when it
   // deleted events (schema v3: nothing in herald_meta is written per append).
   const headRow = db.prepare<[], { seq: number; time: number }>(
@@ -427,9 +428,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         }
       }
       const event = toStoredEvent(input, seq, t)
-      events.push(
-        input.clientId === undefined ? { ...event, clientId: deriveUpdateId(logId, seq) } : event,
-      )
+      // Fresh from toStoredEvent, not yet seen by anyone: filled in place, not copied.
+      if (input.clientId === undefined) (event as { clientId?: string }).clientId = updateId(seq)
+      events.push(event)
     }
     return events
   }

@@ -22,10 +22,14 @@ export function newLogId(random: Uint8Array): string {
   return hex.slice(0, 15)
 }
 
-/** The update id of event `seq` of log `logId` (15 hex digits). */
-export function deriveUpdateId(logId: string, seq: number): string {
-  const s = seq.toString(16).padStart(15, '0')
-  return `urn:uuid:${logId.slice(0, 8)}-${logId.slice(8, 12)}-8${logId.slice(12, 15)}-8${s.slice(0, 3)}-${s.slice(3)}`
+/** The update ids of log `logId` (15 hex digits): `seq` -> its id. */
+export function updateIdsOf(logId: string): (seq: number) => string {
+  // Everything up to the sequence number is the same for every event of the log.
+  const prefix = `urn:uuid:${logId.slice(0, 8)}-${logId.slice(8, 12)}-8${logId.slice(12, 15)}-8`
+  return (seq) => {
+    const s = seq.toString(16).padStart(15, '0')
+    return `${prefix}${s.slice(0, 3)}-${s.slice(3)}`
+  }
 }
 
 /**
