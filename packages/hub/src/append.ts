@@ -27,11 +27,16 @@ export function createAppender(
   const appendLatency = metrics.storeLatency.labels({ op: 'append' })
   return async (inputs, started) => {
     let stored: StoredEvent[]
-    // A store that derives ids (SQLite) stores nothing for them: no random id to index.
+    // A store that derives ids (SQLite) stores nothing for them: no random id to index. For
+    // the others, a generated id is marked so: it cannot repeat, so it needs no check.
     const withIds =
       store.derivesUpdateIds === true
         ? inputs
-        : inputs.map((e) => (e.clientId === undefined ? { ...e, clientId: generateEventId() } : e))
+        : inputs.map((e) =>
+            e.clientId === undefined
+              ? { ...e, clientId: generateEventId(), clientIdGenerated: true }
+              : e,
+          )
     const t0 = performance.now()
     try {
       stored = await store.append(withIds)

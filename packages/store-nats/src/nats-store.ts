@@ -765,13 +765,18 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     }
   }
 
+  /** Names each event's sequence under its id: claimed ids expect their claim, generated ones
+   * (which nobody else can hold) are written as they are. */
   async function recordIds(c: Conn, claims: readonly Claim[], events: readonly StoredEvent[]) {
+    const claimed = new Map(claims.map((claim) => [claim.clientId, claim]))
     await Promise.all(
-      claims.map((claim) => {
-        const event = events.find((e) => e.clientId === claim.clientId) as StoredEvent
-        const record: IdRecord = { c: claim.clientId, at: event.publishedAt, s: Number(event.id) }
-        return c.js.publish(claim.subject, JSON.stringify(record), {
-          expect: { lastSubjectSequence: claim.seq },
+      events.map((event) => {
+        const id = event.clientId
+        if (id === undefined) return undefined
+        const claim = claimed.get(id)
+        const record: IdRecord = { c: id, at: event.publishedAt, s: Number(event.id) }
+        return c.js.publish(claim?.subject ?? idSubject(id), JSON.stringify(record), {
+          ...(claim === undefined ? {} : { expect: { lastSubjectSequence: claim.seq } }),
           timeout: timeoutMs,
         })
       }),
@@ -780,9 +785,10 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
 
   async function appendNow(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
     const c = await ready()
-    const claims = inputs.some((input) => input.clientId !== undefined)
-      ? await bounded('claiming publisher ids', claimIds(c, inputs))
-      : []
+    // Ids the hub generated cannot repeat: only the publishers' are claimed first.
+    const given = inputs.filter((i) => i.clientId !== undefined && i.clientIdGenerated !== true)
+    const claims =
+      given.length > 0 ? await bounded('claiming publisher ids', claimIds(c, given)) : []
     const t = Math.max(Math.floor(now()), lastTime)
     lastTime = t
     let out: StoredEvent[]
@@ -797,7 +803,9 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       releaseIds(c, claims)
       throw error
     }
-    if (claims.length > 0) await bounded('recording publisher ids', recordIds(c, claims, out))
+    if (out.some((e) => e.clientId !== undefined)) {
+      await bounded('recording publisher ids', recordIds(c, claims, out))
+    }
     wakeOthers(c)
     if (rules.length > 0) await bounded('per-topic retention', pruneRules(c, inputs))
     if (policy.maxAgeMs !== Number.POSITIVE_INFINITY && t - lastAgeCheck >= 1000) {

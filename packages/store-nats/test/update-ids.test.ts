@@ -56,6 +56,17 @@ describe('nats store: publisher ids', () => {
     expect(await store.findCursor?.('id-r2')).toBeUndefined()
   })
 
+  it('indexes ids the hub generated without claiming them first', async () => {
+    const store = open('generated')
+    const id = `urn:uuid:${randomUUID()}`
+    const [event] = await store.append([
+      { topic: 'g', data: '1', clientId: id, clientIdGenerated: true },
+      { topic: 'g', data: '2', clientId: 'given' },
+    ])
+    expect(await store.findCursor?.(id)).toBe(event?.id)
+    expect(await store.findCursor?.('given')).toBeDefined()
+  })
+
   it('lets exactly one of two nodes publishing the same id at once succeed', async () => {
     const a = open('race')
     const b = open('race')

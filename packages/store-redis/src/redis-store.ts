@@ -314,7 +314,9 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
           input.alternates === undefined ? '' : input.alternates.join('\n'),
           input.data,
           input.type === undefined ? '' : `=${input.type}`,
-          input.clientId === undefined ? '' : `=${input.clientId}`,
+          input.clientId === undefined
+            ? ''
+            : `${input.clientIdGenerated === true ? '+' : '='}${input.clientId}`,
           input.retry === undefined ? '' : String(input.retry),
           input.private === true ? '1' : '',
           input.schemaVersion === undefined ? '' : String(input.schemaVersion),

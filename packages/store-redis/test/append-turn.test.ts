@@ -133,6 +133,14 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     expect(await admin.hLen(`${store.prefix}ids`)).toBe(0)
   })
 
+  it('indexes ids the hub generated (not checked: they cannot repeat)', async () => {
+    const store = open('generated')
+    const [event] = await store.append([
+      { topic: 'g', data: '1', clientId: 'urn:uuid:generated-1', clientIdGenerated: true },
+    ])
+    expect(await store.findCursor?.('urn:uuid:generated-1')).toBe(event?.id)
+  })
+
   it('flushes appends made just before close', async () => {
     const store = createRedisEventStore({ url: server.url, namespace: 'close-flush' })
     const pending = store.append([{ topic: 'c', data: 'last' }])

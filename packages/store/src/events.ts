@@ -20,6 +20,12 @@ export interface AppendInput {
   type?: string | undefined
   /** Id supplied by the publisher: kept as metadata, never used as the cursor. */
   clientId?: string | undefined
+  /**
+   * `true` when the hub generated `clientId` (a random `urn:uuid:`) rather than the publisher:
+   * it cannot repeat a retained one, so a store that checks ids may skip the check (it still
+   * indexes the id for {@link EventStore.findCursor}).
+   */
+  clientIdGenerated?: boolean | undefined
   /** `retry:` hint to send with the event. */
   retry?: number | undefined
   /** Delivered only to subscribers whose token grants one of its topics. */
