@@ -13,8 +13,8 @@ export function freePort(): Promise<number> {
   })
 }
 
-/** Waits until something accepts TCP connections on 127.0.0.1:`port`, polling every 50 ms. */
-export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+/** Waits until something accepts TCP connections on 127.0.0.1:`port`, polling every 50 ms (45 s: a node starts slowly on a loaded 2-core machine). */
+export async function waitForPort(port: number, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
