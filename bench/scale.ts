@@ -8,6 +8,9 @@
  * Redis and NATS are the shared servers (REDIS_URL, NATS_URL), unpinned: their CPU is reported
  * beside the server's.
  *
+ * Servers (BENCH_SERVERS): herald-memory, herald-redis, herald-nats, nchan-redis, and each
+ * herald one with `-lean` (the same with `--lean-publish`).
+ *
  * - publish: wrk, one thread, 32 keep-alive connections, the same 100-byte JSON event on
  *   every request (bench/publish.lua), BENCH_SECONDS (5) per server, BENCH_ROUNDS (2) rounds
  *   with the servers interleaved;
@@ -31,7 +34,10 @@ import { freePort, waitForPort } from './ports.js'
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2)
 const REPLAY = Number(process.env.BENCH_REPLAY ?? 20_000)
-const RARE_SIZES = (process.env.BENCH_RARE_SIZES ?? '10000,50000,200000').split(',').map(Number)
+const RARE_SIZES = (process.env.BENCH_RARE_SIZES ?? '10000,50000,200000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0)
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222'
 const root = new URL('..', import.meta.url).pathname
@@ -137,11 +143,14 @@ http {
       },
     }
   }
+  // `herald-redis-lean` etc.: the same store with --lean-publish (publishes answered on the
+  // lean HTTP/1.1 path).
+  const lean = kind.endsWith('-lean')
   const store = {
     'herald-memory': 'memory',
     'herald-redis': `${REDIS_URL}?namespace=${run}-${port}`,
     'herald-nats': `${NATS_URL}?namespace=${run}-${port}`,
-  }[kind]
+  }[lean ? kind.slice(0, -'-lean'.length) : kind]
   if (store === undefined) throw new Error(`unknown server ${kind}`)
   const child = spawn(
     'taskset',
@@ -163,6 +172,7 @@ http {
       'warn',
       '--retention-events',
       '1000000',
+      ...(lean ? ['--lean-publish'] : []),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
   )
@@ -173,7 +183,11 @@ http {
     pid: child.pid as number,
     publishPath: '/publish',
     subscribePath: '/events?topic=replay&lastEventId=0',
-    backendPid: kind === 'herald-redis' ? redisPid : kind === 'herald-nats' ? natsPid : undefined,
+    backendPid: store.startsWith('redis')
+      ? redisPid
+      : store.startsWith('nats')
+        ? natsPid
+        : undefined,
     stop: () => stopChild(child),
   }
 }

@@ -134,8 +134,8 @@ describe.each([
       const proxied = `${scheme}://127.0.0.1:${proxy.port}?namespace=cut`
       const direct = `${server.url}?namespace=cut`
       ;[cutNode, other] = await Promise.all([
-        startHubProcess({ args: ['--store', proxied, '--heartbeat', '1'] }),
-        startHubProcess({ args: ['--store', direct] }),
+        startHubProcess({ args: ['--store', proxied, '--heartbeat', '1'], timeoutMs: 45_000 }),
+        startHubProcess({ args: ['--store', direct], timeoutMs: 45_000 }),
       ])
     }, 60_000)
     afterAll(async () => {

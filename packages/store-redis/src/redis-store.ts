@@ -108,6 +108,14 @@ const HEALTH_TIMEOUT_MS = 1000
 
 const NAMESPACE = /^[A-Za-z0-9._-]{1,64}$/
 
+// Lone surrogates: the script's JSON decoder refuses their escapes, and UTF-8 (what a plain
+// argument would have been) cannot hold them either: both become U+FFFD.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u
+
+function wellFormed(s: string): string {
+  return LONE_SURROGATE.test(s) ? s.replace(/[\uD800-\uDFFF]/gu, '\uFFFD') : s
+}
+
 /** Events one append script call carries at most (a longer turn makes several calls). */
 const MAX_EVENTS_PER_CALL = 1000
 
@@ -304,25 +312,27 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       String(highest),
       String(now()),
       ...retentionArgs,
-      String(batches.length),
     ]
+    const packed: string[][][] = []
     for (const { inputs } of batches) {
-      args.push(String(inputs.length))
+      const batch: string[][] = []
       for (const input of inputs) {
-        args.push(
-          input.topic,
-          input.alternates === undefined ? '' : input.alternates.join('\n'),
-          input.data,
-          input.type === undefined ? '' : `=${input.type}`,
+        batch.push([
+          wellFormed(input.topic),
+          input.alternates === undefined ? '' : wellFormed(input.alternates.join('\n')),
+          wellFormed(input.data),
+          input.type === undefined ? '' : `=${wellFormed(input.type)}`,
           input.clientId === undefined
             ? ''
-            : `${input.clientIdGenerated === true ? '+' : '='}${input.clientId}`,
+            : `${input.clientIdGenerated === true ? '+' : '='}${wellFormed(input.clientId)}`,
           input.retry === undefined ? '' : String(input.retry),
           input.private === true ? '1' : '',
           input.schemaVersion === undefined ? '' : String(input.schemaVersion),
-        )
+        ])
       }
+      packed.push(batch)
     }
+    args.push(JSON.stringify(packed))
     let reply: (string | number | [string])[]
     try {
       reply = await connection.script<(string | number | [string])[]>(APPEND_SCRIPT, args)

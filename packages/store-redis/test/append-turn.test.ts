@@ -141,6 +141,22 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     expect(await store.findCursor?.('urn:uuid:generated-1')).toBe(event?.id)
   })
 
+  it('carries any text through the packed batch (quotes, newlines, NUL, non-BMP; a lone surrogate as U+FFFD)', async () => {
+    const store = open('text')
+    const odd = 'q"uote\\ \n\r\u0000 é 😀 </script>'
+    const [a, b] = await Promise.all([
+      store.append([{ topic: 'odd/é', data: odd, type: 't"y', clientId: 'c"1' }]),
+      store.append([{ topic: 'odd/x', data: `lone \ud800 half` }]),
+    ])
+    const page = await store.read(undefined, { topics: ['odd/*'], limit: 10 })
+    expect(
+      page.kind === 'events' && page.events.map((e) => [e.id, e.topic, e.data, e.type, e.clientId]),
+    ).toEqual([
+      [a?.[0]?.id, 'odd/é', odd, 't"y', 'c"1'],
+      [b?.[0]?.id, 'odd/x', 'lone \ufffd half', undefined, undefined],
+    ])
+  })
+
   it('flushes appends made just before close', async () => {
     const store = createRedisEventStore({ url: server.url, namespace: 'close-flush' })
     const pending = store.append([{ topic: 'c', data: 'last' }])
@@ -152,7 +168,7 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
   })
 
   it('answers HERALD_STORE_UNAVAILABLE to every batch of a turn when the call fails', async () => {
-    const store = open('turn-down', { commandTimeoutMs: 300, maxBackoffMs: 100 })
+    const store = open('turn-down', { commandTimeoutMs: 1000, maxBackoffMs: 100 })
     await store.append([{ topic: 'w', data: '0' }])
     server.pause()
     try {

@@ -138,6 +138,7 @@ describe('redis store over TLS (rediss://, private redis-server --tls-port)', ()
       hub = await startHubProcess({
         args: ['--store', `${url}?namespace=tls-cli`],
         env: { NODE_EXTRA_CA_CERTS: pair.cert },
+        timeoutMs: 45_000,
       })
       const res = await fetch(`${hub.url}/publish`, {
         method: 'POST',
