@@ -132,7 +132,9 @@ describe('redis store over TLS (rediss://, private redis-server --tls-port)', ()
     expect(errors.join('\n')).toMatch(/self[- ]signed|certificate/i)
   })
 
-  it('herald serve --store rediss:// publishes and streams (CA from NODE_EXTRA_CA_CERTS)', async () => {
+  it('herald serve --store rediss:// publishes and streams (CA from NODE_EXTRA_CA_CERTS)', {
+    timeout: 60_000,
+  }, async () => {
     let hub: HubProcess | undefined
     try {
       hub = await startHubProcess({
