@@ -40,16 +40,33 @@ const out = [
   top,
   '```',
   '',
-  ...commands.flatMap(({ name, what }) => [
-    `## herald ${name}`,
-    '',
-    `${what[0].toUpperCase()}${what.slice(1)}.`,
-    '',
-    '```text',
-    help(name),
-    '```',
-    '',
-  ]),
+  ...commands.flatMap(({ name, what }) => {
+    const text = help(name)
+    // A command with subcommands (`herald schema add|list|...`): each one's help too.
+    const subcommands = text.includes('\nCommands:\n')
+      ? [...text.split('\nCommands:\n')[1].matchAll(/^ {2}([a-z]+)\b/gm)]
+          .map((m) => m[1])
+          .filter((sub) => sub !== 'help')
+      : []
+    return [
+      `## herald ${name}`,
+      '',
+      `${what[0].toUpperCase()}${what.slice(1)}.`,
+      '',
+      '```text',
+      text,
+      '```',
+      '',
+      ...subcommands.flatMap((sub) => [
+        `### herald ${name} ${sub}`,
+        '',
+        '```text',
+        help(name, sub),
+        '```',
+        '',
+      ]),
+    ]
+  }),
 ]
 writeFileSync(fileURLToPath(new URL('../docs/cli.md', import.meta.url)), out.join('\n'))
 console.log(`docs/cli.md: ${commands.length} commands`)

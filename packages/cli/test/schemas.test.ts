@@ -102,7 +102,9 @@ async function readLog(url: string, topic: string): Promise<{ data: string }[]> 
 }
 
 describe('schema registry (herald serve)', () => {
-  it('registers, evolves compatibly, and refuses each kind of breaking change by name', async () => {
+  it('registers, evolves compatibly, and refuses each kind of breaking change by name', {
+    timeout: 90_000,
+  }, async () => {
     const { url } = await start()
     expect(await register(url, { topic: 'orders/*', schema: V1 })).toEqual({
       status: 201,
@@ -206,7 +208,9 @@ describe('schema registry (herald serve)', () => {
     ).toEqual({ status: 201, body: { topic: 'orders/*', version: 3 } })
   })
 
-  it('refuses an invalid JSON Schema or compatibility with 400 HERALD_SCHEMA_INVALID', async () => {
+  it('refuses an invalid JSON Schema or compatibility with 400 HERALD_SCHEMA_INVALID', {
+    timeout: 90_000,
+  }, async () => {
     const { url } = await start()
     for (const body of [
       { topic: 't', schema: { type: 'nope' } },
@@ -225,7 +229,9 @@ describe('schema registry (herald serve)', () => {
     expect((await call(`${url}/schemas`, 'GET')).body).toEqual({ schemas: [] })
   })
 
-  it('answers the most specific pattern for a topic, ties by code point order', async () => {
+  it('answers the most specific pattern for a topic, ties by code point order', {
+    timeout: 90_000,
+  }, async () => {
     const { url } = await start()
     for (const topic of ['orders/**', 'orders/*', '*/vip', 'orders/vip', '*/*']) {
       expect((await register(url, { topic, schema: { title: topic } })).status).toBe(201)
@@ -249,7 +255,9 @@ describe('schema registry (herald serve)', () => {
     })
   })
 
-  it('validates publishes: valid ones carry the version, invalid ones (single, batch, form) append nothing', async () => {
+  it('validates publishes: valid ones carry the version, invalid ones (single, batch, form) append nothing', {
+    timeout: 90_000,
+  }, async () => {
     const { url } = await start()
     await register(url, { topic: 'orders/*', schema: V1 })
     await register(url, { topic: 'orders/*', schema: V2 })
@@ -292,7 +300,9 @@ describe('schema registry (herald serve)', () => {
     expect(log.map((e) => e.data)).toEqual(['{"total":3,"status":"shipped"}'])
   })
 
-  it('tells subscribers the version in a comment line, leaving data and event as they were', async () => {
+  it('tells subscribers the version in a comment line, leaving data and event as they were', {
+    timeout: 90_000,
+  }, async () => {
     const { url } = await start()
     await register(url, { topic: 'v/*', schema: { type: 'object' } })
     await publish(url, { topic: 'v/1', data: { a: 1 }, event: 'update' })
@@ -322,7 +332,9 @@ describe('schema registry (herald serve)', () => {
     expect(event).toMatchObject({ type: 'update', data: '{"a":1}' })
   })
 
-  it('needs the admin grant to register when auth is on; any valid token may read', async () => {
+  it('needs the admin grant to register when auth is on; any valid token may read', {
+    timeout: 90_000,
+  }, async () => {
     const secret = 'schemas-test-secret-0123456789abcdef'
     const admin = 'schemas-admin-token-0123456789'
     const { url } = await start(['--jwt-secret', secret, '--admin-token', admin])
@@ -346,7 +358,9 @@ describe('schema registry (herald serve)', () => {
     expect(read.status).toBe(200)
   })
 
-  it('keeps schemas across a SQLite restart, and two processes on one file agree at once', async () => {
+  it('keeps schemas across a SQLite restart, and two processes on one file agree at once', {
+    timeout: 90_000,
+  }, async () => {
     const store = `sqlite:${join(dir, 'shared', 'herald.db')}`
     const first = await start(['--store', store])
     expect((await register(first.url, { topic: 'orders/*', schema: V1 })).status).toBe(201)
@@ -425,6 +439,6 @@ describe('schema registry (herald serve)', () => {
         for (const hub of running.splice(0)) await hub.stop('SIGKILL')
         await server.dispose()
       }
-    }, 60_000)
+    }, 120_000)
   }
 })

@@ -5,6 +5,7 @@
 import { type CommandModule, ownArgsCommand } from '../command.js'
 import { parse } from './parse.js'
 import { publish } from './publish.js'
+import { schema } from './schema.js'
 import { serve } from './serve.js'
 import { subscribe } from './subscribe.js'
 import { token } from './token.js'
@@ -25,6 +26,7 @@ export const commands: readonly CommandModule[] = [
   serve,
   publish,
   subscribe,
+  schema,
   token,
   parse,
   bench,
