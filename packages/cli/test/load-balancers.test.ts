@@ -71,8 +71,10 @@ async function startNginx(ports: number[]): Promise<Balancer> {
       'error_log /var/log/nginx/herald-error.log warn;',
       `error_log ${join(dir, 'error.log')} warn;`,
     )
-    .replace('worker_processes auto;', 'worker_processes 1;\ndaemon off;')
+    .replace('worker_processes auto;', 'worker_processes 1;\ndaemon off;\nmaster_process off;')
     .replace('http {', `http {\n    ${temp}`)
+  // master_process off: the child is nginx's only process, so stop()'s SIGKILL leaves no
+  // worker behind (a killed master orphans its workers, which keep their listening socket).
   writeFileSync(join(dir, 'nginx.conf'), config)
   const child = run(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf')], dir)
   const url = `http://127.0.0.1:${listen}`
