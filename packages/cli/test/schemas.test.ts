@@ -284,7 +284,11 @@ describe('schema registry (herald serve)', () => {
       { topic: 'orders/2', data: { total: 2, extra: true } },
     ])
     expect(batch.status).toBe(400)
-    expect(batch.body.error?.details).toMatchObject({ index: 1, rule: 'additionalProperties' })
+    expect(batch.body.error?.details).toMatchObject({
+      index: 1,
+      rule: 'additionalProperties',
+      pointer: '/extra',
+    })
     // The Mercure form POST goes through the same pipeline.
     const form = await fetch(`${url}/.well-known/mercure`, {
       method: 'POST',

@@ -103,11 +103,20 @@ function makeAjv<T extends Ajv | Ajv2020>(instance: T): T {
   return instance
 }
 
-/** One pointer to the failing value (`/lines/0/qty`; for `required`, the missing field). */
+/**
+ * One pointer to the failing value (`/lines/0/qty`; for `required`, the missing field; for
+ * `additionalProperties`, the field that is not allowed).
+ */
 function pointerOf(error: ErrorObject): string {
-  const missing = (error.params as { missingProperty?: unknown }).missingProperty
-  if (error.keyword === 'required' && typeof missing === 'string') {
-    return `${error.instancePath}/${missing.replace(/~/g, '~0').replace(/\//g, '~1')}`
+  const params = error.params as { missingProperty?: unknown; additionalProperty?: unknown }
+  const field =
+    error.keyword === 'required'
+      ? params.missingProperty
+      : error.keyword === 'additionalProperties'
+        ? params.additionalProperty
+        : undefined
+  if (typeof field === 'string') {
+    return `${error.instancePath}/${field.replace(/~/g, '~0').replace(/\//g, '~1')}`
   }
   return error.instancePath
 }
