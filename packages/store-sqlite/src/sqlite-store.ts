@@ -25,6 +25,7 @@ import {
   formatSequenceCursor,
   isTopicPattern,
   NO_ALTERNATES,
+  parseSequenceCursor,
   resolveRetention,
   SEQUENCE_CURSORS,
   toStoredEvent,
@@ -74,6 +75,8 @@ const MAX_INDEXED_TOPICS = 16
 const BY_TOPIC = 'SELECT * FROM events_v2 WHERE topic = ? AND id > ? ORDER BY id LIMIT ?'
 const BY_ALTERNATE =
   'SELECT e.* FROM alternates_v2 a JOIN events_v2 e ON e.id = a.event_id WHERE a.topic = ? AND a.event_id > ? ORDER BY a.event_id LIMIT ?'
+/** Most events {@link createSqliteEventStore}'s recent-appends buffer holds. */
+const RECENT_MAX = 4096
 /** Ids one scanning read passes over before it answers "nothing matched up to here, go on". */
 const SCAN_WINDOW = 10_000
 
@@ -339,7 +342,12 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
    * hub-wide count bound counts ids (holes left by topic rules included), so it costs no
    * count query: ids are contiguous.
    */
-  function pruneIn(t: number, seq: number, time: number, touched: Set<string> | undefined): void {
+  function pruneIn(
+    t: number,
+    seq: number,
+    time: number,
+    touched: Set<string> | undefined,
+  ): boolean {
     let through = seq - policy.maxEvents
     if (
       policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
@@ -350,7 +358,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       through = Math.max(through, young === undefined ? seq : young.id - 1)
     }
     let deleted = 0
+    let moved = false
     if (through > 0 && through > meta('pruned_through')) {
+      moved = true
       deleted += deleteThrough.run(through).changes
       deleteAlternatesThrough.run(through)
       writeMeta.run('pruned_through', String(through))
@@ -369,6 +379,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       writeMeta.run('last_time', String(time))
     }
     if (deleted > 0 || through > 0) oldestTime = oldestRow.get()?.published_at
+    // What readers may see changed: the events recently appended are no longer the log's tail.
+    if (deleted > 0 || moved) recent = undefined
+    return deleted > 0 || moved
   }
 
   const prune = db.transaction((t: number) => {
@@ -474,10 +487,43 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         out.push(events)
       }
       oldestTime ??= t
-      pruneIn(t, seq, t, touched)
+      const pruned = pruneIn(t, seq, t, touched)
+      // Read under the write lock: equal later means no other connection committed since.
+      nextRecent =
+        pruned || seq === newest.seq
+          ? undefined
+          : {
+              from: newest.seq + 1,
+              to: seq,
+              version: dataVersion(),
+              events: out.filter((r): r is StoredEvent[] => !(r instanceof Error)).flat(),
+            }
       return out
     },
   )
+
+  /**
+   * The events this process appended last, from `from` to `to` (contiguous ids), while no
+   * other connection has committed since `version` (`PRAGMA data_version`, read under the
+   * write lock of the batch that wrote them): the node tail's read of every topic right after
+   * its own appends is answered from here, without a read transaction. Dropped when retention
+   * deletes anything; held to {@link RECENT_MAX} events.
+   */
+  let recent: { from: number; to: number; version: number; events: StoredEvent[] } | undefined
+  let nextRecent: typeof recent
+
+  function keepRecent(batch: NonNullable<typeof recent> | undefined): void {
+    if (batch === undefined) recent = undefined
+    else if (
+      recent !== undefined &&
+      recent.version === batch.version &&
+      recent.to + 1 === batch.from &&
+      recent.events.length + batch.events.length <= RECENT_MAX
+    ) {
+      recent.events.push(...batch.events)
+      recent.to = batch.to
+    } else recent = batch
+  }
 
   function flush(): void {
     flushScheduled = false
@@ -486,13 +532,17 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     if (batch.length === 0) return
     let results: (StoredEvent[] | Error)[]
     try {
+      nextRecent = undefined
       try {
         results = writeBatch.immediate(batch, false)
       } catch (error) {
         if (!(error instanceof NeedsSavepoints)) throw error
+        nextRecent = undefined
         results = writeBatch.immediate(batch, true)
       }
+      keepRecent(nextRecent)
     } catch (error) {
+      recent = undefined
       const failure = storeError('append', error)
       for (const item of batch) item.reject(failure)
       oldestTime = undefined
@@ -593,6 +643,25 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       // An open walk keeps its statement busy.
       for (const walk of walks) walk.return?.()
     }
+  }
+
+  /** A read of every topic within {@link recent}, while it is still the log's tail. */
+  function readRecent(cursor: string | undefined, filter: ReadFilter): ReadResult | undefined {
+    if (recent === undefined || cursor === undefined || !filter.topics.includes('**')) return
+    const seq = parseSequenceCursor(cursor)
+    if (seq === undefined || seq < recent.from - 1 || seq > recent.to) return
+    if (dataVersion() !== recent.version) {
+      recent = undefined
+      return
+    }
+    const start = seq - recent.from + 1
+    const limit = Math.max(1, filter.limit)
+    const events = recent.events.slice(start, start + limit)
+    if (start + limit < recent.events.length) {
+      return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
+    }
+    const end = recent.to > seq ? formatSequenceCursor(recent.to) : cursor
+    return { kind: 'events', events, cursor: end, more: false }
   }
 
   const readSnapshot = db.transaction(
@@ -729,6 +798,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       try {
         const t = Math.max(now(), head().time)
         if (ageDue(t)) prune.immediate(t)
+        const fast = readRecent(cursor, filter)
+        if (fast !== undefined) return fast
         // One read transaction: the counter and every per-topic query see ONE snapshot. Without
         // it, another process committing between two per-topic queries would let the page
         // skip that process's events in the topics queried first (found by the --workers test).

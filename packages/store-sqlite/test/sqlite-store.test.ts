@@ -416,6 +416,28 @@ describe('SQLite store specifics', () => {
     await store.close()
   })
 
+  it("answers the tail from its own last appends only while they are the log's tail", async () => {
+    const file = join(dir, 'recent.db')
+    const a = createSqliteEventStore({ path: file, retention: { maxEvents: 3 } })
+    const b = createSqliteEventStore({ path: file, retention: { maxEvents: 3 } })
+    const all = async (store: EventStore, cursor: string) => {
+      const page = await store.read(cursor, { topics: ['**'], limit: 100 })
+      return page.kind === 'events' ? page.events.map((e) => e.data) : page.reason
+    }
+    const [x] = await a.append([{ topic: 't', data: 'x' }])
+    expect(await all(a, x?.id as string)).toEqual([])
+    // Another connection commits after a's batch: a must read it from the file.
+    await b.append([{ topic: 't', data: 'y' }])
+    expect(await all(a, x?.id as string)).toEqual(['y'])
+    // A batch that retention trims at once (5 events, 3 kept): a cursor inside it resets,
+    // as it does from the file.
+    const batch = await a.append(['1', '2', '3', '4', '5'].map((data) => ({ topic: 't', data })))
+    expect(await all(a, batch[0]?.id as string)).toBe('expired')
+    expect(await all(a, batch[2]?.id as string)).toEqual(['4', '5'])
+    await a.close()
+    await b.close()
+  })
+
   it('wakes a watcher in another process-like instance (data_version poll)', async () => {
     const file = join(dir, 'poll.db')
     const a = createSqliteEventStore({ path: file })
