@@ -228,9 +228,10 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
   const indexLimit = options.indexLimit ?? 256
   const scanBudget = options.scanBudget ?? 5000
   const prefix = `herald:v1:{${namespace}}:`
+  const commandTimeoutMs = options.commandTimeoutMs ?? 2000
   const connection = createRedisConnection({
     url,
-    commandTimeoutMs: options.commandTimeoutMs ?? 2000,
+    commandTimeoutMs,
     maxBackoffMs: options.maxBackoffMs ?? 2000,
     onError: options.onError,
     tls: options.tls,
@@ -263,15 +264,19 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
 
   interface Pending {
     inputs: readonly AppendInput[]
+    /** When append was called: the deadline counts from here, waiting included. */
+    at: number
     resolve(events: StoredEvent[]): void
     reject(error: unknown): void
   }
-  // Appends wait for the end of the event-loop turn, then go to Redis in one script call:
-  // a hub publishing from many connections pays one round trip and one script run per turn,
-  // not per publish. Each batch stays all-or-none and contiguous.
+  // Appends wait for the end of the event-loop turn, and for the script call in flight, then
+  // go to Redis in one script call: a hub publishing from many connections pays one round
+  // trip and one script run per call, not per publish (Redis runs the calls of one connection
+  // in order anyway, so waiting for the previous answer delays nothing). Each batch stays
+  // all-or-none and contiguous.
   let queue: Pending[] = []
-  let queued = 0
   let scheduled = false
+  let sending = false
   const inFlight = new Set<Promise<void>>()
 
   function append(inputs: readonly AppendInput[]): Promise<StoredEvent[]> {
@@ -282,11 +287,8 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     }
     if (inputs.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => {
-      queue.push({ inputs, resolve, reject })
-      queued += inputs.length
-      // A long turn goes out in several calls rather than one script that holds Redis up.
-      if (queued >= MAX_EVENTS_PER_CALL) flush()
-      else if (!scheduled) {
+      queue.push({ inputs, at: Date.now(), resolve, reject })
+      if (!scheduled) {
         scheduled = true
         setImmediate(flush)
       }
@@ -295,11 +297,25 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
 
   function flush(): void {
     scheduled = false
-    const batches = queue
-    queue = []
-    queued = 0
-    if (batches.length === 0) return
+    if (sending || queue.length === 0) return
+    // A long queue goes out in several calls rather than one script that holds Redis up.
+    let take = 0
+    let events = 0
+    while (take < queue.length && (take === 0 || events < MAX_EVENTS_PER_CALL)) {
+      events += (queue[take] as Pending).inputs.length
+      take++
+    }
+    const batches = queue.slice(0, take)
+    queue = queue.slice(take)
+    sending = true
     const sent = send(batches)
+      .catch((error: unknown) => {
+        for (const b of batches) b.reject(error)
+      })
+      .finally(() => {
+        sending = false
+        flush()
+      })
     inFlight.add(sent)
     void sent.then(() => inFlight.delete(sent))
   }
@@ -335,7 +351,13 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     args.push(JSON.stringify(packed))
     let reply: (string | number | [string])[]
     try {
-      reply = await connection.script<(string | number | [string])[]>(APPEND_SCRIPT, args)
+      // The deadline runs from the oldest append of the call, its wait included.
+      const left = commandTimeoutMs - (Date.now() - (batches[0] as Pending).at)
+      reply = await connection.script<(string | number | [string])[]>(
+        APPEND_SCRIPT,
+        args,
+        Math.max(1, left),
+      )
     } catch (error) {
       for (const b of batches) b.reject(error)
       return
@@ -486,7 +508,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       closed = true
       // Appends already accepted still go out, then the connection closes.
       flush()
-      await Promise.all(inFlight)
+      while (inFlight.size > 0) await Promise.all(inFlight)
       wake.close()
       await connection.close()
     },

@@ -68,6 +68,29 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     expect([...seqs].sort((x, y) => x - y)).toEqual(seqs)
   })
 
+  it('holds appends of later turns while a call is in flight, and sends them in one call', async () => {
+    const store = open('in-flight')
+    await store.append([{ topic: 'warm', data: '0' }])
+    const before = await scriptCalls()
+    // Redis frozen: the first call stays in flight for as long as the test says.
+    server.pause()
+    const pending: Promise<unknown>[] = []
+    try {
+      pending.push(store.append([{ topic: 'f', data: 'first' }]))
+      // Five more turns while the first call is on its way.
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setImmediate(resolve))
+        pending.push(store.append([{ topic: 'f', data: `later-${i}` }]))
+      }
+    } finally {
+      server.resume()
+    }
+    const results = (await Promise.all(pending)) as { id: string }[][]
+    expect((await scriptCalls()) - before).toBe(2)
+    const ids = results.map((r) => Number(r[0]?.id))
+    expect([...ids].sort((x, y) => x - y)).toEqual(ids)
+  })
+
   it('refuses only the batch that repeats a publisher id, in the same turn as others', async () => {
     const store = open('dup-turn')
     const [first] = await store.append([{ topic: 'm', data: '1', clientId: 'urn:uuid:one' }])
