@@ -131,7 +131,7 @@ export interface SharedRateLimiter {
 }
 
 /** The longest a publish waits for the shared rate limiter before it is let through. */
-export const RATE_LIMIT_TIMEOUT_MS = 250
+export const RATE_LIMIT_TIMEOUT_MS = 1000
 
 // A token bucket per caller on Redis's own clock (nodes' clocks never disagree about it).
 const TAKE = `
