@@ -145,7 +145,10 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
   let byPattern: { pattern: string; matcher: ReturnType<typeof createTopicMatcher> }[] = []
   /** Topic -> its schema's latest version (or null), for the current revision. Bounded. */
   const resolved = new Map<string, Compiled | null>()
-  let loading: Promise<void> | undefined
+  /** The revision read in flight, if any. */
+  let inFlight: Promise<void> | undefined
+  /** The one read queued behind it, shared by every caller that arrived meanwhile. */
+  let queued: Promise<void> | undefined
 
   function compile(schema: unknown): ValidateFunction {
     const ajv = ajvFor(schema)
@@ -195,16 +198,33 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
     revision = now
   }
 
-  /** Brings the cache up to the store's revision (concurrent callers share one reload). */
-  async function refresh(): Promise<void> {
-    while (loading !== undefined) await loading
-    const run = load()
-    loading = run
-    try {
-      await run
-    } finally {
-      if (loading === run) loading = undefined
+  function start(): Promise<void> {
+    const run: Promise<void> = load().finally(() => {
+      if (inFlight === run) inFlight = undefined
+    })
+    inFlight = run
+    return run
+  }
+
+  /**
+   * Brings the cache up to the store's revision. A caller must see a read that STARTED after
+   * it arrived (a read already in flight may predate a registration answered just before), so
+   * callers arriving during a read share ONE read queued behind it: a burst of publishes costs
+   * at most two store round trips, not one each in a row.
+   */
+  function refresh(): Promise<void> {
+    if (inFlight === undefined) return start()
+    if (queued === undefined) {
+      const after = inFlight.then(
+        () => undefined,
+        () => undefined,
+      )
+      queued = after.then(() => {
+        queued = undefined
+        return start()
+      })
     }
+    return queued
   }
 
   function resolve(topic: string): Compiled | null {
