@@ -30,14 +30,7 @@ export function createMemoryBlobStore(options: MemoryBlobStoreOptions = {}): Blo
     maxBlobBytes,
     async put(input) {
       assertOpen()
-      assertBlobInput(input)
-      if (input.bytes.length > maxBlobBytes) {
-        throw new HeraldError(
-          'HERALD_PAYLOAD_TOO_LARGE',
-          `blob of ${input.bytes.length} bytes; the store keeps at most ${maxBlobBytes}`,
-          { status: 413 },
-        )
-      }
+      assertBlobInput(input, maxBlobBytes)
       if (blobs.has(input.id)) throw new TypeError(`blob ${input.id} is already stored`)
       if (total + input.bytes.length > maxTotalBytes) {
         throw new HeraldError(

@@ -85,14 +85,7 @@ export function createNatsBlobStore(options: NatsBlobStoreOptions): BlobStore {
   return {
     maxBlobBytes,
     async put(input) {
-      assertBlobInput(input)
-      if (input.bytes.length > maxBlobBytes) {
-        throw new HeraldError(
-          'HERALD_PAYLOAD_TOO_LARGE',
-          `blob of ${input.bytes.length} bytes; the store keeps at most ${maxBlobBytes}`,
-          { status: 413 },
-        )
-      }
+      assertBlobInput(input, maxBlobBytes)
       const info = toBlobInfo(input)
       const { eventId: _, ...meta } = info
       return call(async (os) => {

@@ -4,7 +4,6 @@
  * linked), and a sorted set `blobs` of every id (score 0: ordered by id) for listing. Writes
  * are Lua scripts, so a blob and its index entry appear and go together.
  */
-import { HeraldError } from '@herald/protocol'
 import type { BlobInfo, BlobStore } from '@herald/store'
 import { assertBlobInput, isBlobId, toBlobInfo } from '@herald/store'
 import type { RedisConnection } from './connection.js'
@@ -50,14 +49,7 @@ export function createRedisBlobStore(
   return {
     maxBlobBytes,
     async put(input) {
-      assertBlobInput(input)
-      if (input.bytes.length > maxBlobBytes) {
-        throw new HeraldError(
-          'HERALD_PAYLOAD_TOO_LARGE',
-          `blob of ${input.bytes.length} bytes; the store keeps at most ${maxBlobBytes}`,
-          { status: 413 },
-        )
-      }
+      assertBlobInput(input, maxBlobBytes)
       const result = toBlobInfo(input)
       const { eventId: _, ...meta } = result
       const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.length)

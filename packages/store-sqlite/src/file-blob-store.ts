@@ -115,14 +115,7 @@ export function createFileBlobStore(options: FileBlobStoreOptions): BlobStore {
     maxBlobBytes,
     async put(input) {
       assertOpen()
-      assertBlobInput(input)
-      if (input.bytes.length > maxBlobBytes) {
-        throw new HeraldError(
-          'HERALD_PAYLOAD_TOO_LARGE',
-          `blob of ${input.bytes.length} bytes; the store keeps at most ${maxBlobBytes}`,
-          { status: 413 },
-        )
-      }
+      assertBlobInput(input, maxBlobBytes)
       const info = toBlobInfo(input)
       const exists = await stat(path(input.id, BLOB)).then(
         () => true,

@@ -10,6 +10,7 @@
  * - `get` returns the bytes and metadata exactly as put (`link` sets `eventId`).
  * - `list` pages through every blob in id order (the hub's sweep deletes the orphans).
  */
+import { HeraldError } from '@herald/protocol'
 
 /** Longest blob id, in characters (ids are `[A-Za-z0-9_-]`). */
 export const MAX_BLOB_ID_LENGTH = 64
@@ -86,11 +87,23 @@ export interface BlobStore {
   list(after: string | undefined, limit: number): Promise<BlobInfo[]>
 }
 
-/** Checks a {@link BlobInput} (shared by the stores). @throws {TypeError} */
-export function assertBlobInput(input: BlobInput): void {
+/**
+ * Checks a {@link BlobInput} against a store's size bound (shared by the stores).
+ *
+ * @throws {TypeError} a malformed id, bytes or digest.
+ * @throws {HeraldError} `HERALD_PAYLOAD_TOO_LARGE` (413) past `maxBlobBytes`.
+ */
+export function assertBlobInput(input: BlobInput, maxBlobBytes: number): void {
   if (!isBlobId(input.id)) throw new TypeError(`invalid blob id ${JSON.stringify(input.id)}`)
   if (!(input.bytes instanceof Uint8Array)) throw new TypeError('blob bytes must be a Uint8Array')
   if (!/^[0-9a-f]{64}$/.test(input.sha256)) throw new TypeError('sha256 must be 64 hex digits')
+  if (input.bytes.length > maxBlobBytes) {
+    throw new HeraldError(
+      'HERALD_PAYLOAD_TOO_LARGE',
+      `blob of ${input.bytes.length} bytes; the store keeps at most ${maxBlobBytes}`,
+      { status: 413 },
+    )
+  }
 }
 
 /** The {@link BlobInfo} of a new blob. */
