@@ -45,7 +45,17 @@ export interface StreamAcceptorOptions {
   ): Promise<void>
   /** The hub's routes. */
   router: Router
+  /**
+   * Resolves `true` once the node tail knows where it starts in the log (see
+   * `NodeTail.whenPositioned`), `false` after `ms`. A stream is accepted only then: before,
+   * an event appended after the client saw its stream open could fall before the tail's
+   * starting point and never be delivered.
+   */
+  whenPositioned(ms: number): Promise<boolean>
 }
+
+/** How long a stream request waits for the node tail's first read of the log head. */
+const POSITION_WAIT_MS = 2000
 
 /** `true` when the request resumes from a cursor (and so reads the log). */
 function resumes(view: HubRequest): boolean {
@@ -73,6 +83,18 @@ export function createStreamAcceptor(
   ): Promise<{ subscription: Subscription } | { refusal: HubResponse }> {
     try {
       const subscription = await route.subscribe(view)
+      if (!(await options.whenPositioned(POSITION_WAIT_MS))) {
+        return {
+          refusal: errorResponse(
+            fail(
+              'HERALD_STORE_UNAVAILABLE',
+              503,
+              'the node has not read the event log yet (the store does not answer); retry',
+            ),
+            { ...corsHeaders(ctx.cors, view), 'retry-after': '1' },
+          ),
+        }
+      }
       // A resume reads the log: anonymous clients looping `Last-Event-ID: earliest` would
       // otherwise make every one a scan. Counted per client IP, after authorization.
       const limiter = ctx.replayLimiter

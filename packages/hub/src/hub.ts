@@ -442,8 +442,12 @@ export function createHub(options: HubOptions): Hub {
           setTimeout(() => reject(new Error('no answer within 2 s')), 2000).unref?.(),
         ),
       ])
-      if (health.ok && tail.healthy) return { ok: true }
-      reason = health.ok ? 'the node cannot read the log' : health.reason
+      if (health.ok && tail.healthy && tail.positioned) return { ok: true }
+      reason = !health.ok
+        ? health.reason
+        : tail.positioned
+          ? 'the node cannot read the log'
+          : 'the node has not found its place in the log yet'
     } catch (error) {
       reason = (error as Error).message
     }
@@ -540,6 +544,7 @@ export function createHub(options: HubOptions): Hub {
   const router = createRouter(ctx, routes, streamRoutes, page)
   const acceptor = createStreamAcceptor(ctx, {
     router,
+    whenPositioned: (ms) => tail.whenPositioned(ms),
     attach(session, topics, principal, mercure) {
       if (mercure !== undefined) presence?.join(session, mercure, principal)
       return fanOut.attach(session, topics, principal, mercure)

@@ -19,6 +19,14 @@ export interface NodeTail {
   readonly healthy: boolean
   /** The last id delivered to the fan-out (`undefined` before the first). */
   readonly position: string | undefined
+  /**
+   * `true` once the tail knows where it starts in the log: from then on every appended event
+   * reaches the fan-out. Before, a subscriber attached now could miss an event appended
+   * before the tail's first read of the log head.
+   */
+  readonly positioned: boolean
+  /** Resolves `true` once {@link positioned}, or `false` after `ms` (the store does not answer). */
+  whenPositioned(ms: number): Promise<boolean>
   /** Stops reading; resolves once the reader has ended. */
   stop(): Promise<void>
 }
@@ -44,6 +52,11 @@ export function startNodeTail(options: NodeTailOptions): NodeTail {
   let healthy = true
   let position: string | undefined
   let failures = 0
+  let positioned = false
+  let markPositioned!: () => void
+  const positionedOnce = new Promise<void>((resolve) => {
+    markPositioned = resolve
+  })
   const run = (async () => {
     const tail = tailLog(store, {
       signal: stopping.signal,
@@ -64,6 +77,10 @@ export function startNodeTail(options: NodeTailOptions): NodeTail {
         logger.info({ failures }, 'event store answers again: delivery resumed')
         failures = 0
         healthy = true
+      },
+      onPositioned() {
+        positioned = true
+        markPositioned()
       },
       onReset(reset) {
         // The tail itself fell behind retention: events were deleted before this node
@@ -92,6 +109,21 @@ export function startNodeTail(options: NodeTailOptions): NodeTail {
     },
     get position() {
       return position
+    },
+    get positioned() {
+      return positioned
+    },
+    async whenPositioned(ms) {
+      if (positioned) return true
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms)
+      })
+      try {
+        return await Promise.race([positionedOnce.then(() => true as const), late])
+      } finally {
+        clearTimeout(timer)
+      }
     },
     async stop() {
       stopping.abort()

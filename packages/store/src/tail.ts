@@ -35,6 +35,11 @@ export interface TailOptions {
    * caller should make its subscribers replay (they will get their own reset).
    */
   onReset?: ((reset: ReadReset) => void) | undefined
+  /**
+   * The tail knows where it starts (`after`, or the newest id once the store first answers):
+   * every event appended from now on will be yielded. Called once.
+   */
+  onPositioned?: ((cursor: string | undefined) => void) | undefined
 }
 
 const ALL = ['**'] as const
@@ -74,6 +79,7 @@ export async function* tailLog(
   const retryMs = options.retryMs ?? 250
   let cursor = options.after
   let positioned = options.after !== undefined
+  if (positioned) options.onPositioned?.(cursor)
   let failing = false
   // Wakeups coalesce into one flag; the watcher loop runs beside the reader.
   let woken = true
@@ -113,6 +119,7 @@ export async function* tailLog(
           if (!health.ok) throw new Error(health.reason)
           cursor = health.latestId
           positioned = true
+          options.onPositioned?.(cursor)
         }
         for (;;) {
           const page = await store.read(cursor, { topics: ALL, limit: pageSize })
