@@ -179,8 +179,10 @@ describe('two herald serve nodes on redis share Idempotency-Keys and publish rat
     const args = [
       '--store',
       `${server.url}?namespace=shared`,
+      // One token per 100 s: the burst of 3 cannot refill while the test runs, however slow
+      // the machine (with 1/s a loaded CI took over a second and the fourth request passed).
       '--publish-rate',
-      '1',
+      '0.01',
       '--publish-burst',
       '3',
     ]
