@@ -337,7 +337,10 @@ describe('validation', () => {
 
 describe('limits', () => {
   it('rate-limits publishes per caller with 429 and Retry-After', async () => {
-    const limited = await startHubProcess({ args: ['--publish-rate', '1', '--publish-burst', '2'] })
+    // One token per 100 s: the burst cannot refill between requests on however slow a machine.
+    const limited = await startHubProcess({
+      args: ['--publish-rate', '0.01', '--publish-burst', '2'],
+    })
     try {
       const post = () =>
         fetch(`${limited.url}/publish`, {
