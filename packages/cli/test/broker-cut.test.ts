@@ -162,7 +162,7 @@ describe.each([
       expect(refused.status).toBe(503)
       expect(refused.code).toBe('HERALD_STORE_UNAVAILABLE')
       expect(refused.retryAfter).not.toBeNull()
-      expect(refused.ms).toBeLessThan(3500) // the deadline is 2 s
+      expect(refused.ms).toBeLessThan(6000) // the deadline is 2 s; a hang would be unbounded
       await eventually(
         async () => (await fetch(`${cutNode.url}/readyz`)).status === 503,
         '/readyz 503',

@@ -187,7 +187,7 @@ describe('7. publishers that vanish mid-request', () => {
     const started = Date.now()
     expect(await server.stop()).toBe(0)
     // It waited for a 30 s body deadline before.
-    expect(Date.now() - started).toBeLessThan(5000)
+    expect(Date.now() - started).toBeLessThan(15_000) // far below the 30 s body deadline it waited for before
   })
 })
 

@@ -141,7 +141,7 @@ describe.each(backends)('three herald serve nodes on %s', (_name, start, storeUr
     const refused = await publish(c, 'while-down')
     expect(refused.status).toBe(503)
     expect(refused.retryAfter).toBe('1')
-    expect(refused.ms).toBeLessThan(4000)
+    expect(refused.ms).toBeLessThan(6000) // the deadline is 2 s; a hang would be unbounded
     const ready = await fetch(`${c.url}/readyz`)
     expect(ready.status).toBe(503)
     await new Promise((resolve) => setTimeout(resolve, 1500))
