@@ -84,6 +84,9 @@ export function createStreamAcceptor(
     try {
       const subscription = await route.subscribe(view)
       if (!(await options.whenPositioned(POSITION_WAIT_MS))) {
+        ctx.metrics.server.increment('requests_rejected_total', 1, {
+          code: 'HERALD_STORE_UNAVAILABLE',
+        })
         return {
           refusal: errorResponse(
             fail(

@@ -77,3 +77,33 @@ it('opens a stream only once the node tail knows where the log ends, so no event
   expect(ids).toContain(after?.id)
   stream.close()
 })
+
+it('refuses a stream with 503 + Retry-After while the store never answers, and counts it', async () => {
+  const { store, asked, open } = heldStore()
+  const hub = createHub({ store, stream: { heartbeatMs: 0 } })
+  const server = createServer((req, res) => hub.handleNode(req, res))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  cleanups.push(async () => {
+    open()
+    await hub.close()
+    await store.close().catch(() => {})
+    server.closeAllConnections()
+    await new Promise((resolve) => server.close(resolve))
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const deadline = Date.now() + 10_000
+  while (!asked()) {
+    if (Date.now() > deadline) throw new Error('the node tail never asked the store')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const refused = await fetch(`${url}/events?topic=news`)
+  expect(refused.status).toBe(503)
+  expect(refused.headers.get('retry-after')).toBe('1')
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(
+    'HERALD_STORE_UNAVAILABLE',
+  )
+  const metrics = await (await fetch(`${url}/metrics`)).text()
+  expect(metrics).toMatch(
+    /^herald_stream_requests_rejected_total\{code="HERALD_STORE_UNAVAILABLE"\} 1$/m,
+  )
+})
