@@ -10,6 +10,9 @@
  * - an event appended by another node (or worker) is known only once the tail reads it: while
  *   the tail reads full pages it is behind, and the next unread event is at most as old as the
  *   last one it read.
+ * - how long the oldest frame queued for a subscriber has waited for its write (the stream
+ *   server's `writeLagMs`): past its capacity a node writes each subscriber less often than
+ *   events arrive, and an event handed to the queues waits there for its session's turn;
  * - and how late the node's event loop runs ready work (sampled by a timer every
  *   {@link LOOP_SAMPLE_MS} ms while admission is on): a node past its capacity spends whole
  *   seconds per loop turn writing to its subscribers, and every publish and every frame waits
@@ -28,6 +31,11 @@ export interface AdmissionOptions {
   pageSize: number
   /** Compares two store cursors. */
   compare(a: string, b: string): number
+  /**
+   * How long the oldest frame queued for a subscriber has waited for its write, in ms (the
+   * stream server's `writeLagMs`). Default: not measured.
+   */
+  writeLagMs?: (() => number) | undefined
   /** The clock, ms since the epoch. Default `Date.now`. */
   now?: (() => number) | undefined
   /** Sample the event loop's delay (while `maxLagMs` is set). Default `true`. */
@@ -71,6 +79,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
     throw new TypeError(`maxLagMs must be a positive number, got ${maxLagMs}`)
   }
   const now = options.now ?? Date.now
+  const writeLagMs = options.writeLagMs
   // Local appends not yet dispatched, in append order: [last id of the append, at] pairs. A
   // ring would save the shift; appends in flight are few (the bound keeps them few).
   const pendingIds: string[] = []
@@ -100,6 +109,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
     let lag = 0
     if (head < pendingAt.length) lag = t - (pendingAt[head] as number)
     if (behindSince !== undefined) lag = Math.max(lag, t - behindSince)
+    if (writeLagMs !== undefined) lag = Math.max(lag, writeLagMs())
     if (sampler !== undefined) {
       // The last sample, or the turn in progress when the sampler is overdue.
       lag = Math.max(lag, loopDelay, t - tickedAt - LOOP_SAMPLE_MS)

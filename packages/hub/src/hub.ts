@@ -359,10 +359,14 @@ export function createHub(options: HubOptions): Hub {
       `maxDeliveryLagMs must be a positive number, got ${maxDeliveryLagMs}`,
     )
   }
+  // Late-bound: the stream server needs the metrics, the metrics read the stream server (and
+  // the admission, which reads the stream server's write lag).
+  let lateStreams: StreamServer | undefined
   const admission = createAdmission({
     maxLagMs: maxDeliveryLagMs,
     pageSize: TAIL_PAGE_SIZE,
     compare: store.cursors.compare,
+    writeLagMs: () => lateStreams?.writeLagMs ?? 0,
   })
   let conflation: ReturnType<typeof createConflation>
   try {
@@ -371,8 +375,6 @@ export function createHub(options: HubOptions): Hub {
     throw new HeraldError('HERALD_INVALID_CONFIG', `conflate: ${(error as Error).message}`)
   }
 
-  // Late-bound: the stream server needs the metrics, the metrics read the stream server.
-  let lateStreams: StreamServer | undefined
   let lateFanOut: FanOut | undefined
   let lateAcceptor: StreamAcceptor | undefined
   const metrics = createHubMetrics(

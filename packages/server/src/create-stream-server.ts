@@ -14,7 +14,7 @@ import type { Session, StreamServer, StreamServerOptions } from './types.js'
  * @throws {TypeError} for invalid options.
  */
 export function createStreamServer(options: StreamServerOptions = {}): StreamServer {
-  const { core, sessions, isDraining, drain, close } = createServerCore(options)
+  const { core, sessions, isDraining, writeLagMs, drain, close } = createServerCore(options)
   return {
     handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
     refusePipelined: (req, stream) => refusePipelined(core, req, stream),
@@ -37,6 +37,9 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
     },
     get draining() {
       return isDraining()
+    },
+    get writeLagMs() {
+      return writeLagMs()
     },
     drain,
     close,

@@ -89,6 +89,7 @@ function validate(options: StreamServerOptions): void {
     ['maxSessionMs', options.maxSessionMs, false],
     ['headTimeoutMs', options.headTimeoutMs, false],
     ['maxPendingConnections', options.maxPendingConnections, false],
+    ['flushSliceSessions', options.flushSliceSessions, false],
   ]
   for (const [name, value, allowZero] of optional) {
     if (value !== undefined) positiveInt(name, value, allowZero)
@@ -119,6 +120,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
   core: ServerCore
   sessions: Set<StreamSession>
   isDraining(): boolean
+  writeLagMs(): number
   drain(options?: DrainOptions): Promise<void>
   close(): Promise<void>
 } {
@@ -149,32 +151,61 @@ export function createServerCore(options: StreamServerOptions = {}): {
   let reserved = 0
   let draining = false
 
-  // The once-per-turn flush: sessions that queued something this turn, written together.
+  // The flush: sessions that queued something, each written once per pass, in slices of
+  // `slice` sessions per event-loop turn so that I/O (publishes, accepts) runs in between.
+  // `passing` is the pass in progress (from `at`), `dirty` the sessions scheduled since it
+  // began; each list's first session was scheduled at `passingSince` / `dirtySince`
+  // (performance.now()), which bounds the age of every frame waiting in it.
+  const slice = options.flushSliceSessions ?? 256
+  let passing: StreamSession[] = []
+  let at = 0
+  let passingSince = 0
   let dirty: StreamSession[] = []
-  let spare: StreamSession[] = []
+  let dirtySince = 0
   let flushScheduled = false
+
+  function writeLagMs(): number {
+    if (at < passing.length) return Math.max(0, performance.now() - passingSince)
+    if (dirty.length > 0) return Math.max(0, performance.now() - dirtySince)
+    return 0
+  }
 
   function runFlush(): void {
     flushScheduled = false
-    const list = dirty
-    dirty = spare
     const started = metrics === undefined ? 0 : performance.now()
     const now = Date.now()
     let writes = 0
     let frames = 0
     let bytes = 0
-    for (let i = 0; i < list.length; i++) {
-      const session = list[i] as StreamSession
-      const sessionFrames = session.frames
-      const written = session.flush(now)
-      if (written > 0) {
-        writes++
-        frames += sessionFrames
-        bytes += written
+    let budget = slice
+    while (budget > 0) {
+      if (at >= passing.length) {
+        // The pass is done: the sessions scheduled meanwhile make the next one.
+        passing.length = 0
+        at = 0
+        if (dirty.length === 0) break
+        const next = dirty
+        dirty = passing
+        passing = next
+        passingSince = dirtySince
+      }
+      const end = Math.min(passing.length, at + budget)
+      budget -= end - at
+      for (; at < end; at++) {
+        const session = passing[at] as StreamSession
+        const sessionFrames = session.frames
+        const written = session.flush(now)
+        if (written > 0) {
+          writes++
+          frames += sessionFrames
+          bytes += written
+        }
       }
     }
-    list.length = 0
-    spare = list
+    if (at < passing.length || dirty.length > 0) {
+      flushScheduled = true
+      schedule(runFlush)
+    }
     if (metrics !== undefined && writes > 0) {
       metrics.increment('writes_total', writes)
       metrics.increment('frames_total', frames)
@@ -248,6 +279,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
       })
     },
     schedule(session) {
+      if (dirty.length === 0) dirtySince = performance.now()
       dirty.push(session)
       if (!flushScheduled) {
         flushScheduled = true
@@ -459,6 +491,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
     core,
     sessions,
     isDraining: () => draining,
+    writeLagMs,
     drain,
     close,
   }

@@ -148,8 +148,8 @@ export type ServerCounterName =
 /**
  * Histograms the server observes.
  * - `session_duration_seconds` {reason}: how long sessions lived.
- * - `flush_duration_seconds`: time to write every pending session in one event-loop turn.
- * - `flush_sessions`: sessions written in one event-loop turn.
+ * - `flush_duration_seconds`: time to write one slice of pending sessions (one event-loop turn).
+ * - `flush_sessions`: sessions written in one slice (at most `flushSliceSessions`).
  */
 export type ServerHistogramName =
   | 'session_duration_seconds'
@@ -229,6 +229,16 @@ export interface StreamServerOptions {
    * limit (`ulimit -n`, read from /proc), or 1024.
    */
   maxPendingConnections?: number
+  /**
+   * Sessions written per event-loop turn. Writes are coalesced: every session that queued
+   * frames gets one transport write per pass. With thousands of sessions a pass is long (a
+   * socket write costs microseconds), so it is cut in slices of this many sessions, and the
+   * event loop runs I/O between two slices: requests (publishes, new connections: Node
+   * accepts one connection per turn) wait one slice, not a whole pass. Sessions keep their
+   * place in the pass; frames queued meanwhile join their session's next write.
+   * Default 256.
+   */
+  flushSliceSessions?: number
   /**
    * Connections come through a reverse proxy, so every socket has the proxy's address (the
    * client IP comes from a header, as `init.ip`): `maxConnectionsPerIp` then applies to
@@ -421,6 +431,14 @@ export interface StreamServer {
   readonly sessions: ReadonlySet<Session>
   /** Number of open sessions. */
   readonly size: number
+  /**
+   * How long, in ms, the oldest frame waiting for its session's write has waited (0 when
+   * every queued frame has been handed to a transport). It grows while the pass over the
+   * sessions with queued frames takes longer than events arrive: the node writes less than it
+   * is asked to. Frames held back because a slow peer has not taken the previous write are not
+   * counted (that is `maxQueueBytes`' job).
+   */
+  readonly writeLagMs: number
   /** `true` once `drain()` or `close()` ran: new requests get 503. */
   readonly draining: boolean
   /**
