@@ -80,6 +80,31 @@ describe('createAdmission', () => {
     expect(admission.lagMs()).toBe(0)
   })
 
+  it("counts the stream server's write lag: refuses while frames wait past the bound for their write, admits once written", () => {
+    let writeLag = 0
+    let t = 1_000_000
+    const admission = createAdmission({
+      maxLagMs: 1000,
+      pageSize: 1000,
+      compare: compareCursors,
+      now: () => t,
+      sampleLoop: false,
+      writeLagMs: () => writeLag,
+    })
+    // Every event was handed to the queues (nothing appended waits), but a pass over the
+    // subscribers' writes is 1.5 s behind: the delivery lag is that.
+    admission.appended([event(1)])
+    admission.dispatched([event(1)])
+    t += 5000
+    writeLag = 1500
+    expect(admission.lagMs()).toBe(1500)
+    expect(admission.check()).toEqual({ lagMs: 1500, retryAfterS: 1 })
+    writeLag = 1000
+    expect(admission.check()).toBeUndefined()
+    writeLag = 0
+    expect(admission.lagMs()).toBe(0)
+  })
+
   it('only measures without a bound', () => {
     const { admission, advance } = setup(undefined)
     admission.appended([event(1)])

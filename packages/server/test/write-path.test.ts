@@ -171,3 +171,78 @@ describe('write path', () => {
     expect(client.events).toEqual([])
   })
 })
+
+describe('flush slices', () => {
+  /** `count` Fetch sessions of `server` (no sockets: the test counts turns, not bytes). */
+  function openSessions(server: StreamServer, count: number): Session[] {
+    return Array.from({ length: count }, (_, i) => {
+      const { session } = server.handleFetch(
+        new Request('http://example.test/events', { headers: { accept: 'text/event-stream' } }),
+        { ip: `10.0.0.${i + 1}` },
+      )
+      if (session === undefined) throw new Error('refused')
+      return session
+    })
+  }
+
+  it('writes a long pass in slices of flushSliceSessions, one per event-loop turn, with other callbacks running between two slices', async () => {
+    const log: string[] = []
+    streams = createStreamServer({
+      heartbeatMs: 0,
+      flushSliceSessions: 3,
+      metrics: {
+        increment() {},
+        observe(name, value) {
+          if (name === 'flush_sessions') log.push(`slice of ${value}`)
+        },
+      },
+    })
+    const sessions = openSessions(streams, 8)
+    expect(streams.writeLagMs).toBe(0)
+    const frame = createFrame({ id: '1', data: 'x' })
+    for (const session of sessions) session.sendFrame(frame)
+    expect(streams.writeLagMs).toBeGreaterThanOrEqual(0)
+    // Stands for I/O ready in the meantime (a publish, a new connection): it is queued after
+    // the flush, and runs after the first slice, not after the whole pass.
+    setImmediate(() => {
+      log.push('other work')
+      // A session written in the first slice that queues again waits for the next pass.
+      sessions[0]?.sendFrame(createFrame({ id: '2', data: 'y' }))
+    })
+    await until(() => log.length >= 4)
+    // The last slice ends the pass (2 sessions) and goes on with the next one (1 session).
+    expect(log).toEqual(['slice of 3', 'other work', 'slice of 3', 'slice of 3'])
+    expect(streams.writeLagMs).toBe(0)
+  })
+
+  it('writes every pending session in one turn when they fit in a slice (the default 256)', async () => {
+    const slices: number[] = []
+    streams = createStreamServer({
+      heartbeatMs: 0,
+      metrics: {
+        increment() {},
+        observe(name, value) {
+          if (name === 'flush_sessions') slices.push(value)
+        },
+      },
+    })
+    const sessions = openSessions(streams, 256)
+    for (const session of sessions) session.send({ data: 'x' })
+    await until(() => slices.length > 0)
+    expect(slices).toEqual([256])
+  })
+
+  it('refuses a slice that is not a positive integer', () => {
+    expect(() => createStreamServer({ flushSliceSessions: 0 })).toThrow(TypeError)
+    expect(() => createStreamServer({ flushSliceSessions: 1.5 })).toThrow(TypeError)
+  })
+})
+
+/** Polls `condition` once per event-loop turn (setImmediate), up to 10 000 turns. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if (condition()) return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  throw new Error('condition never held')
+}
