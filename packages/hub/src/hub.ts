@@ -559,6 +559,10 @@ export function createHub(options: HubOptions): Hub {
     streams,
     logger,
     pageSize: TAIL_PAGE_SIZE,
+    // Conflation works on what one read returns: while the subscribers' writes are behind
+    // (a pass over them takes longer than events arrive), the next read waits for them, so
+    // that it spans every event appended meanwhile and a superseded one is never written.
+    beforeRead: conflation === undefined ? undefined : () => streams.flushed(),
     onBatch(batch) {
       admission.dispatched(batch)
       stats.observe(batch)

@@ -41,6 +41,12 @@ export interface NodeTailOptions {
   pageSize?: number | undefined
   /** Pause between retries while the store fails, in ms. Default 250. */
   retryMs?: number | undefined
+  /**
+   * Awaited after each batch, before the next read: while it waits, new events stay in the
+   * log and the next read takes them together (the hub waits for the subscribers' writes of
+   * the batch when topics conflate, so that a batch spans what arrived during a write pass).
+   */
+  beforeRead?: (() => Promise<void>) | undefined
   /** Sees every batch after the fan-out (the dashboard's stats and tails). */
   onBatch?: ((events: readonly StoredEvent[]) => void) | undefined
 }
@@ -101,6 +107,7 @@ export function startNodeTail(options: NodeTailOptions): NodeTail {
       } catch (error) {
         logger.error({ err: error }, 'fan-out failed')
       }
+      if (options.beforeRead !== undefined) await options.beforeRead()
     }
   })()
   return {

@@ -14,7 +14,8 @@ import type { Session, StreamServer, StreamServerOptions } from './types.js'
  * @throws {TypeError} for invalid options.
  */
 export function createStreamServer(options: StreamServerOptions = {}): StreamServer {
-  const { core, sessions, isDraining, writeLagMs, drain, close } = createServerCore(options)
+  const { core, sessions, isDraining, writeLagMs, flushed, drain, close } =
+    createServerCore(options)
   return {
     handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
     refusePipelined: (req, stream) => refusePipelined(core, req, stream),
@@ -41,6 +42,7 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
     get writeLagMs() {
       return writeLagMs()
     },
+    flushed,
     drain,
     close,
   }

@@ -121,6 +121,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
   sessions: Set<StreamSession>
   isDraining(): boolean
   writeLagMs(): number
+  flushed(): Promise<void>
   drain(options?: DrainOptions): Promise<void>
   close(): Promise<void>
 } {
@@ -163,6 +164,16 @@ export function createServerCore(options: StreamServerOptions = {}): {
   let dirty: StreamSession[] = []
   let dirtySince = 0
   let flushScheduled = false
+  // Passes completed, and who waits for a given count (`flushed()`).
+  let passes = 0
+  let passWaiters: { pass: number; resolve: () => void }[] = []
+
+  function flushed(): Promise<void> {
+    // Frames queued so far are in the pass in progress or in the next one.
+    const pass = passes + (at < passing.length ? 1 : 0) + (dirty.length > 0 ? 1 : 0)
+    if (pass === passes) return Promise.resolve()
+    return new Promise((resolve) => passWaiters.push({ pass, resolve }))
+  }
 
   function writeLagMs(): number {
     if (at < passing.length) return Math.max(0, performance.now() - passingSince)
@@ -179,10 +190,8 @@ export function createServerCore(options: StreamServerOptions = {}): {
     let bytes = 0
     let budget = slice
     while (budget > 0) {
-      if (at >= passing.length) {
-        // The pass is done: the sessions scheduled meanwhile make the next one.
-        passing.length = 0
-        at = 0
+      if (passing.length === 0) {
+        // The sessions scheduled since the last pass make the next one.
         if (dirty.length === 0) break
         const next = dirty
         dirty = passing
@@ -201,10 +210,23 @@ export function createServerCore(options: StreamServerOptions = {}): {
           bytes += written
         }
       }
+      if (at >= passing.length) {
+        passing.length = 0
+        at = 0
+        passes++
+      }
     }
-    if (at < passing.length || dirty.length > 0) {
+    if (passing.length > 0 || dirty.length > 0) {
       flushScheduled = true
       schedule(runFlush)
+    }
+    if (passWaiters.length > 0 && passWaiters[0] !== undefined && passWaiters[0].pass <= passes) {
+      const waiters = passWaiters
+      passWaiters = []
+      for (const waiter of waiters) {
+        if (waiter.pass <= passes) waiter.resolve()
+        else passWaiters.push(waiter)
+      }
     }
     if (metrics !== undefined && writes > 0) {
       metrics.increment('writes_total', writes)
@@ -492,6 +514,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
     sessions,
     isDraining: () => draining,
     writeLagMs,
+    flushed,
     drain,
     close,
   }

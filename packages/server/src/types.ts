@@ -439,6 +439,12 @@ export interface StreamServer {
    * counted (that is `maxQueueBytes`' job).
    */
   readonly writeLagMs: number
+  /**
+   * Resolves once every frame queued before the call has been handed to its transport (or its
+   * session closed, or waits for a slow peer to take the previous write): at once when nothing
+   * waits, else at the end of the pass in progress or of the next one.
+   */
+  flushed(): Promise<void>
   /** `true` once `drain()` or `close()` ran: new requests get 503. */
   readonly draining: boolean
   /**

@@ -215,6 +215,29 @@ describe('flush slices', () => {
     expect(streams.writeLagMs).toBe(0)
   })
 
+  it('flushed() resolves once every frame queued before it has been written: at once when none waits, else at the end of its pass', async () => {
+    const log: string[] = []
+    streams = createStreamServer({
+      heartbeatMs: 0,
+      flushSliceSessions: 3,
+      metrics: {
+        increment() {},
+        observe(name, value) {
+          if (name === 'flush_sessions') log.push(`slice of ${value}`)
+        },
+      },
+    })
+    const sessions = openSessions(streams, 8)
+    await streams.flushed()
+    const frame = createFrame({ id: '1', data: 'x' })
+    for (const session of sessions) session.sendFrame(frame)
+    const done = streams.flushed().then(() => log.push('flushed'))
+    await done
+    expect(log).toEqual(['slice of 3', 'slice of 3', 'slice of 2', 'flushed'])
+    expect(streams.writeLagMs).toBe(0)
+    await streams.flushed()
+  })
+
   it('writes every pending session in one turn when they fit in a slice (the default 256)', async () => {
     const slices: number[] = []
     streams = createStreamServer({
