@@ -8,13 +8,14 @@
  * version registered on any node is therefore applied by every node from the first publish
  * that starts after its registration was answered.
  */
+
+import { createRequire } from 'node:module'
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type { AppendInput, SchemaCompatibility, SchemaStore, SchemaVersion } from '@herald/store'
 import { assertValidTopic, assertValidTopicPattern, createTopicMatcher } from '@herald/store'
-import type { ErrorObject, ValidateFunction } from 'ajv'
-import { Ajv } from 'ajv'
-import { Ajv2020 } from 'ajv/dist/2020.js'
-import addFormats from 'ajv-formats'
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv'
+import type { Ajv2020 } from 'ajv/dist/2020.js'
+import type addFormats from 'ajv-formats'
 import type { SchemaChange } from './compatibility.js'
 import { canonicalJson, findBreakingChanges } from './compatibility.js'
 
@@ -98,9 +99,24 @@ export function compareSpecificity(a: string, b: string): number {
 
 const DRAFT_2020 = /^https?:\/\/json-schema\.org\/draft\/2020-12\/schema#?$/
 
-function makeAjv<T extends Ajv | Ajv2020>(instance: T): T {
-  addFormats.default(instance as unknown as Parameters<typeof addFormats.default>[0])
-  return instance
+const require = createRequire(import.meta.url)
+
+/**
+ * Ajv for draft-07 and for 2020-12, made on the first schema compiled. Ajv, its formats and the
+ * two instances (each compiles its meta-schemas) are about 2.5 MiB of heap that a hub without
+ * schemas never needs. Loaded synchronously (all three are CommonJS), so a schema that is
+ * registered or read at startup still fails there, not at its first publish.
+ */
+function loadAjv(): { draft7: Ajv; draft2020: Ajv2020 } {
+  const { Ajv: Draft7 } = require('ajv') as typeof import('ajv')
+  const { Ajv2020: Draft2020 } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js')
+  const formats = require('ajv-formats') as typeof addFormats
+  const options = { strict: false, allErrors: false, logger: false } as const
+  const draft7 = new Draft7(options)
+  const draft2020 = new Draft2020(options)
+  formats.default(draft7 as unknown as Parameters<typeof formats.default>[0])
+  formats.default(draft2020 as unknown as Parameters<typeof formats.default>[0])
+  return { draft7, draft2020 }
 }
 
 /**
@@ -128,15 +144,15 @@ interface Compiled {
 
 /** Creates the registry over `store`. */
 export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
-  const options = { strict: false, allErrors: false, logger: false } as const
-  const draft7 = makeAjv(new Ajv(options))
-  const draft2020 = makeAjv(new Ajv2020(options))
-  const ajvFor = (schema: unknown) =>
-    typeof schema === 'object' &&
-    schema !== null &&
-    DRAFT_2020.test(String((schema as { $schema?: unknown }).$schema ?? ''))
-      ? draft2020
-      : draft7
+  let ajv: ReturnType<typeof loadAjv> | undefined
+  const ajvFor = (schema: unknown): Ajv | Ajv2020 => {
+    ajv ??= loadAjv()
+    return typeof schema === 'object' &&
+      schema !== null &&
+      DRAFT_2020.test(String((schema as { $schema?: unknown }).$schema ?? ''))
+      ? ajv.draft2020
+      : ajv.draft7
+  }
 
   /** Compiled validators by pattern and version: each version is compiled once. */
   const compiled = new Map<string, Compiled>()
