@@ -35,6 +35,8 @@ type Kind =
   | 'hub-redis'
   | 'hub-nats'
 const isHub = (kind: Kind) => kind.startsWith('hub-')
+// Node flags for the hub kinds (A/B of V8 heap flags): BENCH_NODE_ARGS="--max-semi-space-size=2".
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const run = `b${process.pid}`
 const storeOf: Record<string, string> = {
   'hub-memory': 'memory',
@@ -145,6 +147,7 @@ async function startServer(kind: Kind): Promise<RunningServer> {
         '-c',
         '0',
         process.execPath,
+        ...nodeArgs,
         join(root, 'packages/cli/dist/bin.js'),
         'serve',
         '--port',

@@ -3,7 +3,9 @@
  * (`taskset`), the C load generator (bench/fanout-loadgen.c, 5000 streams per process, each
  * process from its own loopback source addresses 127.0.0.2+) and this script on core 1.
  * Servers, alternating in every round:
- *   herald        `herald serve` with its defaults (lean streams, SQLite store, heartbeats)
+ *   herald        `herald serve` with its defaults (lean streams, SQLite store, heartbeats),
+ *                 started as the `herald` executable (packages/cli/bin/herald.js), which runs
+ *                 Node with `--max-semi-space-size=2` and MALLOC_ARENA_MAX=2
  *   herald-http   the same with `--no-lean-streams` (every stream on node:http)
  *   nchan         nginx + libnginx-mod-nchan, one process
  * Per row: total RSS with N open streams (VmRSS), RSS growth per stream over the empty
@@ -116,8 +118,8 @@ async function start(kind: Kind): Promise<Running> {
     const args = [
       '-c',
       '0',
-      process.execPath,
-      join(root, 'packages/cli/dist/bin.js'),
+      // The `herald` executable as npm links it (its shebang sets the heap flags), as users run it.
+      join(root, 'packages/cli/bin/herald.js'),
       'serve',
       '--port',
       String(port),
