@@ -10,14 +10,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
 import { assertValidTopicPattern, patternCovers, topicMatches } from '@herald/store'
-import {
-  createRemoteJWKSet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-  type RemoteJWKSet,
-  SignJWT,
-} from 'jose'
+import type { JWTPayload, JWTVerifyGetKey, RemoteJWKSet } from 'jose'
 import { type MercureGrants, mercureGrantsOf } from './mercure/claims.js'
 
 /** Authentication options of the hub. With no key at all, auth is off (development mode). */
@@ -279,6 +272,17 @@ function cookie(header: string | undefined, name: string): string | undefined {
 }
 
 /**
+ * jose, imported on the first token verified or minted: a hub with auth off never loads it
+ * (about 1 MiB of heap and its 46 modules). Every configuration error is still thrown by
+ * {@link createAuthenticator} itself, before any token is seen.
+ */
+let jose: Promise<typeof import('jose')> | undefined
+const loadJose = () => {
+  jose ??= import('jose')
+  return jose
+}
+
+/**
  * Creates the hub's {@link Authenticator}. `now` is the clock for token expiry (tests).
  *
  * @throws {HeraldError} `HERALD_INVALID_CONFIG` for an unusable key or URL.
@@ -296,22 +300,22 @@ export function createAuthenticator(
       ? undefined
       : importPublicKey(options.jwtPublicKey)
   const publicAlgorithms = publicKey === undefined ? [] : algorithmsOf(publicKey)
-  let jwks: RemoteJWKSet | undefined
+  let jwksUrl: URL | undefined
   if (options.jwksUrl !== undefined && options.jwksUrl !== '') {
-    let url: URL
     try {
-      url = new URL(options.jwksUrl)
+      jwksUrl = new URL(options.jwksUrl)
     } catch (error) {
       throw new HeraldError('HERALD_INVALID_CONFIG', `jwksUrl: not a URL: ${options.jwksUrl}`, {
         cause: error,
       })
     }
-    jwks = createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30_000 })
   }
-  const enabled = secret !== undefined || publicKey !== undefined || jwks !== undefined
+  // The remote key set, made with jose on the first verification (see loadJose).
+  let jwks: RemoteJWKSet | undefined
+  const enabled = secret !== undefined || publicKey !== undefined || jwksUrl !== undefined
   const algorithms = [
     ...(secret === undefined ? [] : HMAC),
-    ...(jwks === undefined ? publicAlgorithms : ASYMMETRIC),
+    ...(jwksUrl === undefined ? publicAlgorithms : ASYMMETRIC),
   ]
   const cookieName = options.cookieName ?? 'heraldAuthorization'
   const anonymousSubscribe = options.anonymousSubscribe ?? true
@@ -369,6 +373,10 @@ export function createAuthenticator(
 
   async function verify(token: string, base: string): Promise<Omit<Principal, 'tokenFrom'>> {
     let payload: JWTPayload
+    const { createRemoteJWKSet, jwtVerify } = await loadJose()
+    if (jwksUrl !== undefined && jwks === undefined) {
+      jwks = createRemoteJWKSet(jwksUrl, { timeoutDuration: 5000, cooldownDuration: 30_000 })
+    }
     try {
       const verified = await jwtVerify(token, getKey, {
         ...verifyOptions,
@@ -537,6 +545,7 @@ export async function mintToken(options: MintTokenOptions): Promise<string> {
   for (const p of [...(options.publish ?? []), ...(options.subscribe ?? [])]) {
     if (p !== '*') assertValidTopicPattern(p)
   }
+  const { SignJWT } = await loadJose()
   const jwt = new SignJWT({
     herald: {
       publish: [...(options.publish ?? [])],
