@@ -12,7 +12,9 @@
  * Environment:
  *   BENCH_SIZES=1000:100,5000:20,15000:6   subscribers:events-per-second
  *   BENCH_SERVERS=herald,better-sse,nchan,node-floor   (also herald-bounded: herald with
- *                                           --max-delivery-lag BENCH_MAX_LAG, default 1 s)
+ *                                           --max-delivery-lag BENCH_MAX_LAG, default 1 s;
+ *                                           herald-conflated: that plus --conflate bench,
+ *                                           measured with `herald bench --conflated`)
  *   BENCH_ROUNDS=1                          rounds, servers alternating within each
  *   BENCH_SECONDS=10                        seconds of publishing (1 s warm-up excluded)
  *   BENCH_PAYLOAD=128
@@ -26,7 +28,7 @@ import { join } from 'node:path'
 import { startNchan } from './nchan.js'
 import { freePort, waitForPort } from './ports.js'
 
-type Kind = 'herald' | 'herald-bounded' | 'better-sse' | 'nchan' | 'node-floor'
+type Kind = 'herald' | 'herald-bounded' | 'herald-conflated' | 'better-sse' | 'nchan' | 'node-floor'
 
 const root = new URL('..', import.meta.url).pathname
 const HERALD_BIN = join(root, 'packages/cli/dist/bin.js')
@@ -43,6 +45,7 @@ const maxLag = process.env.BENCH_MAX_LAG ?? '1'
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1)
 
 interface Server {
+  kind: Kind
   sub: string
   pub: string
   pid: number
@@ -65,13 +68,14 @@ async function startServer(kind: Kind, subscribers: number): Promise<Server> {
     return {
       sub: `${nchan.url}/sub/bench`,
       pub: `${nchan.url}/pub/bench`,
+      kind,
       pid: nchan.pid,
       format: 'raw',
       stop: nchan.stop,
     }
   }
   const port = await freePort()
-  if (kind === 'herald' || kind === 'herald-bounded') {
+  if (kind === 'herald' || kind === 'herald-bounded' || kind === 'herald-conflated') {
     const dir = mkdtempSync(join(os.tmpdir(), 'herald-peers-'))
     const child = spawn(
       'taskset',
@@ -89,7 +93,10 @@ async function startServer(kind: Kind, subscribers: number): Promise<Server> {
         '0',
         '--log-level',
         'warn',
-        ...(kind === 'herald-bounded' ? ['--max-delivery-lag', maxLag] : []),
+        ...(kind === 'herald-bounded' || kind === 'herald-conflated'
+          ? ['--max-delivery-lag', maxLag]
+          : []),
+        ...(kind === 'herald-conflated' ? ['--conflate', 'bench'] : []),
       ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     )
@@ -97,6 +104,7 @@ async function startServer(kind: Kind, subscribers: number): Promise<Server> {
     return {
       sub: `http://127.0.0.1:${port}/events?topic=bench`,
       pub: `http://127.0.0.1:${port}/publish`,
+      kind,
       pid: child.pid as number,
       format: 'json',
       stop: async () => {
@@ -123,6 +131,7 @@ async function startServer(kind: Kind, subscribers: number): Promise<Server> {
   return {
     sub: `http://127.0.0.1:${port}/sub`,
     pub: `http://127.0.0.1:${port}/pub`,
+    kind,
     pid: child.pid as number,
     format: 'raw',
     stop: () => stopChild(child),
@@ -169,6 +178,7 @@ function runBench(
         '--pid',
         String(server.pid),
         '--json',
+        ...(server.kind === 'herald-conflated' ? ['--conflated'] : []),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     )
@@ -223,7 +233,7 @@ if (process.env.BENCH_TABLE_FROM) {
         }
         results.push(row)
         console.error(
-          `${kind.padEnd(10)} ${String(subscribers).padStart(6)} subs  ${String(r.deliveriesPerSec).padStart(8)} deliveries/s  p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms  lost ${r.lost}  refused ${r.publishFailed}  cpu ${r.serverCpuPct}%  rss ${r.serverRssMb} MB  machine ${machineBusyPct}% of 200%`,
+          `${kind.padEnd(10)} ${String(subscribers).padStart(6)} subs  ${String(r.deliveriesPerSec).padStart(8)} deliveries/s  p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms  lost ${r.lost}  refused ${r.publishFailed}  conflated ${r.conflated ?? 0}  cpu ${r.serverCpuPct}%  rss ${r.serverRssMb} MB  machine ${machineBusyPct}% of 200%`,
         )
       }
     }
@@ -232,8 +242,8 @@ if (process.env.BENCH_TABLE_FROM) {
 }
 const floorOf = (n: number) => results.find((x) => x.kind === 'node-floor' && x.subscribers === n)
 const lines = [
-  '| subscribers | events/s | server | deliveries/s | p50 ms | p99 ms | max ms | published | refused | lost | dup | server CPU % | server RSS MB | connect p99 ms | p99 vs floor | generator CPU % | machine busy |',
-  '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| subscribers | events/s | server | deliveries/s | p50 ms | p99 ms | max ms | published | refused | conflated | lost | dup | server CPU % | server RSS MB | connect p99 ms | p99 vs floor | generator CPU % | machine busy |',
+  '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
 ]
 for (const r of results) {
   const floor = floorOf(r.subscribers as number)
@@ -242,7 +252,7 @@ for (const r of results) {
       ? `${((r.p99Ms as number) / (floor.p99Ms as number)).toFixed(2)}x`
       : '-'
   lines.push(
-    `| ${(r.subscribers as number).toLocaleString('en-US')} | ${r.rate} | ${r.kind} | ${(r.deliveriesPerSec as number).toLocaleString('en-US')} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.published} | ${r.publishFailed ?? 0} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPct} | ${r.serverRssMb} | ${r.connectP99Ms} | ${ratio} | ${r.subscriberCpuPct} | ${r.machineBusyPct}% (load ${(r.loadavg1 as number).toFixed(1)}) |`,
+    `| ${(r.subscribers as number).toLocaleString('en-US')} | ${r.rate} | ${r.kind} | ${(r.deliveriesPerSec as number).toLocaleString('en-US')} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.published} | ${r.publishFailed ?? 0} | ${r.conflated ?? 0} | ${r.lost} | ${r.duplicated} | ${r.serverCpuPct} | ${r.serverRssMb} | ${r.connectP99Ms} | ${ratio} | ${r.subscriberCpuPct} | ${r.machineBusyPct}% (load ${(r.loadavg1 as number).toFixed(1)}) |`,
   )
 }
 console.log(lines.join('\n'))

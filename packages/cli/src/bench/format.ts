@@ -32,7 +32,7 @@ export function summaryRows(r: BenchResult): Array<[string, string]> {
     ['latency', `p50 ${r.p50Ms} ms  p95 ${r.p95Ms} ms  p99 ${r.p99Ms} ms  max ${r.maxMs} ms`],
     [
       'integrity',
-      `lost ${n(r.lost)} (${n(r.lossySubscribers)} subscribers)  duplicated ${n(r.duplicated)}  out of order ${n(r.outOfOrder)}`,
+      `lost ${n(r.lost)} (${n(r.lossySubscribers)} subscribers)  duplicated ${n(r.duplicated)}  out of order ${n(r.outOfOrder)}${r.conflated > 0 ? `  conflated ${n(r.conflated)}` : ''}`,
     ],
     [
       'reconnects',

@@ -45,6 +45,11 @@ export interface BenchOptions {
   headers?: Record<string, string>
   /** Publish body: Herald's JSON (default) or the bare payload. */
   publishFormat?: 'json' | 'raw'
+  /**
+   * The topic conflates on the hub (`herald serve --conflate`): a skipped event that a later
+   * one followed is counted in `conflated`, not `lost` (missing the newest is still a loss).
+   */
+  conflated?: boolean
   /** Seconds to wait for the last deliveries after publishing stops. Default 5. */
   drain?: number
   /** Called about once a second while the benchmark runs. */
@@ -106,6 +111,8 @@ export interface BenchResult {
   lossySubscribers: number
   duplicated: number
   outOfOrder: number
+  /** Events the hub conflated (skipped for a newer one of the same key); `--conflated` only. */
+  conflated: number
   reconnects: number
   reconnectAttempts: number
   reconnectSuccessRate: number
@@ -142,6 +149,7 @@ function startWorker(
   count: number,
   target: URL,
   headers: string,
+  conflated: boolean,
   onTick: (worker: Worker, tick: TickMessage) => void,
 ): Worker {
   const child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -178,6 +186,7 @@ function startWorker(
     extraHeaders: headers,
     reconnectDelayMs: 500,
     connectConcurrency: 256,
+    conflated,
   })
   return worker
 }
@@ -226,7 +235,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   }
   try {
     for (let left = options.subscribers; left > 0; left -= perProcess) {
-      workers.push(startWorker(Math.min(perProcess, left), subscribeUrl, headerLines, onTick))
+      workers.push(
+        startWorker(
+          Math.min(perProcess, left),
+          subscribeUrl,
+          headerLines,
+          options.conflated === true,
+          onTick,
+        ),
+      )
     }
     const connectStarted = performance.now()
     const runStarted = performance.now()
@@ -376,6 +393,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       lossySubscribers: sum((r) => r.lossySubscribers),
       duplicated: sum((r) => r.duplicated),
       outOfOrder: sum((r) => r.outOfOrder),
+      conflated: sum((r) => r.conflated),
       reconnects,
       reconnectAttempts,
       reconnectSuccessRate:

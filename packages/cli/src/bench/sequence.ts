@@ -15,6 +15,11 @@ export interface SequenceCounts {
   lost: number
   duplicated: number
   outOfOrder: number
+  /**
+   * With `conflated`: sequence numbers skipped in the middle (a later one arrived: the hub
+   * conflated them), not counted as lost.
+   */
+  conflated: number
 }
 
 /** Tracks the sequence numbers one subscriber received. */
@@ -27,6 +32,19 @@ export class SequenceTracker {
   #floor = 0
   /** Missing ranges, inclusive, ascending. */
   #gaps: Array<[number, number]> = []
+  /** Conflated topic: skips are counted, not tracked (there is one per superseded event). */
+  readonly #conflated: boolean
+  #skipped = 0
+
+  /**
+   * With `conflated`, a skipped sequence number that a later one followed is counted as
+   * conflated (the hub's `--conflate`), not lost: only missing the newest is a loss. Late
+   * arrivals then fill a skip without telling which (a duplicate below the highest seen is
+   * not detected).
+   */
+  constructor(options: { conflated?: boolean } = {}) {
+    this.#conflated = options.conflated === true
+  }
 
   /** Highest sequence number seen so far (0 before the first). */
   get max(): number {
@@ -43,6 +61,15 @@ export class SequenceTracker {
     if (settled > this.#floor) this.#floor = settled
     if (seq === this.#max + 1) {
       this.#max = seq
+      return
+    }
+    if (this.#conflated) {
+      if (seq > this.#max) {
+        this.#skipped += seq - this.#max - 1
+        this.#max = seq
+      } else if (seq <= floor) this.#outOfOrder++
+      else if (this.#skipped > 0) this.#skipped--
+      else this.#duplicated++
       return
     }
     if (seq > this.#max) {
@@ -72,12 +99,17 @@ export class SequenceTracker {
     let lost = 0
     for (const [from, to] of this.#gaps) lost += to - from + 1
     if (published > this.#max) lost += published - this.#max
-    for (const seq of notPublished) if (this.#isMissing(seq, published)) lost--
+    let conflated = this.#skipped
+    for (const seq of notPublished) {
+      if (this.#conflated && seq < this.#max) conflated--
+      else if (this.#isMissing(seq, published)) lost--
+    }
     return {
       received: this.#received,
       lost,
       duplicated: this.#duplicated,
       outOfOrder: this.#outOfOrder,
+      conflated: Math.max(0, conflated),
     }
   }
 

@@ -44,7 +44,7 @@ function start(message: StartMessage): void {
       const i = next++
       inFlight++
       let first = true
-      const tracker = new SequenceTracker()
+      const tracker = new SequenceTracker({ conflated: message.conflated === true })
       trackers.push(tracker)
       const subscriber = new RawSubscriber(
         {
@@ -133,6 +133,7 @@ function finish(published: number, notPublished: ReadonlySet<number>): void {
   let lost = 0
   let duplicated = 0
   let outOfOrder = 0
+  let conflated = 0
   let lossySubscribers = 0
   for (const t of trackers) {
     const c = t.counts(published, notPublished)
@@ -140,6 +141,7 @@ function finish(published: number, notPublished: ReadonlySet<number>): void {
     lost += c.lost
     duplicated += c.duplicated
     outOfOrder += c.outOfOrder
+    conflated += c.conflated
     if (c.lost > 0) lossySubscribers++
   }
   send({
@@ -149,6 +151,7 @@ function finish(published: number, notPublished: ReadonlySet<number>): void {
     lost,
     duplicated,
     outOfOrder,
+    conflated,
     lossySubscribers,
     measured,
     frames,

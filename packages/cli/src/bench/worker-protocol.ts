@@ -15,6 +15,8 @@ export interface StartMessage {
   reconnectDelayMs: number
   /** Connection attempts in flight at once while opening. */
   connectConcurrency: number
+  /** The topic conflates on the hub: skips are counted as conflated, not lost. */
+  conflated?: boolean
 }
 
 /** Parent to worker: latency and deliveries count from this sequence number on (warm-up over). */
@@ -62,6 +64,8 @@ export interface ResultMessage {
   lost: number
   duplicated: number
   outOfOrder: number
+  /** Events skipped because the hub conflated them (`conflated` runs only). */
+  conflated: number
   /** Subscribers that lost at least one event. */
   lossySubscribers: number
   /** Measured deliveries (sequence >= the measure point). */

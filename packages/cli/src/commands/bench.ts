@@ -35,7 +35,9 @@ Options:
   --store STORE         store of the own hub: sqlite (temporary file, default) | memory
   --token TOKEN         bearer token for subscribe and publish [HERALD_TOKEN]
   --publish-format F    json (default) | raw (POST the bare payload, e.g. to nchan)
-  --per-process N       subscribers per process (default 5000; ulimit -n bounds it)`
+  --per-process N       subscribers per process (default 5000; ulimit -n bounds it)
+  --conflated           the topic conflates on the hub (herald serve --conflate): a skipped
+                        event a later one followed counts as conflated, not lost`
 
 function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback
@@ -101,6 +103,7 @@ export async function runBenchCommand(
         token: { type: 'string' },
         'publish-format': { type: 'string' },
         'per-process': { type: 'string' },
+        conflated: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     },
@@ -141,6 +144,7 @@ export async function runBenchCommand(
       perProcess: positiveInt('per-process', v['per-process'], 5000),
       headers: token === undefined || token === '' ? {} : { authorization: `Bearer ${token}` },
       publishFormat: format,
+      conflated: v.conflated === true,
     }
     if (options.url !== undefined && options.url.protocol !== 'http:')
       throw new TypeError('--url: synthetic subscribers speak plain http:')
