@@ -39,7 +39,8 @@ function heldStore(): { store: EventStore; asked: () => boolean; open: () => voi
   return { store, asked: () => asked, open: release }
 }
 
-it('opens a stream only once the node tail knows where the log ends, so no event published after the open is lost', async () => {
+/** A hub on a held store, listening, once its node tail has asked the store where the log ends. */
+async function startHeldHub() {
   const { store, asked, open } = heldStore()
   const hub = createHub({ store, stream: { heartbeatMs: 0 } })
   const server = createServer((req, res) => hub.handleNode(req, res))
@@ -57,6 +58,11 @@ it('opens a stream only once the node tail knows where the log ends, so no event
     if (Date.now() > deadline) throw new Error('the node tail never asked the store')
     await new Promise((resolve) => setImmediate(resolve))
   }
+  return { hub, url, open }
+}
+
+it('opens a stream only once the node tail knows where the log ends, so no event published after the open is lost', async () => {
+  const { hub, url, open } = await startHeldHub()
 
   const opening = openEventStream(`${url}/events?topic=news`)
   // A bound, not a synchronisation: a loopback stream opens in a few ms when nothing holds it.
@@ -79,23 +85,7 @@ it('opens a stream only once the node tail knows where the log ends, so no event
 })
 
 it('refuses a stream with 503 + Retry-After while the store never answers, and counts it', async () => {
-  const { store, asked, open } = heldStore()
-  const hub = createHub({ store, stream: { heartbeatMs: 0 } })
-  const server = createServer((req, res) => hub.handleNode(req, res))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(async () => {
-    open()
-    await hub.close()
-    await store.close().catch(() => {})
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const deadline = Date.now() + 10_000
-  while (!asked()) {
-    if (Date.now() > deadline) throw new Error('the node tail never asked the store')
-    await new Promise((resolve) => setImmediate(resolve))
-  }
+  const { url } = await startHeldHub()
   const refused = await fetch(`${url}/events?topic=news`)
   expect(refused.status).toBe(503)
   expect(refused.headers.get('retry-after')).toBe('1')
