@@ -123,7 +123,24 @@ function bound(value: number): string {
   return value === Number.POSITIVE_INFINITY ? '-1' : String(value)
 }
 
-function toEvent(entry: Entry): StoredEvent {
+/**
+ * The update ids of the log incarnation `epoch` (a random UUID): the log id is its first 15
+ * hex digits, as `@herald/store` `deriveUpdateId` builds them (the append script checks the
+ * same form). The prefix is built once per epoch.
+ */
+let derivedFor = ''
+let derivedPrefix = ''
+function derivedId(epoch: string, seq: number): string {
+  if (epoch !== derivedFor) {
+    const hex = epoch.replace(/-/g, '')
+    derivedPrefix = `urn:uuid:${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(12, 15)}-8`
+    derivedFor = epoch
+  }
+  const s = seq.toString(16).padStart(15, '0')
+  return `${derivedPrefix}${s.slice(0, 3)}-${s.slice(3)}`
+}
+
+function toEvent(entry: Entry, epoch: string): StoredEvent {
   const [id, raw] = entry
   let topic = ''
   let data = ''
@@ -166,13 +183,14 @@ function toEvent(entry: Entry): StoredEvent {
         break
     }
   }
+  const seq = Number(id.slice(0, id.indexOf('-')))
   return {
-    id: formatSequenceCursor(Number(id.slice(0, id.indexOf('-')))),
+    id: formatSequenceCursor(seq),
     topic,
     alternates,
     data,
     type,
-    clientId,
+    clientId: clientId ?? derivedId(epoch, seq),
     retry,
     private: isPrivate,
     publishedAt,
@@ -362,6 +380,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       for (const b of batches) b.reject(error)
       return
     }
+    const logEpoch = reply[0] as string
     const t = Number(reply[1])
     let newest = 0
     batches.forEach((batch, i) => {
@@ -378,9 +397,18 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       }
       const firstSeq = Number(first)
       newest = firstSeq + batch.inputs.length - 1
-      batch.resolve(batch.inputs.map((input, j) => toStoredEvent(input, firstSeq + j, t)))
+      batch.resolve(
+        batch.inputs.map((input, j) =>
+          toStoredEvent(
+            input,
+            firstSeq + j,
+            t,
+            input.clientId ?? derivedId(logEpoch, firstSeq + j),
+          ),
+        ),
+      )
     })
-    seen(newest, reply[0] as string)
+    seen(newest, logEpoch)
   }
 
   async function runRead(
@@ -430,6 +458,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     sharedIdempotencyCache: (idempotency) =>
       createRedisIdempotencyCache(connection, prefix, idempotency),
     cursors: SEQUENCE_CURSORS,
+    derivesUpdateIds: true,
     schemas: createRedisSchemaStore(connection, prefix, { now, assertOpen }),
     append,
 
@@ -453,7 +482,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       const [, reached, more, logEpoch, latest] = reply as [string, string, number, string, string]
       if (latest !== '') seen(Number(latest), logEpoch)
       const events: StoredEvent[] = []
-      for (let i = 5; i < reply.length; i++) events.push(toEvent(reply[i] as Entry))
+      for (let i = 5; i < reply.length; i++) events.push(toEvent(reply[i] as Entry, logEpoch))
       return {
         kind: 'events',
         events,

@@ -164,6 +164,22 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     expect(await store.findCursor?.('urn:uuid:generated-1')).toBe(event?.id)
   })
 
+  it('stores nothing for an event without a publisher id: its update id is derived from the sequence', async () => {
+    const store = open('derived')
+    const [a, b] = await store.append([
+      { topic: 'd', data: '1' },
+      { topic: 'd', data: '2' },
+    ])
+    expect(a?.clientId).toMatch(/^urn:uuid:[0-9a-f-]{36}$/)
+    expect(await admin.hLen(`${store.prefix}ids`)).toBe(0)
+    expect(await store.findCursor?.(b?.clientId as string)).toBe(b?.id)
+    // The derived form of this log is never a publisher's id.
+    const unused = String(b?.clientId).replace(/.$/, (c) => (c === 'f' ? 'e' : 'f'))
+    await expect(store.append([{ topic: 'd', data: '3', clientId: unused }])).rejects.toMatchObject(
+      { code: 'HERALD_DUPLICATE_EVENT_ID' },
+    )
+  })
+
   it('carries any text through the packed batch (quotes, newlines, NUL, non-BMP; a lone surrogate as U+FFFD)', async () => {
     const store = open('text')
     const odd = 'q"uote\\ \n\r\u0000 é 😀 </script>'
@@ -176,7 +192,7 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
       page.kind === 'events' && page.events.map((e) => [e.id, e.topic, e.data, e.type, e.clientId]),
     ).toEqual([
       [a?.[0]?.id, 'odd/é', odd, 't"y', 'c"1'],
-      [b?.[0]?.id, 'odd/x', 'lone \ufffd half', undefined, undefined],
+      [b?.[0]?.id, 'odd/x', 'lone \ufffd half', undefined, b?.[0]?.clientId],
     ])
   })
 

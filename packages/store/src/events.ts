@@ -72,12 +72,14 @@ export const NO_ALTERNATES: readonly string[] = Object.freeze([])
 /**
  * The stored form of an appended event, for stores with sequence cursors: every store
  * returns this from `append`, so that stores agree on defaults (`private` false,
- * `alternates` empty) and on the cursor format.
+ * `alternates` empty) and on the cursor format. `clientId`: the event's update id when the
+ * store derives one (`EventStore.derivesUpdateIds`), else the publisher's.
  */
 export function toStoredEvent(
   input: AppendInput,
   sequence: number,
   publishedAt: number,
+  clientId: string | undefined = input.clientId,
 ): StoredEvent {
   return {
     id: formatSequenceCursor(sequence),
@@ -88,7 +90,7 @@ export function toStoredEvent(
         : [...input.alternates],
     data: input.data,
     type: input.type,
-    clientId: input.clientId,
+    clientId,
     retry: input.retry,
     private: input.private === true,
     publishedAt,
