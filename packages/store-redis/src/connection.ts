@@ -42,7 +42,11 @@ export interface RedisConnection {
   /** Runs a Lua script by its SHA1, loading it on `NOSCRIPT` (a restarted Redis forgets them). */
   script<T>(source: string, args: readonly RedisArg[], timeoutMs?: number): Promise<T>
   /** Subscribes to `channel` on a second connection; `onReady` runs after every (re)connect. */
-  subscribe(channel: string, onMessage: () => void, onReady: () => void): Promise<void>
+  subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onReady: () => void,
+  ): Promise<void>
   /** Closes both connections. */
   close(): Promise<void>
 }

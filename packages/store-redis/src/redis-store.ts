@@ -275,6 +275,85 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
   }
 
+  // The node tail's read-back, answered from this node's own appends: `tip` holds the events
+  // of the log with sequence numbers lo + 1 .. hi, all of them (the append script assigned
+  // them in one run, after lo, and retention deleted none of them in it), until the tail
+  // reads past them. A read of every topic from a cursor in [lo, hi) is answered from it: no
+  // round trip, no read script, no reply to parse. Everything else reads Redis.
+  let tip: { epoch: string; lo: number; hi: number; events: StoredEvent[] } | undefined
+  /** Most events `tip` holds (a tail that stopped reading must not grow it forever). */
+  const TIP_LIMIT = 10_000
+  // The newest sequence number announced on the wake channel, and the newest this node woke
+  // its own watchers for (after its append answered). A wakeup announcing no more than the
+  // latter is redundant: a read started after the local wakeup sees that far.
+  let heard = 0
+  let wokenThrough = 0
+
+  function onWake(message: unknown): void {
+    const seq = Number(message)
+    if (seq > heard) heard = seq
+    if (!(seq <= wokenThrough)) wake.wake()
+  }
+
+  function onWakeChannelReady(): void {
+    // Announcements may have been missed while the channel was down: read Redis.
+    tip = undefined
+    wake.wake()
+  }
+
+  /**
+   * Keeps a call's events for the tail, then wakes this node's watchers. `deleted`: the newest
+   * sequence number the call's retention deleted (older events of `tip` may be among them).
+   */
+  function remember(
+    logEpoch: string,
+    expected: string,
+    lo: number,
+    events: StoredEvent[],
+    deleted: number,
+  ): void {
+    const hi = lo + events.length
+    if (tip !== undefined && deleted > tip.lo) {
+      if (deleted >= tip.hi) tip = undefined
+      else {
+        tip.events = tip.events.slice(deleted - tip.lo)
+        tip.lo = deleted
+      }
+    }
+    if (expected === '' || expected !== logEpoch || deleted > lo) {
+      // A log that changed under this node (or whose epoch it did not know yet), or a call
+      // whose retention deleted some of its own events: the tail reads Redis.
+      tip = undefined
+    } else if (tip !== undefined && tip.epoch === logEpoch && tip.hi === lo) {
+      if (tip.events.length + events.length > TIP_LIMIT) tip = undefined
+      else {
+        for (const e of events) tip.events.push(e)
+        tip.hi = hi
+      }
+    } else tip = { epoch: logEpoch, lo, hi, events }
+    if (hi > wokenThrough) wokenThrough = hi
+    wake.wake()
+  }
+
+  /** The tail's read from `tip`, or `undefined` when it does not cover the cursor. */
+  function readTip(cursor: string | undefined, filter: ReadFilter): ReadResult | undefined {
+    if (tip === undefined || cursor === undefined) return undefined
+    if (filter.topics.length !== 1 || filter.topics[0] !== '**') return undefined
+    const c = parseSequenceCursor(cursor)
+    if (c === undefined || c < tip.lo || c >= tip.hi) return undefined
+    // Another node appended since: its retention may have deleted some of these; read Redis.
+    if (heard > tip.hi) return undefined
+    const from = c - tip.lo
+    const take = Math.min(Math.max(1, Math.floor(filter.limit)), tip.hi - c)
+    const events =
+      from === 0 && take === tip.events.length ? tip.events : tip.events.slice(from, from + take)
+    const reached = c + take
+    const more = reached < tip.hi
+    // Read past: the tail does not come back for these.
+    if (reached === tip.hi) tip = undefined
+    return { kind: 'events', events, cursor: formatSequenceCursor(reached), more }
+  }
+
   function seen(seq: number, logEpoch: string): void {
     if (seq > highest) highest = seq
     if (logEpoch !== '') epoch = logEpoch
@@ -339,9 +418,10 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
   }
 
   async function send(batches: readonly Pending[]): Promise<void> {
+    const expected = epoch
     const args: RedisArg[] = [
       prefix,
-      epoch,
+      expected,
       randomUUID(),
       String(highest),
       String(now()),
@@ -382,9 +462,12 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     }
     const logEpoch = reply[0] as string
     const t = Number(reply[1])
+    const deleted = Number(reply[3])
     let newest = 0
+    let lo = -1
+    const appended: StoredEvent[] = []
     batches.forEach((batch, i) => {
-      const first = reply[3 + i]
+      const first = reply[4 + i]
       if (Array.isArray(first)) {
         batch.reject(
           new HeraldError(
@@ -396,19 +479,18 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
         return
       }
       const firstSeq = Number(first)
+      if (lo < 0) lo = firstSeq - 1
       newest = firstSeq + batch.inputs.length - 1
-      batch.resolve(
-        batch.inputs.map((input, j) =>
-          toStoredEvent(
-            input,
-            firstSeq + j,
-            t,
-            input.clientId ?? derivedId(logEpoch, firstSeq + j),
-          ),
-        ),
+      const events = batch.inputs.map((input, j) =>
+        toStoredEvent(input, firstSeq + j, t, input.clientId ?? derivedId(logEpoch, firstSeq + j)),
       )
+      for (const e of events) appended.push(e)
+      batch.resolve(events)
     })
     seen(newest, logEpoch)
+    if (lo < 0) return
+    // The call's events are contiguous (a refused batch takes no sequence numbers).
+    remember(logEpoch, expected, lo, appended, deleted)
   }
 
   async function runRead(
@@ -464,6 +546,8 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
 
     async read(cursor, filter): Promise<ReadResult> {
       assertOpen()
+      const own = readTip(cursor, filter)
+      if (own !== undefined) return own
       createTopicMatcher(filter.topics)
       let c = -1
       if (cursor !== undefined) c = parseSequenceCursor(cursor) ?? -2
@@ -493,7 +577,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
 
     watch(signal) {
       const inner = wake.watch(signal)
-      const subscribed = connection.subscribe(`${prefix}wake`, wake.wake, wake.wake)
+      const subscribed = connection.subscribe(`${prefix}wake`, onWake, onWakeChannelReady)
       return {
         async *[Symbol.asyncIterator]() {
           await subscribed

@@ -165,7 +165,8 @@ local function drop_head(should_drop, rules)
   return freed, through
 end
 
--- Applies retention: hub-wide count, bytes and age, then each per-topic rule.
+-- Applies retention: hub-wide count, bytes and age, then each per-topic rule. Returns the
+-- newest sequence it deleted (0 when none).
 local function prune(now, max_events, max_age, max_bytes, rules)
   local bytes = tonumber(redis.call('HGET', META, 'bytes') or '0')
   local len = redis.call('XLEN', LOG)
@@ -210,6 +211,7 @@ local function prune(now, max_events, max_age, max_bytes, rules)
           redis.call('XDEL', LOG, id)
           bytes = bytes - size_of(f)
           local seq = seq_of(id)
+          if seq > through then through = seq end
           for _, t in ipairs(tops) do
             local prev = tonumber(redis.call('HGET', TPRUNED, t) or '0')
             if seq > prev then redis.call('HSET', TPRUNED, t, num(seq)) end
@@ -223,6 +225,7 @@ local function prune(now, max_events, max_age, max_bytes, rules)
     end
   end
   redis.call('HSET', META, 'bytes', num(bytes))
+  return through
 end
 
 -- The update id prefix of log incarnation epoch (see @herald/store update-id.ts): an event
@@ -264,8 +267,9 @@ end
  *
  * Batches are independent: one whose publisher ids repeat a retained event's (or each other's)
  * writes nothing and answers { publisher id }; the others are written, each contiguous.
- * Returns { epoch, publishedAt, epoch changed (0/1), then per batch its first sequence or the
- * repeated id as a one-element array }.
+ * Returns { epoch, publishedAt, epoch changed (0/1), newest sequence retention deleted in this
+ * call ('0' when none), then per batch its first sequence or the repeated id as a one-element
+ * array }.
  */
 export const APPEND_SCRIPT = `${PRELUDE}
 local expected, fresh, floor, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -290,7 +294,7 @@ else
 end
 local t = math.max(now, time)
 local bytes = tonumber(redis.call('HGET', META, 'bytes') or '0')
-local out = { epoch, num(t), expected ~= '' and expected ~= epoch and 1 or 0 }
+local out = { epoch, num(t), expected ~= '' and expected ~= epoch and 1 or 0, 0 }
 local derived = derived_prefix(epoch)
 for g = 1, #batches do
   local batch = batches[g]
@@ -340,7 +344,7 @@ for g = 1, #batches do
   end
 end
 redis.call('HSET', META, 'seq', num(seq), 'time', num(t), 'bytes', num(bytes))
-prune(now, max_events, max_age, max_bytes, rules)
+out[4] = num(prune(now, max_events, max_age, max_bytes, rules))
 redis.call('PUBLISH', P .. 'wake', num(seq))
 return out
 `

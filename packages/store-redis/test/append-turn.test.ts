@@ -180,6 +180,22 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     )
   })
 
+  it("answers the node tail's read of its own appends without a script call, once", async () => {
+    const store = open('tip')
+    const [first] = await store.append([{ topic: 'a', data: '0' }])
+    const events = await store.append([
+      { topic: 'a', data: '1' },
+      { topic: 'b', data: '2', clientId: 'given' },
+    ])
+    const calls = await scriptCalls()
+    const page = await store.read(first?.id, { topics: ['**'], limit: 10 })
+    expect(page).toEqual({ kind: 'events', events, cursor: events[1]?.id, more: false })
+    expect(await scriptCalls()).toBe(calls)
+    // Read past: the same read again comes from Redis, and says the same.
+    expect(await store.read(first?.id, { topics: ['**'], limit: 10 })).toEqual(page)
+    expect(await scriptCalls()).toBeGreaterThan(calls)
+  })
+
   it('carries any text through the packed batch (quotes, newlines, NUL, non-BMP; a lone surrogate as U+FFFD)', async () => {
     const store = open('text')
     const odd = 'q"uote\\ \n\r\u0000 é 😀 </script>'
