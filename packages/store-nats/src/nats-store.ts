@@ -33,9 +33,11 @@ import type {
 import {
   createTopicMatcher,
   createWakeSignal,
+  deriveUpdateId,
   formatSequenceCursor,
   NO_ALTERNATES,
   parseSequenceCursor,
+  parseUpdateId,
   patternCovers,
   resolveRetention,
   SEQUENCE_CURSORS,
@@ -231,6 +233,17 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   let highest = 0
   let meta: Meta | undefined
   let metaFor = ''
+  // This log's identity in the update ids it derives (derivesUpdateIds): the first 15 hex
+  // digits of a SHA-256 of the stream's name and creation time, so every node computes the
+  // same id without storing one, and a stream created anew (a server that lost its data)
+  // derives other ids.
+  let logId = ''
+  let logIdFor = ''
+  function learnLogId(created: string): void {
+    if (created === logIdFor) return
+    logIdFor = created
+    logId = createHash('sha256').update(`${stream}\n${created}`).digest('hex').slice(0, 15)
+  }
   let conn: Promise<Conn> | undefined
   let ensured: Promise<void> | undefined
   let connected = false
@@ -393,7 +406,10 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
         } catch {
           info = undefined
         }
-        if (info?.config.subjects?.includes(mixed)) return
+        if (info?.config.subjects?.includes(mixed)) {
+          learnLogId(info.created)
+          return
+        }
         if (info !== undefined || attempt > 0) {
           // Another node is creating it: wait for its subjects.
           if (attempt > 50) throw unavailable(`stream ${stream} is stuck half-created`)
@@ -425,6 +441,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
         await jsm.streams.purge(stream, { seq: start })
         await writeMeta(c, () => ({ base: start, marks: {} }))
         const created = await jsm.streams.info(stream)
+        learnLogId(created.created)
         await jsm.streams.update(stream, { ...created.config, subjects })
         return
       }
@@ -467,6 +484,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   /** Stream state and this log's meta (base, per-topic marks). */
   async function state(jsm: JetStreamManager) {
     const info = await jsm.streams.info(stream)
+    learnLogId(info.created)
     if (meta === undefined || metaFor !== info.created || rules.length > 0) {
       meta = (await readMeta(jsm))?.meta ?? { base: 1, marks: {} }
       metaFor = info.created
@@ -487,7 +505,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       alternates: w.x === undefined ? NO_ALTERNATES : w.x,
       data: w.d,
       type: w.e,
-      clientId: w.c,
+      clientId: w.c ?? deriveUpdateId(logId, seq),
       retry: w.r,
       private: w.p === 1,
       publishedAt: w.a,
@@ -640,7 +658,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       }),
     )
     if (ack.seq > highest) highest = ack.seq
-    return [toStoredEvent(input, ack.seq, t)]
+    return [toStoredEvent(input, ack.seq, t, input.clientId ?? deriveUpdateId(logId, ack.seq))]
   }
 
   async function publishBatch(
@@ -666,7 +684,9 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
         const seqs = acks.map((a) => (a as PromiseFulfilledResult<{ seq: number }>).value.seq)
         const first = seqs[0] as number
         if (first + k - 1 > highest) highest = first + k - 1
-        return inputs.map((input, i) => toStoredEvent(input, first + i, t))
+        return inputs.map((input, i) =>
+          toStoredEvent(input, first + i, t, input.clientId ?? deriveUpdateId(logId, first + i)),
+        )
       }
       const reason = (failed as PromiseRejectedResult).reason as Error
       // Interrupted by another node's publish: the parts already written stay invisible.
@@ -717,6 +737,8 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
     for (const input of inputs) {
       if (input.clientId === undefined) continue
       if (ids.has(input.clientId)) throw duplicate(input.clientId)
+      // The form of the ids this log derives: one of them, now or later.
+      if (parseUpdateId(logId, input.clientId) !== undefined) throw duplicate(input.clientId)
       ids.add(input.clientId)
     }
     const t = Math.floor(now())
@@ -767,11 +789,16 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
 
   /** Names each event's sequence under its id: claimed ids expect their claim, generated ones
    * (which nobody else can hold) are written as they are. */
-  async function recordIds(c: Conn, claims: readonly Claim[], events: readonly StoredEvent[]) {
+  async function recordIds(
+    c: Conn,
+    claims: readonly Claim[],
+    inputs: readonly AppendInput[],
+    events: readonly StoredEvent[],
+  ) {
     const claimed = new Map(claims.map((claim) => [claim.clientId, claim]))
     await Promise.all(
-      events.map((event) => {
-        const id = event.clientId
+      events.map((event, i) => {
+        const id = inputs[i]?.clientId
         if (id === undefined) return undefined
         const claim = claimed.get(id)
         const record: IdRecord = { c: id, at: event.publishedAt, s: Number(event.id) }
@@ -803,8 +830,9 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       releaseIds(c, claims)
       throw error
     }
-    if (out.some((e) => e.clientId !== undefined)) {
-      await bounded('recording publisher ids', recordIds(c, claims, out))
+    // Derived ids are not recorded: an event without a publisher id is ONE JetStream publish.
+    if (inputs.some((e) => e.clientId !== undefined)) {
+      await bounded('recording publisher ids', recordIds(c, claims, inputs, out))
     }
     wakeOthers(c)
     if (rules.length > 0) await bounded('per-topic retention', pruneRules(c, inputs))
@@ -1068,6 +1096,7 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
   const store: NatsEventStore = {
     stream,
     cursors: SEQUENCE_CURSORS,
+    derivesUpdateIds: true,
     blobs: createNatsBlobStore({
       connection: async () => (await ready()).nc,
       bucket: `herald-v1-${namespace}-blobs`,
@@ -1110,6 +1139,25 @@ export function createNatsEventStore(options: NatsEventStoreOptions = {}): NatsE
       // Age by this store's clock first, so an id resolves exactly while its event is retained.
       const s = await bounded('reading the stream', state(c.jsm))
       await bounded('age retention', pruneAge(c, s.first, s.last, Math.floor(now())))
+      const derived = parseUpdateId(logId, clientId)
+      if (derived !== undefined) {
+        // A derived id: its event, while retained, whole and without a publisher id.
+        const got = await bounded(
+          'the id lookup',
+          c.jsm.direct.getMessage(stream, { seq: derived }).catch(() => null),
+        )
+        if (got === null || got.seq !== derived) return undefined
+        const m: Raw = { seq: got.seq, wire: decode(got.data) }
+        if (m.wire.c !== undefined) return undefined
+        if (m.wire.k !== undefined && m.wire.k > 1) {
+          const whole = await bounded(
+            'the id lookup',
+            batchState(c, m, new Map(), s.last, new Map()),
+          )
+          if (whole !== 'yes') return undefined
+        }
+        return formatSequenceCursor(derived)
+      }
       const seq = await bounded(
         'the id lookup',
         idRecord(c, clientId).then((found) => liveSeq(c, clientId, found)),

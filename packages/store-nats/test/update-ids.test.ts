@@ -56,6 +56,30 @@ describe('nats store: publisher ids', () => {
     expect(await store.findCursor?.('id-r2')).toBeUndefined()
   })
 
+  it('records nothing for an event without a publisher id: its update id is derived from the sequence', async () => {
+    const store = open('derived')
+    const [a, b] = await store.append([
+      { topic: 'd', data: '1' },
+      { topic: 'd', data: '2' },
+    ])
+    const [c] = await store.append([{ topic: 'd', data: '3' }])
+    expect(c?.clientId).toMatch(/^urn:uuid:[0-9a-f-]{36}$/)
+    const nc = await connect({ servers: url })
+    try {
+      const jsm = await jetstreamManager(nc)
+      const ids = await jsm.streams.info(`herald-v1-${run}-derived-ids`)
+      expect(ids.state.messages).toBe(0)
+    } finally {
+      await nc.close()
+    }
+    for (const e of [a, b, c]) expect(await store.findCursor?.(e?.clientId as string)).toBe(e?.id)
+    // The derived form of this log is never a publisher's id.
+    const unused = String(c?.clientId).replace(/.$/, (x) => (x === 'f' ? 'e' : 'f'))
+    await expect(store.append([{ topic: 'd', data: '4', clientId: unused }])).rejects.toMatchObject(
+      { code: 'HERALD_DUPLICATE_EVENT_ID' },
+    )
+  })
+
   it('indexes ids the hub generated without claiming them first', async () => {
     const store = open('generated')
     const id = `urn:uuid:${randomUUID()}`
