@@ -1,18 +1,20 @@
 #!/bin/sh
-':' //; case " $NODE_OPTIONS " in *semi-space-size*) F= ;; *) F=--max-semi-space-size=2 ;; esac; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" exec node $F "$0" "$@"
+':' //; S=--max-semi-space-size=2; case " $NODE_OPTIONS " in *semi-space-size*) S= ;; esac; MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}" exec node ${HERALD_NODE_FLAGS-$S} "$0" "$@"
 // The `herald` executable that npm links (node_modules/.bin/herald, npx herald).
 //
 // Run as a program it is a shell script first: line 2 starts Node on this same file with the
-// memory settings a hub holding many idle streams wants, which only exist at process start
-// (V8 sizes its heap when the isolate is created; `v8.setFlagsFromString` cannot shrink it
-// later, and glibc reads MALLOC_ARENA_MAX once):
+// memory settings a hub holding many idle streams wants, given at process start (V8 sizes its
+// young generation when the isolate is created, `v8.setFlagsFromString` cannot shrink it
+// later, and glibc reads MALLOC_ARENA_MAX once). docs/scaling.md has the figures:
 //   --max-semi-space-size=2  V8's young generation capped at 2 x 2 MiB instead of growing to
 //                            2 x 16 MiB under a connection burst (about 26 MiB of RSS at 15 000
-//                            streams; no measurable cost in fan-out CPU per delivery, see
-//                            docs/benchmarks.md). Left out when NODE_OPTIONS sets a semi-space
-//                            size, so `NODE_OPTIONS=--max-semi-space-size=16 herald serve` wins.
+//                            streams; no measurable cost in fan-out CPU per delivery). Left out
+//                            when NODE_OPTIONS sets a semi-space size.
 //   MALLOC_ARENA_MAX=2       glibc's malloc arenas for Node's threads (about 7 MiB at 15 000
 //                            streams), unless the environment already sets it.
+// HERALD_NODE_FLAGS, when set, replaces the Node flags (empty: none). For example
+// `HERALD_NODE_FLAGS='--max-semi-space-size=2 --heap-growing-percent=20'` trades fan-out CPU
+// for about 10 MiB less at 15 000 streams (docs/scaling.md).
 // For Node, line 2 is a string statement and a comment. `node bin/herald.js` and
 // `node dist/bin.js` run without these settings (pass them yourself).
 //

@@ -21,7 +21,7 @@ writeFileSync(
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 function launch(env: Record<string, string>): { execArgv: string[]; arenas: string | null } {
-  const { MALLOC_ARENA_MAX: _, ...rest } = process.env
+  const { MALLOC_ARENA_MAX: _, HERALD_NODE_FLAGS: __, ...rest } = process.env
   const result = spawnSync(bin, ['--version'], { env: { ...rest, ...env }, encoding: 'utf8' })
   expect(result.status, result.stderr).toBe(0)
   return JSON.parse(result.stdout) as { execArgv: string[]; arenas: string | null }
@@ -34,12 +34,24 @@ describe.skipIf(process.platform === 'win32')('the herald executable', () => {
     expect(started.arenas).toBe('2')
   })
 
-  it("leaves both to the caller's NODE_OPTIONS and environment", () => {
+  it("leaves the semi-space to the caller's NODE_OPTIONS and the arenas to the environment", () => {
     const started = launch({
       NODE_OPTIONS: `--require ${probe} --max-semi-space-size=16`,
       MALLOC_ARENA_MAX: '8',
     })
     expect(started.execArgv).toEqual([])
     expect(started.arenas).toBe('8')
+  })
+
+  it('takes its Node flags from HERALD_NODE_FLAGS when that is set, even empty', () => {
+    expect(launch({ NODE_OPTIONS: `--require ${probe}`, HERALD_NODE_FLAGS: '' }).execArgv).toEqual(
+      [],
+    )
+    expect(
+      launch({
+        NODE_OPTIONS: `--require ${probe}`,
+        HERALD_NODE_FLAGS: '--max-semi-space-size=2 --heap-growing-percent=20',
+      }).execArgv,
+    ).toEqual(['--max-semi-space-size=2', '--heap-growing-percent=20'])
   })
 })

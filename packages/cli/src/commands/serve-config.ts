@@ -35,7 +35,14 @@ export interface ResolvedServeConfig {
 
 /** Environment variables the other commands read; not serve settings, not typos. */
 // HERALD_CLUSTER_WORKER: set by `--workers` on the processes it forks (serve-cluster.ts).
-const OTHER_ENV = new Set(['HERALD_CONFIG', 'HERALD_URL', 'HERALD_TOKEN', 'HERALD_CLUSTER_WORKER'])
+const OTHER_ENV = new Set([
+  'HERALD_CONFIG',
+  'HERALD_URL',
+  'HERALD_TOKEN',
+  'HERALD_CLUSTER_WORKER',
+  // Read by the `herald` executable (bin/herald.js), not by serve.
+  'HERALD_NODE_FLAGS',
+])
 
 function bad(source: string, message: string): HeraldError {
   return new HeraldError('HERALD_INVALID_CONFIG', `${source}: ${message}`)
