@@ -123,6 +123,17 @@ export function mercureCursorUrl(url: URL): URL | undefined {
 }
 
 /**
+ * The rightmost entry of a comma-separated `X-Forwarded-For` / `X-Forwarded-Proto` value (the
+ * one the trusted proxy appended; the entries left of it come from the client, who can write
+ * anything there), or `undefined` when there is none. Every transport reads them this way.
+ */
+export function lastForwarded(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const last = value.slice(value.lastIndexOf(',') + 1).trim()
+  return last === '' ? undefined : last
+}
+
+/**
  * The hub's view of a request parsed by the lean connection path (no body: stream requests
  * have none). The client IP and scheme follow `trustProxy` as in {@link fromNode}.
  */
@@ -135,9 +146,8 @@ export function fromStreamRequest(request: StreamRequest, trustProxy: boolean): 
   let ip = request.ip
   let url = request.url
   if (trustProxy) {
-    const last = header('x-forwarded-for')?.split(',').at(-1)?.trim()
-    if (last !== undefined && last !== '') ip = last
-    const proto = header('x-forwarded-proto')?.split(',').at(-1)?.trim()
+    ip = lastForwarded(header('x-forwarded-for')) ?? ip
+    const proto = lastForwarded(header('x-forwarded-proto'))
     if (proto === 'https') {
       url = new URL(url)
       url.protocol = 'https:'
@@ -232,18 +242,15 @@ export function fromNode(req: NodeRequest, trustProxy: boolean): HubRequest {
   const host = req.headers.host ?? (typeof authority === 'string' ? authority : 'localhost')
   let ip = req.socket.remoteAddress ?? ''
   if (trustProxy) {
-    // The rightmost entry is the one the trusted proxy appended (the address it saw); the
-    // entries left of it come from the client, who can write anything there.
+    // The rightmost entry is the one the trusted proxy appended (the address it saw).
     const forwarded = req.headers['x-forwarded-for']
-    const list = Array.isArray(forwarded) ? forwarded.join(',') : forwarded
-    const last = list?.split(',').at(-1)?.trim()
-    if (last !== undefined && last !== '') ip = last
+    ip = lastForwarded(Array.isArray(forwarded) ? forwarded.join(',') : forwarded) ?? ip
   }
   // The scheme matters for same-origin checks (cookie-authenticated publishes).
   let scheme = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'
   if (trustProxy) {
     const proto = req.headers['x-forwarded-proto']
-    const last = (Array.isArray(proto) ? proto.join(',') : proto)?.split(',').at(-1)?.trim()
+    const last = lastForwarded(Array.isArray(proto) ? proto.join(',') : proto)
     if (last === 'https' || last === 'http') scheme = last
   }
   const target = req.url ?? '/'

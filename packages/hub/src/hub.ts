@@ -163,9 +163,10 @@ export interface HubOptions {
   /**
    * Also answer plain `POST /publish` requests on the lean HTTP/1.1 path
    * ({@link Hub.createConnectionHandler}), without node:http's per-request objects: the same
-   * route, auth, limits and answers; anything unusual on a connection (chunked bodies,
-   * `Expect`, another path, a malformed head) is handed to node:http. Not with `trustProxy`.
-   * Default `false`.
+   * route, auth, limits and answers (with `trustProxy`, the same forwarded IP and scheme);
+   * anything unusual on a connection (chunked bodies, `Expect`, another path, a malformed
+   * head) is handed to node:http. Only connections given to `createConnectionHandler` are
+   * concerned. Default `true`.
    */
   leanPublish?: boolean | undefined
   /**
@@ -288,13 +289,6 @@ export function createHub(options: HubOptions): Hub {
     throw new HeraldError('HERALD_INVALID_CONFIG', 'createHub: options.store is required')
   }
   const { store } = options
-  // Checked before anything starts (the node tail, timers): a refused config leaves nothing running.
-  if (options.leanPublish === true && options.trustProxy === true) {
-    throw new HeraldError(
-      'HERALD_INVALID_CONFIG',
-      'leanPublish cannot be combined with trustProxy: behind a proxy the client IP and scheme come from headers only the node:http path reads',
-    )
-  }
   const logger = options.logger ?? silent
   const maxPayloadBytes = positive('maxPayloadBytes', options.maxPayloadBytes, MiB)
   const limits: PublishLimits = {
@@ -317,10 +311,14 @@ export function createHub(options: HubOptions): Hub {
   const configured = createSchemaCheck(options.schemas ?? [])
   // The registry lives in the store's backend when it has one (every node agrees).
   const registry = createSchemaRegistry(store.schemas ?? createMemorySchemaStore())
-  const checkSchemas = async (events: readonly AppendInput[]): Promise<void> => {
-    await configured(events)
-    await registry.validate(events)
-  }
+  // Without configured schemas, the registry's check alone (no wrapping promise per publish).
+  const checkSchemas =
+    (options.schemas ?? []).length === 0
+      ? (events: readonly AppendInput[]): Promise<void> => registry.validate(events)
+      : async (events: readonly AppendInput[]): Promise<void> => {
+          await configured(events)
+          await registry.validate(events)
+        }
   const maxTopics = positive('maxTopicsPerSubscription', options.maxTopicsPerSubscription, 100)
   const maxPatterns = positive('maxPatternsPerSubscription', options.maxPatternsPerSubscription, 32)
   let limiter: RateLimiter | undefined
@@ -575,11 +573,12 @@ export function createHub(options: HubOptions): Hub {
 
   const answerNode = createBatchedNodeWriter()
   const leanPublish =
-    options.leanPublish === true
+    options.leanPublish !== false
       ? createLeanPublish({
           answer: (req) => router.answer(req),
           maxBodyBytes,
           bodyTimeoutMs,
+          trustProxy: ctx.trustProxy,
           logger,
         })
       : undefined

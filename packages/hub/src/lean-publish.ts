@@ -16,7 +16,7 @@
 import type { Socket } from 'node:net'
 import type { Logger } from '@herald/server'
 import type { HubRequest, HubResponse } from './http-io.js'
-import { errorResponse, fail } from './http-io.js'
+import { errorResponse, fail, lastForwarded } from './http-io.js'
 
 /** Options of {@link createLeanPublish}. */
 export interface LeanPublishOptions {
@@ -28,6 +28,11 @@ export interface LeanPublishOptions {
   bodyTimeoutMs: number
   /** Largest request head, in bytes. Default 16 KiB (node:http's default too). */
   maxHeaderBytes?: number | undefined
+  /**
+   * Read the client IP from `X-Forwarded-For` and the scheme from `X-Forwarded-Proto` (their
+   * rightmost entries), exactly as the node:http path does with the hub's `trustProxy`.
+   */
+  trustProxy?: boolean | undefined
   logger: Logger
 }
 
@@ -42,6 +47,31 @@ type RequestListener = (
   res: { once(event: 'finish', listener: () => void): unknown },
 ) => void
 
+/**
+ * Headers node:http keeps once when repeated (it drops the later copies) or joins otherwise
+ * than with `, ` (`cookie` with `; `): a request repeating one of them goes to node:http, so
+ * the route reads the very value it would read there.
+ */
+const NOT_JOINED = new Set([
+  'age',
+  'authorization',
+  'content-type',
+  'cookie',
+  'etag',
+  'expires',
+  'from',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'set-cookie',
+  'user-agent',
+])
 const CRLF2 = Buffer.from('\r\n\r\n')
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const DIGITS = /^\d{1,15}$/
@@ -116,7 +146,7 @@ export function parsePublishHead(text: string): PublishHead | undefined {
       length = Number(value)
     }
     if (previous !== undefined) {
-      if (lower === 'host') return undefined
+      if (lower === 'host' || NOT_JOINED.has(lower)) return undefined
       headers[lower] = `${previous}, ${value}`
     } else headers[lower] = value
   }
@@ -154,17 +184,69 @@ function httpDate(): string {
   return dateText
 }
 
+/**
+ * The last value checked of each response header name: the route answers the same few headers
+ * with the same values over and over (`content-type`), so each is checked once, not per answer.
+ * Bounded (cleared when full).
+ */
+const checkedHeaders = new Map<string, string>()
+
 /** The bytes of an answer: status line, headers, `content-length`, `date`, body. */
 export function encodeAnswer(answer: HubResponse): string {
   let head = `HTTP/1.1 ${answer.status} ${STATUS_TEXT[answer.status] ?? 'Unknown'}\r\n`
   for (const name in answer.headers) {
     const value = answer.headers[name] as string
-    if (hasBadValueChar(value) || !TOKEN.test(name)) {
-      throw new TypeError(`invalid response header ${JSON.stringify(name)}`)
+    if (checkedHeaders.get(name) !== value) {
+      if (hasBadValueChar(value) || !TOKEN.test(name)) {
+        throw new TypeError(`invalid response header ${JSON.stringify(name)}`)
+      }
+      if (checkedHeaders.size >= 64) checkedHeaders.clear()
+      checkedHeaders.set(name, value)
     }
     head += `${name}: ${value}\r\n`
   }
   return `${head}content-length: ${Buffer.byteLength(answer.body)}\r\ndate: ${httpDate()}\r\n\r\n${answer.body}`
+}
+
+/** A head this path takes, with what the request view derives from it. */
+interface TakenHead extends PublishHead {
+  /** The client IP (the forwarded one with `trustProxy`). */
+  readonly ip: string
+  /** `http`, or `https` when a trusted proxy says so. */
+  readonly scheme: string
+}
+
+/** The request view of one lean publish (a class: no closures per request). */
+class LeanRequest implements HubRequest {
+  readonly method = 'POST'
+  readonly path = '/publish'
+  readonly ip: string
+  #url: URL | undefined
+  readonly #head: TakenHead
+  readonly #body: Uint8Array
+
+  constructor(head: TakenHead, body: Uint8Array) {
+    this.#head = head
+    this.#body = body
+    this.ip = head.ip
+  }
+
+  get url(): URL {
+    this.#url ??= new URL('/publish', `${this.#head.scheme}://${this.#head.headers.host}`)
+    return this.#url
+  }
+
+  header(name: string): string | undefined {
+    return this.#head.headers[name]
+  }
+
+  body(limit: number): Promise<Uint8Array> {
+    return this.#body.length > limit
+      ? Promise.reject(
+          fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`),
+        )
+      : Promise.resolve(this.#body)
+  }
 }
 
 interface Connection {
@@ -172,8 +254,23 @@ interface Connection {
   readonly ip: string
   /** Bytes read and not yet consumed. */
   buffered: Buffer | undefined
+  /**
+   * The last head taken on this connection, its bytes and what they parsed to: a publisher
+   * on a keep-alive connection sends the same head again and again (the same headers, often
+   * the same length), which is then compared, not parsed. Read-only once made.
+   */
+  lastHead: Buffer | undefined
+  lastTaken: TakenHead | undefined
+  /** The answer written at the end of the turn. */
+  answer: HubResponse | undefined
+  /** Settles the request in progress (made once per connection). */
+  readonly answered: (answer: HubResponse | undefined) => void
+  readonly failed: (error: unknown) => void
+  /** What the connection guard's 'request' listener is given (made once per connection). */
+  readonly guardRequest: { socket: Socket }
+  readonly guardResponse: { once(event: 'finish', listener: () => void): unknown }
   /** The head of the request whose body is awaited. */
-  head: PublishHead | undefined
+  head: TakenHead | undefined
   /** Where its body starts in `buffered`. */
   bodyAt: number
   /** A request is being answered: later requests wait (answers stay in order). */
@@ -193,6 +290,7 @@ export function createLeanPublish(options: LeanPublishOptions): {
   close(): void
 } {
   const { maxBodyBytes, bodyTimeoutMs, logger } = options
+  const trustProxy = options.trustProxy === true
   const maxHeaderBytes = options.maxHeaderBytes ?? 16 * 1024
   // Sweeps of the wrapped fallbacks (one per `wrap`), stopped by `close`.
   const closers = new Set<() => void>()
@@ -281,6 +379,29 @@ export function createLeanPublish(options: LeanPublishOptions): {
           // As node:http requests see it (the rate limiter keys on it).
           ip: socket.remoteAddress ?? '',
           buffered: undefined,
+          lastHead: undefined,
+          lastTaken: undefined,
+          answer: undefined,
+          answered: (answer) =>
+            respond(
+              conn,
+              answer ?? errorResponse(fail('HERALD_NOT_FOUND', 404, 'no route /publish')),
+            ),
+          failed: (error) => {
+            logger.error({ err: error }, 'request failed')
+            respond(
+              conn,
+              errorResponse(fail('HERALD_INTERNAL', 500, 'internal error'), {
+                connection: 'close',
+              }),
+            )
+          },
+          guardRequest: { socket },
+          guardResponse: {
+            once: (_event, finished) => {
+              conn.finished = finished
+            },
+          },
           head: undefined,
           bodyAt: 0,
           busy: false,
@@ -320,24 +441,28 @@ export function createLeanPublish(options: LeanPublishOptions): {
               if (bytes.length > maxHeaderBytes) handOff(conn)
               return
             }
-            const parsed =
-              end <= maxHeaderBytes ? parsePublishHead(bytes.toString('latin1', 0, end)) : undefined
+            const last = conn.lastHead
             if (
-              parsed === undefined ||
-              parsed.length > maxBodyBytes ||
-              !validHost(parsed.headers.host as string)
+              last !== undefined &&
+              last.length === end &&
+              bytes.compare(last, 0, end, 0, end) === 0
             ) {
-              handOff(conn)
-              return
+              // The previous head again: taken then, taken now.
+              head = conn.lastTaken as TakenHead
+            } else {
+              const taken = end <= maxHeaderBytes ? takeHead(conn, bytes, end) : undefined
+              if (taken === undefined) {
+                handOff(conn)
+                return
+              }
+              head = taken
+              conn.lastHead = Buffer.from(bytes.subarray(0, end))
+              conn.lastTaken = taken
             }
-            head = parsed
             conn.head = head
             conn.bodyAt = end + 4
             // The head is in: the connection no longer waits for one (the guard's deadline).
-            guard?.(
-              { socket: conn.socket },
-              { once: (_event, finished) => (conn.finished = finished) },
-            )
+            guard?.(conn.guardRequest, conn.guardResponse)
             if (bytes.length < conn.bodyAt + head.length && bodyTimeoutMs > 0) {
               waiting.set(conn, Date.now() + bodyTimeoutMs)
               startSweep()
@@ -354,55 +479,48 @@ export function createLeanPublish(options: LeanPublishOptions): {
         }
       }
 
-      function serve(conn: Connection, head: PublishHead, body: Uint8Array): void {
-        const { headers } = head
-        let url: URL | undefined
-        const view: HubRequest = {
-          method: 'POST',
-          get url() {
-            url ??= new URL('/publish', `http://${headers.host}`)
-            return url
-          },
-          path: '/publish',
-          ip: conn.ip,
-          header: (name) => headers[name],
-          body: (limit) =>
-            body.length > limit
-              ? Promise.reject(
-                  fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`),
-                )
-              : Promise.resolve(body),
+      /** Parses the head of `bytes` (`end` bytes long) on `conn` when this path takes it. */
+      function takeHead(conn: Connection, bytes: Buffer, end: number): TakenHead | undefined {
+        const parsed = parsePublishHead(bytes.toString('latin1', 0, end))
+        if (
+          parsed === undefined ||
+          parsed.length > maxBodyBytes ||
+          !validHost(parsed.headers.host as string)
+        ) {
+          return undefined
         }
-        options.answer(view).then(
-          (answer) =>
-            respond(
-              conn,
-              answer ?? errorResponse(fail('HERALD_NOT_FOUND', 404, 'no route /publish')),
-            ),
-          (error: unknown) => {
-            logger.error({ err: error }, 'request failed')
-            respond(
-              conn,
-              errorResponse(fail('HERALD_INTERNAL', 500, 'internal error'), {
-                connection: 'close',
-              }),
-            )
-          },
-        )
+        const { headers } = parsed
+        let ip = conn.ip
+        let scheme = 'http'
+        if (trustProxy) {
+          // As fromNode reads them (http-io.ts): the entries the trusted proxy appended.
+          ip = lastForwarded(headers['x-forwarded-for']) ?? ip
+          if (lastForwarded(headers['x-forwarded-proto']) === 'https') scheme = 'https'
+        }
+        return { headers, length: parsed.length, ip, scheme }
+      }
+
+      function serve(conn: Connection, head: TakenHead, body: Uint8Array): void {
+        options.answer(new LeanRequest(head, body)).then(conn.answered, conn.failed)
       }
 
       // Answers of one event-loop turn, written together at its end: back-to-back writes after
       // the turn's reads cost the kernel about half as much per answer as one write between
       // each read (measured here, as on the node:http path: createBatchedNodeWriter).
-      let batch: [Connection, HubResponse][] = []
+      let batch: Connection[] = []
       function flush(): void {
         const answers = batch
         batch = []
-        for (const [conn, answer] of answers) write(conn, answer)
+        for (const conn of answers) {
+          const answer = conn.answer as HubResponse
+          conn.answer = undefined
+          write(conn, answer)
+        }
       }
       function respond(conn: Connection, answer: HubResponse): void {
         if (batch.length === 0) setImmediate(flush)
-        batch.push([conn, answer])
+        conn.answer = answer
+        batch.push(conn)
       }
 
       function write(conn: Connection, answer: HubResponse): void {

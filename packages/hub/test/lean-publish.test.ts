@@ -310,6 +310,91 @@ describe('lean publish path', () => {
   })
 })
 
+describe('lean publish path: defaults and proxies', () => {
+  /** Replaces the hub of `beforeEach` with one made from `options`. */
+  async function restart(options: Omit<Parameters<typeof createHub>[0], 'store'>): Promise<void> {
+    // server.close waits for every open connection.
+    for (const c of clients.splice(0)) c.end()
+    await hub.close()
+    await new Promise((resolve) => server.close(resolve))
+    hub = createHub({ store, ...options })
+    server = createServer(hub.createConnectionHandler(createHttpServer(hub.handleNode)))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    port = (server.address() as AddressInfo).port
+  }
+
+  it('is on by default, and off with leanPublish: false', async () => {
+    await restart({})
+    const c1 = open()
+    c1.write(publish(event('default')))
+    const [a1] = await c1.answers(1)
+    expect(a1?.status).toBe(200)
+    expect(lean(a1 as Answer)).toBe(true)
+    await restart({ leanPublish: false })
+    const c2 = open()
+    c2.write(publish(event('off')))
+    const [a2] = await c2.answers(1)
+    expect(a2?.status).toBe(200)
+    expect(byNodeHttp(a2 as Answer)).toBe(true)
+    expect(await stored()).toEqual(['default', 'off'])
+  })
+
+  it('with trustProxy, keys the per-IP rate limit on the forwarded address, as node:http does', async () => {
+    // One publish per address, no refill within any test run (0.01/s).
+    await restart({ trustProxy: true, publishRateLimit: { rate: 0.01, burst: 1 } })
+    const c = open()
+    // The rightmost entry is the proxy's; the client wrote the rest.
+    c.write(publish(event('a'), 'X-Forwarded-For: 203.0.113.9, 198.51.100.1\r\n'))
+    c.write(publish(event('b'), 'X-Forwarded-For: 203.0.113.10, 198.51.100.1\r\n'))
+    c.write(publish(event('c'), 'X-Forwarded-For: 198.51.100.2\r\n'))
+    const answers = await c.answers(3)
+    expect(answers.map((a) => a.status)).toEqual([200, 429, 200])
+    expect(answers.every(lean)).toBe(true)
+    expect(await stored()).toEqual(['a', 'c'])
+    // The same bytes through node:http give the same answers (a fresh hub, fresh buckets).
+    await restart({
+      trustProxy: true,
+      publishRateLimit: { rate: 0.01, burst: 1 },
+      leanPublish: false,
+    })
+    const n = open()
+    n.write(publish(event('a'), 'X-Forwarded-For: 203.0.113.9, 198.51.100.1\r\n'))
+    n.write(publish(event('b'), 'X-Forwarded-For: 203.0.113.10, 198.51.100.1\r\n'))
+    n.write(publish(event('c'), 'X-Forwarded-For: 198.51.100.2\r\n'))
+    const viaNode = await n.answers(3)
+    expect(viaNode.map((a) => a.status)).toEqual([200, 429, 200])
+    expect(viaNode.every(byNodeHttp)).toBe(true)
+  })
+
+  it('with trustProxy, takes the scheme from X-Forwarded-Proto for the cookie origin check', async () => {
+    await restart({ trustProxy: true, auth: { jwtSecret: SECRET } })
+    const token = await mintToken({ secret: SECRET, publish: ['lean/**'], ttlSeconds: 60 })
+    const cookie = `Cookie: heraldAuthorization=${token}\r\nOrigin: https://127.0.0.1\r\n`
+    const c = open()
+    c.write(publish(event('plain http'), cookie))
+    c.write(publish(event('https at the proxy'), `${cookie}X-Forwarded-Proto: https\r\n`))
+    const [a, b] = await c.answers(2)
+    expect(a?.status).toBe(403)
+    expect(JSON.parse(a?.body ?? '').error.code).toBe('HERALD_ORIGIN_NOT_ALLOWED')
+    expect(b?.status).toBe(200)
+    expect([a, b].every((x) => lean(x as Answer))).toBe(true)
+    expect(await stored()).toEqual(['https at the proxy'])
+  })
+
+  it('hands a repeated Authorization to node:http, which reads the first', async () => {
+    await restart({ auth: { jwtSecret: SECRET } })
+    const token = await mintToken({ secret: SECRET, publish: ['lean/**'], ttlSeconds: 60 })
+    const c = open()
+    c.write(
+      publish(event('twice'), `Authorization: Bearer ${token}\r\nAuthorization: Bearer nope\r\n`),
+    )
+    const [a] = await c.answers(1)
+    expect(a?.status).toBe(200)
+    expect(byNodeHttp(a as Answer)).toBe(true)
+    expect(await stored()).toEqual(['twice'])
+  })
+})
+
 describe('parsePublishHead', () => {
   const head = (lines: string[]) => parsePublishHead(lines.join('\r\n'))
   const base = ['POST /publish HTTP/1.1', 'Host: h', 'Content-Length: 3']
@@ -340,6 +425,9 @@ describe('parsePublishHead', () => {
     ['no colon', [...base, 'garbage']],
     ['a control character', [...base, 'X-A: a\u0000b']],
     ['a bare LF', ['POST /publish HTTP/1.1', 'Host: h\nContent-Length: 3']],
+    ['two Authorizations', [...base, 'Authorization: a', 'authorization: b']],
+    ['two Cookies', [...base, 'Cookie: a=1', 'Cookie: b=2']],
+    ['two Content-Types', [...base, 'Content-Type: a/b', 'Content-Type: c/d']],
   ])('refuses %s', (_name, lines) => {
     expect(head(lines)).toBeUndefined()
   })

@@ -187,6 +187,7 @@ export async function runServe(
           : { maxConnectionsPerIp: config.maxConnectionsPerIp }),
       },
       trustProxy: config.trustProxy,
+      // Publishes ride on the lean listener: without it (--no-lean-streams, TLS) node:http answers them.
       leanPublish: config.leanPublish,
       mercure: { subscriptions: config.mercureSubscriptions },
       replayPageSize: config.replayPageSize,
@@ -220,9 +221,7 @@ export async function runServe(
     listener = createListener(
       (req, res) => hub.handleNode(req, res),
       tls,
-      config.leanStreams || config.leanPublish
-        ? (fallback) => hub.createConnectionHandler(fallback)
-        : undefined,
+      config.leanStreams ? (fallback) => hub.createConnectionHandler(fallback) : undefined,
       (server) => hub.streams.guardServer(server),
     )
   } catch (error) {
@@ -249,6 +248,7 @@ export async function runServe(
       store: config.store,
       // Which path serves plain HTTP/1.1 streams (TLS and HTTP/2 are always node:http2's).
       leanStreams: config.leanStreams && listener.scheme === 'http',
+      leanPublish: config.leanStreams && config.leanPublish && listener.scheme === 'http',
       auth:
         config.jwtSecret !== undefined ||
         config.jwtPublicKey !== undefined ||

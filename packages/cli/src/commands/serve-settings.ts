@@ -300,7 +300,9 @@ export const serveSettings = {
     expected: 'true or false',
   }),
   leanPublish: setting(boolean(), {
-    help: 'also answer plain POST /publish on the lean HTTP/1.1 path (faster; implies --lean-streams; not with TLS or --trust-proxy)',
+    help: 'answer plain POST /publish on the lean HTTP/1.1 socket path too (faster; with --lean-streams, plain HTTP only: TLS and HTTP/2 stay on node:http)',
+    default: 'true',
+    negatable: 'answer every publish through node:http (the lean publish path off)',
     expected: 'true or false',
   }),
   adminToken: setting(text(), {
@@ -344,7 +346,7 @@ export const serveDefaults = {
   logLevel: 'info',
   replayPageSize: 500,
   leanStreams: true,
-  leanPublish: false,
+  leanPublish: true,
   workers: '1',
 } satisfies Partial<{ [K in SettingKey]: z.output<(typeof serveSettings)[K]> }>
 
