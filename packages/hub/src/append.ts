@@ -23,8 +23,6 @@ export function createAppender(
   options: AppenderOptions,
 ): (inputs: readonly AppendInput[], started: number) => Promise<StoredEvent[]> {
   const { store, metrics, publishStartedAt } = options
-  // The labelled child once, not a label lookup (a key built from the labels) per append.
-  const appendLatency = metrics.storeLatency.labels({ op: 'append' })
   return async (inputs, started) => {
     let stored: StoredEvent[]
     // A store that derives ids (SQLite) stores nothing for them: no random id to index. For
@@ -48,7 +46,7 @@ export function createAppender(
         { status: 503, cause: error },
       )
     } finally {
-      appendLatency.observe((performance.now() - t0) / 1000)
+      metrics.observeAppend((performance.now() - t0) / 1000)
     }
     metrics.published.inc(stored.length)
     const first = stored[0]

@@ -41,6 +41,10 @@ export interface MemoryEventStoreOptions {
   now?: (() => number) | undefined
 }
 
+/** Runs `fn` once the current turn's I/O callbacks are done (setTimeout where there is no setImmediate). */
+const endOfTurn: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0)
+
 /** Default hub-wide retention of the memory store. */
 export const MEMORY_STORE_DEFAULT_RETENTION = { maxEvents: 100_000, maxAgeMs: 24 * 3600_000 }
 
@@ -91,6 +95,14 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   const topicPrunedThrough = new Map<string, number>()
   let closed = false
   const wakes = createWakeSignal()
+  // Watchers are woken once per turn of the event loop, after its appends: the node tail then
+  // reads a turn's publishes in one read and one fan-out pass, not one per publish (a read
+  // sees an append at once; only the wakeup waits for the end of the turn).
+  let wakeQueued = false
+  const wakeWatchers = (): void => {
+    wakeQueued = false
+    wakes.wake()
+  }
   // This log's identity in the update ids it derives (derivesUpdateIds).
   const logId = newLogId(globalThis.crypto.getRandomValues(new Uint8Array(8)))
   // Matchers by topic list (the array itself: a caller that reuses one, the node tail, reuses
@@ -221,10 +233,12 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       assertOpen()
       // Wall clocks step back; publishedAt never does, so age pruning stays a prefix.
       // All or nothing: a duplicate publisher id refuses the batch before anything is written.
-      const batchIds = new Set<string>()
+      // Only publishes that name their ids need the set (most name none).
+      let batchIds: Set<string> | undefined
       for (const input of inputs) {
         const id = input.clientId
         if (id === undefined) continue
+        batchIds ??= new Set()
         if (byClientId.has(id) || batchIds.has(id) || parseUpdateId(logId, id) !== undefined) {
           throw new HeraldError(
             'HERALD_DUPLICATE_EVENT_ID',
@@ -252,7 +266,10 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         out.push(event)
       }
       prune()
-      wakes.wake()
+      if (!wakeQueued) {
+        wakeQueued = true
+        endOfTurn(wakeWatchers)
+      }
       return out
     },
 

@@ -142,18 +142,15 @@ function tooDeep(cause?: unknown): HeraldError {
   )
 }
 
-function withWhere(where: string, fn: () => void): void {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof HeraldError && where !== '') {
-      throw new HeraldError(error.code, `${where}${error.message}`, {
-        ...(error.status === undefined ? {} : { status: error.status }),
-        cause: error,
-      })
-    }
-    throw error
+/** `error` with `where` in front of its message (a `HeraldError`; anything else as is). */
+function located(where: string, error: unknown): unknown {
+  if (error instanceof HeraldError && where !== '') {
+    return new HeraldError(error.code, `${where}${error.message}`, {
+      ...(error.status === undefined ? {} : { status: error.status }),
+      cause: error,
+    })
   }
+  return error
 }
 
 /**
@@ -167,20 +164,41 @@ export function toAppendInput(value: unknown, limits: PublishLimits, where: stri
     throw invalid(`${where}an event must be a JSON object`)
   }
   const o = value as Record<string, unknown>
-  for (const key of Object.keys(o)) {
+  for (const key in o) {
     if (!FIELDS.has(key)) throw invalid(`${where}unknown field ${JSON.stringify(key)}`)
   }
-  withWhere(where, () => assertValidTopic(o.topic))
+  // Each check in its own try (no closure per check: this runs once per published event).
+  try {
+    assertValidTopic(o.topic)
+  } catch (error) {
+    throw located(where, error)
+  }
   if (!('data' in o) || o.data === undefined) throw invalid(`${where}missing field "data"`)
   if (o.event !== undefined && o.type !== undefined) {
     throw invalid(`${where}give "event" or its alias "type", not both`)
   }
   const type = o.event ?? o.type
-  if (type !== undefined) withWhere(where, () => checkEventType(type))
-  withWhere(where, () => assertNotReserved(o.topic as string, type as string | undefined))
-  if (o.id !== undefined) withWhere(where, () => checkClientId(o.id))
   let retry: number | undefined
-  if (o.retry !== undefined) withWhere(where, () => (retry = clampRetry(o.retry)))
+  try {
+    if (type !== undefined) checkEventType(type)
+  } catch (error) {
+    throw located(where, error)
+  }
+  try {
+    assertNotReserved(o.topic as string, type as string | undefined)
+  } catch (error) {
+    throw located(where, error)
+  }
+  try {
+    if (o.id !== undefined) checkClientId(o.id)
+  } catch (error) {
+    throw located(where, error)
+  }
+  try {
+    if (o.retry !== undefined) retry = clampRetry(o.retry)
+  } catch (error) {
+    throw located(where, error)
+  }
   if (o.private !== undefined && typeof o.private !== 'boolean') {
     throw invalid(`${where}"private" must be a boolean`)
   }
