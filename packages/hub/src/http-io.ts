@@ -208,7 +208,8 @@ function mountBase(req: NodeRequest): string {
   return typeof base === 'string' ? base : ''
 }
 
-function aborted(): HeraldError {
+/** The error of a request whose client went away before its body arrived in full (400). */
+export function aborted(): HeraldError {
   return fail(
     'HERALD_REQUEST_ABORTED',
     400,

@@ -16,7 +16,7 @@
 import type { Socket } from 'node:net'
 import type { Logger } from '@herald/server'
 import type { HubRequest, HubResponse } from './http-io.js'
-import { errorResponse, fail, lastForwarded } from './http-io.js'
+import { aborted, errorResponse, fail, lastForwarded } from './http-io.js'
 
 /** Options of {@link createLeanPublish}. */
 export interface LeanPublishOptions {
@@ -216,6 +216,43 @@ interface TakenHead extends PublishHead {
   readonly scheme: string
 }
 
+/**
+ * A body still arriving when its request went to the route: the route gets a request at its
+ * head, as on node:http, so an answer that needs no body (401, 413, 415, 429) is given at once.
+ */
+class PendingBody {
+  #value: Uint8Array | undefined
+  #error: unknown
+  #failed = false
+  #resolve: ((bytes: Uint8Array) => void) | undefined
+  #reject: ((error: unknown) => void) | undefined
+
+  /** The body, once it is in. */
+  wait(): Promise<Uint8Array> {
+    if (this.#value !== undefined) return Promise.resolve(this.#value)
+    if (this.#failed) return Promise.reject(this.#error)
+    return new Promise((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+  }
+
+  arrived(bytes: Uint8Array): void {
+    this.#value = bytes
+    this.#resolve?.(bytes)
+    this.#resolve = undefined
+    this.#reject = undefined
+  }
+
+  fail(error: unknown): void {
+    this.#failed = true
+    this.#error = error
+    this.#reject?.(error)
+    this.#resolve = undefined
+    this.#reject = undefined
+  }
+}
+
 /** The request view of one lean publish (a class: no closures per request). */
 class LeanRequest implements HubRequest {
   readonly method = 'POST'
@@ -223,9 +260,9 @@ class LeanRequest implements HubRequest {
   readonly ip: string
   #url: URL | undefined
   readonly #head: TakenHead
-  readonly #body: Uint8Array
+  readonly #body: Uint8Array | PendingBody
 
-  constructor(head: TakenHead, body: Uint8Array) {
+  constructor(head: TakenHead, body: Uint8Array | PendingBody) {
     this.#head = head
     this.#body = body
     this.ip = head.ip
@@ -241,11 +278,13 @@ class LeanRequest implements HubRequest {
   }
 
   body(limit: number): Promise<Uint8Array> {
-    return this.#body.length > limit
-      ? Promise.reject(
-          fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`),
-        )
-      : Promise.resolve(this.#body)
+    if (this.#head.length > limit) {
+      return Promise.reject(
+        fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`),
+      )
+    }
+    const body = this.#body
+    return body instanceof PendingBody ? body.wait() : Promise.resolve(body)
   }
 }
 
@@ -271,6 +310,8 @@ interface Connection {
   readonly guardResponse: { once(event: 'finish', listener: () => void): unknown }
   /** The head of the request whose body is awaited. */
   head: TakenHead | undefined
+  /** The body of the request in flight, while it is still arriving. */
+  pending: PendingBody | undefined
   /** Where its body starts in `buffered`. */
   bodyAt: number
   /** A request is being answered: later requests wait (answers stay in order). */
@@ -323,17 +364,21 @@ export function createLeanPublish(options: LeanPublishOptions): {
       }
 
       function timeOut(conn: Connection): void {
+        const error = fail(
+          'HERALD_REQUEST_TIMEOUT',
+          408,
+          `the request body did not arrive within ${bodyTimeoutMs / 1000} s`,
+        )
+        const pending = conn.pending
+        if (pending !== undefined) {
+          // The route reads the body: it answers the 408 (counted, logged), and the answer,
+          // given before the body arrived, closes the connection (write).
+          pending.fail(error)
+          return
+        }
         const { socket } = conn
         detach(conn)
-        const answer = errorResponse(
-          fail(
-            'HERALD_REQUEST_TIMEOUT',
-            408,
-            `the request body did not arrive within ${bodyTimeoutMs / 1000} s`,
-          ),
-          { connection: 'close' },
-        )
-        socket.end(encodeAnswer(answer))
+        socket.end(encodeAnswer(errorResponse(error, { connection: 'close' })))
         // A client that does not read its answer must not keep the descriptor either.
         socket.destroySoon()
       }
@@ -403,6 +448,7 @@ export function createLeanPublish(options: LeanPublishOptions): {
             },
           },
           head: undefined,
+          pending: undefined,
           bodyAt: 0,
           busy: false,
           finished: undefined,
@@ -422,6 +468,10 @@ export function createLeanPublish(options: LeanPublishOptions): {
           conn.buffered === undefined || conn.buffered.length === 0
             ? chunk
             : Buffer.concat([conn.buffered, chunk])
+        if (conn.pending !== undefined) {
+          bodyArriving(conn)
+          return
+        }
         if (conn.busy) {
           // Pipelined requests wait for the answer in progress; do not read without bound.
           if (conn.buffered.length > maxHeaderBytes + maxBodyBytes) this.pause()
@@ -463,14 +513,21 @@ export function createLeanPublish(options: LeanPublishOptions): {
             conn.bodyAt = end + 4
             // The head is in: the connection no longer waits for one (the guard's deadline).
             guard?.(conn.guardRequest, conn.guardResponse)
-            if (bytes.length < conn.bodyAt + head.length && bodyTimeoutMs > 0) {
+          }
+          const end = conn.bodyAt + head.length
+          if (bytes.length < end) {
+            // The body is still arriving: the route gets the request now, as on node:http
+            // (an answer that needs no body is given at once, and closes the connection).
+            if (bodyTimeoutMs > 0) {
               waiting.set(conn, Date.now() + bodyTimeoutMs)
               startSweep()
             }
+            const pending = new PendingBody()
+            conn.pending = pending
+            conn.busy = true
+            serve(conn, head, pending)
+            return
           }
-          const end = conn.bodyAt + head.length
-          if (bytes.length < end) return
-          waiting.delete(conn)
           const body = bytes.subarray(conn.bodyAt, end)
           conn.buffered = bytes.length === end ? undefined : bytes.subarray(end)
           conn.head = undefined
@@ -500,7 +557,21 @@ export function createLeanPublish(options: LeanPublishOptions): {
         return { headers, length: parsed.length, ip, scheme }
       }
 
-      function serve(conn: Connection, head: TakenHead, body: Uint8Array): void {
+      /** More of a pending body arrived: hands it to the route once it is whole. */
+      function bodyArriving(conn: Connection): void {
+        const { head, buffered, pending } = conn
+        if (head === undefined || buffered === undefined || pending === undefined) return
+        const end = conn.bodyAt + head.length
+        if (buffered.length < end) return
+        waiting.delete(conn)
+        conn.buffered = buffered.length === end ? undefined : buffered.subarray(end)
+        conn.head = undefined
+        conn.pending = undefined
+        // Busy until the answer is written; the bytes after it wait (pipelining).
+        pending.arrived(buffered.subarray(conn.bodyAt, end))
+      }
+
+      function serve(conn: Connection, head: TakenHead, body: Uint8Array | PendingBody): void {
         options.answer(new LeanRequest(head, body)).then(conn.answered, conn.failed)
       }
 
@@ -528,6 +599,16 @@ export function createLeanPublish(options: LeanPublishOptions): {
         if (socket.destroyed) return
         let bytes: string
         let close = answer.headers.connection === 'close'
+        // Answered before its body arrived in full (401, 413, 415, 408...): as node:http does,
+        // the connection closes after the answer (the rest of the body is not worth reading,
+        // and a client trickling it must not keep the connection).
+        const early = conn.pending
+        if (early !== undefined) {
+          conn.pending = undefined
+          early.fail(aborted())
+          if (!close) answer = { ...answer, headers: { ...answer.headers, connection: 'close' } }
+          close = true
+        }
         try {
           bytes = encodeAnswer(answer)
         } catch (error) {
@@ -539,7 +620,8 @@ export function createLeanPublish(options: LeanPublishOptions): {
         }
         if (close) {
           detach(conn)
-          socket.end(bytes)
+          if (early !== undefined) socket.end(bytes, () => socket.destroy())
+          else socket.end(bytes)
           return
         }
         const room = socket.write(bytes)
@@ -564,6 +646,10 @@ export function createLeanPublish(options: LeanPublishOptions): {
       function detach(conn: Connection): void {
         const { socket } = conn
         waiting.delete(conn)
+        // The client went away mid-body: the route's read of it ends (never left unsettled).
+        const pending = conn.pending
+        conn.pending = undefined
+        pending?.fail(aborted())
         byConnection.delete(socket)
         socket.removeListener('data', onData)
         socket.removeListener('error', onError)

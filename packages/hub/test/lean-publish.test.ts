@@ -284,6 +284,33 @@ describe('lean publish path', () => {
     expect(await stored()).toEqual([])
   })
 
+  it('answers at the head when no body is needed (415), and closes, as node:http does', async () => {
+    const c = open()
+    c.write(
+      'POST /publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\nabc',
+    )
+    const [a] = await c.answers(1)
+    expect(a?.status).toBe(415)
+    expect(lean(a as Answer)).toBe(true)
+    expect(a?.headers.connection).toBe('close')
+    await c.closed()
+    expect(await stored()).toEqual([])
+  })
+
+  it('takes a body that arrives after its head, then the next request on the connection', async () => {
+    const c = open()
+    const whole = publish(event('later'))
+    const split = whole.indexOf('\r\n\r\n') + 4
+    c.write(whole.slice(0, split))
+    // The head alone is in: the request is with the route, waiting for its body.
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    c.write(whole.slice(split) + publish(event('next')))
+    const answers = await c.answers(2)
+    expect(answers.map((a) => a.status)).toEqual([200, 200])
+    expect(answers.every(lean)).toBe(true)
+    expect(await stored()).toEqual(['later', 'next'])
+  })
+
   it('checks auth there as on node:http', async () => {
     await hub.close()
     await new Promise((resolve) => server.close(resolve))
