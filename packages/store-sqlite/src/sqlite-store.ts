@@ -306,15 +306,18 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     )
   }
 
-  /** Deletes the events of topic-rule `matcher` beyond its bounds, inside the caller's transaction. */
+  /**
+   * Deletes the events of topic-rule `matcher` beyond its bounds, inside the caller's
+   * transaction: how many, and the newest id deleted (0: none).
+   */
   function pruneRule(
     t: number,
     rule: { maxEvents: number; maxAgeMs: number },
     matcher: TopicMatcher,
-  ): number {
+  ): { deleted: number; newest: number } {
     refreshTopics()
     const topics = knownTopics.filter((topic) => matcher.matches(topic))
-    if (topics.length === 0) return 0
+    if (topics.length === 0) return { deleted: 0, newest: 0 }
     const list = topics.map(() => '?').join(', ')
     const cutoff = rule.maxAgeMs === Number.POSITIVE_INFINITY ? -1 : t - rule.maxAgeMs
     const offset =
@@ -324,7 +327,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         `SELECT id, topic, alternates FROM events_v2 WHERE topic IN (${list}) AND (published_at < ? OR id <= coalesce((SELECT id FROM events_v2 WHERE topic IN (${list}) ORDER BY id DESC LIMIT 1 OFFSET ?), -1)) ORDER BY id`,
       )
       .all(...topics, cutoff, ...topics, offset)
+    let newest = 0
     for (const victim of victims) {
+      newest = Math.max(newest, victim.id)
       deleteOne.run(victim.id)
       deleteAlternatesOf.run(victim.id)
       markTopicPruned.run(victim.topic, victim.id)
@@ -334,20 +339,15 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
           markTopicPruned.run(topic, victim.id)
       }
     }
-    return victims.length
+    return { deleted: victims.length, newest }
   }
 
   /**
    * Applies retention inside the caller's transaction. `seq`: the newest id issued. The
    * hub-wide count bound counts ids (holes left by topic rules included), so it costs no
-   * count query: ids are contiguous.
+   * count query: ids are contiguous. Returns the newest id it may have deleted (0: none).
    */
-  function pruneIn(
-    t: number,
-    seq: number,
-    time: number,
-    touched: Set<string> | undefined,
-  ): boolean {
+  function pruneIn(t: number, seq: number, time: number, touched: Set<string> | undefined): number {
     let through = seq - policy.maxEvents
     if (
       policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
@@ -358,9 +358,13 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       through = Math.max(through, young === undefined ? seq : young.id - 1)
     }
     let deleted = 0
+    let ruleDeleted = 0
     let moved = false
+    // An upper bound of the ids deleted here.
+    let highest = 0
     if (through > 0 && through > meta('pruned_through')) {
       moved = true
+      highest = through
       deleted += deleteThrough.run(through).changes
       deleteAlternatesThrough.run(through)
       writeMeta.run('pruned_through', String(through))
@@ -371,17 +375,34 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         rule.maxAgeMs !== Number.POSITIVE_INFINITY ||
         touched === undefined ||
         [...touched].some((topic) => matcher.matches(topic))
-      if (due) deleted += pruneRule(t, rule, matcher)
+      if (due) {
+        const gone = pruneRule(t, rule, matcher)
+        deleted += gone.deleted
+        ruleDeleted += gone.deleted
+        highest = Math.max(highest, gone.newest)
+      }
     }
-    if (deleted > 0 && (newestRow.get()?.id ?? 0) < seq) {
+    // The hub-wide bounds delete ids up to `through` only: below `seq`, the newest is there.
+    if ((ruleDeleted > 0 || through >= seq) && deleted > 0 && (newestRow.get()?.id ?? 0) < seq) {
       // The newest event went: the floors keep the counter and the clock where they were.
+      highest = Math.max(highest, seq)
       writeMeta.run('last_id', String(seq))
       writeMeta.run('last_time', String(time))
     }
-    if (deleted > 0 || through > 0) oldestTime = oldestRow.get()?.published_at
-    // What readers may see changed: the events recently appended are no longer the log's tail.
-    if (deleted > 0 || moved) recent = undefined
-    return deleted > 0 || moved
+    // Only the age bound reads oldestTime, to see whether it is due: a value older than the
+    // truth (not refreshed after a count-bound delete) can only make it look due early, and it
+    // is refreshed then. So it is read again only when it is unknown or looks due.
+    if (
+      (deleted > 0 || through > 0) &&
+      (oldestTime === undefined ||
+        (policy.maxAgeMs !== Number.POSITIVE_INFINITY && oldestTime < t - policy.maxAgeMs))
+    ) {
+      oldestTime = oldestRow.get()?.published_at
+    }
+    // What readers may see changed only if retention reached the events recently appended
+    // (a log at its retention deletes its oldest events on every append: far behind them).
+    if (recent !== undefined && (deleted > 0 || moved) && highest >= recent.from) recent = undefined
+    return deleted > 0 || moved ? Math.max(highest, 1) : 0
   }
 
   const prune = db.transaction((t: number) => {
@@ -487,10 +508,11 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         out.push(events)
       }
       oldestTime ??= t
-      const pruned = pruneIn(t, seq, t, touched)
+      const highest = pruneIn(t, seq, t, touched)
       // Read under the write lock: equal later means no other connection committed since.
+      // Retention that deleted only older events leaves this batch the log's tail.
       nextRecent =
-        pruned || seq === newest.seq
+        highest > newest.seq || seq === newest.seq
           ? undefined
           : {
               from: newest.seq + 1,

@@ -438,6 +438,31 @@ describe('SQLite store specifics', () => {
     await b.close()
   })
 
+  it('reads its own last appends as the file reads them while retention deletes older events', async () => {
+    const file = join(dir, 'recent-at-retention.db')
+    const retention = { maxEvents: 4, topics: [{ pattern: 'books/**', maxEvents: 1 }] }
+    const a = createSqliteEventStore({ path: file, retention })
+    // b never appends: it reads every page from the file.
+    const b = createSqliteEventStore({ path: file, retention })
+    const page = async (store: EventStore, cursor: string) => {
+      const read = await store.read(cursor, { topics: ['**'], limit: 100 })
+      return read.kind === 'events' ? read.events.map((e) => e.data) : read.reason
+    }
+    const cursors: string[] = []
+    for (let i = 0; i < 12; i++) {
+      // Every third publish is a book: the topic rule deletes the one before it, mid-log.
+      const topic = i % 3 === 2 ? `books/${i}` : 't'
+      const [event] = await a.append([{ topic, data: String(i) }])
+      cursors.push(event?.id as string)
+      for (const cursor of cursors) expect(await page(a, cursor)).toEqual(await page(b, cursor))
+    }
+    // The last appends are the tail (read from a's own buffer); an old cursor still resets.
+    expect(await page(a, cursors.at(-2) as string)).toEqual(['11'])
+    expect(await page(a, cursors[0] as string)).toBe('expired')
+    await a.close()
+    await b.close()
+  })
+
   it('wakes a watcher in another process-like instance (data_version poll)', async () => {
     const file = join(dir, 'poll.db')
     const a = createSqliteEventStore({ path: file })
