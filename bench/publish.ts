@@ -28,7 +28,10 @@
  * them as one JSON array (nchan has no batch publish).
  *
  * - `herald-memory-lean`, `herald-sqlite-lean`, `herald-memory-lean-auth`: the same with
- *   `--lean-publish` (publishes answered on the lean HTTP/1.1 path, not node:http);
+ *   `--lean-publish` (publishes answered on the lean HTTP/1.1 path, not node:http: the
+ *   default now, so these equal the plain kinds in this tree);
+ * - `herald-memory-nolean`, `herald-sqlite-nolean`: with `--no-lean-publish` (publishes
+ *   through node:http; an `@before` build without that flag runs without it);
  * - any `herald-*` kind with `@before` appended (`herald-memory@before`): the same server from
  *   the build in BENCH_BEFORE (a checkout of an earlier commit, built), for a before/after
  *   table in one run.
@@ -241,6 +244,9 @@ async function startServer(kind: string): Promise<Server> {
   if (withAuth) args.push('--jwt-secret', SECRET)
   if (flavour.endsWith('-nocache')) args.push('--token-cache', '0')
   if (flavour.includes('-lean')) args.push('--lean-publish')
+  // The node:http publish path (lean is the default since issue 17; earlier builds had no
+  // --no-lean-publish and answered on node:http without it).
+  if (flavour.includes('-nolean') && build_ === undefined) args.push('--no-lean-publish')
   const child = spawn('taskset', ['-c', '0', process.execPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: tmp,
