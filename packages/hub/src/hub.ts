@@ -171,7 +171,8 @@ export interface HubOptions {
   leanPublish?: boolean | undefined
   /**
    * Publish admission: while this node's delivery lag (the age of the oldest event in the log
-   * it has not yet handed to its subscribers) is above this many ms, `POST /publish` and the
+   * it has not yet handed to its subscribers' queues, or of the oldest frame waiting in a
+   * queue for its write) is above this many ms, `POST /publish` and the
    * Mercure publish answer 503 `HERALD_DELIVERY_LAGGING` with `Retry-After` and append
    * nothing. `hub.publish` is not refused. Default: off (the lag is still measured, in
    * `herald_delivery_lag_seconds`).
@@ -182,7 +183,9 @@ export interface HubOptions {
    * several events at once (delivery is behind), an event followed in the same batch by a
    * newer one with the same topic, type and `private` flag is not written to live
    * subscribers (counted in `herald_events_conflated_total`); the log and replays keep every
-   * event. Default: none.
+   * event. With conflation on, the node's tail reads again only once the previous batch has
+   * been written to every subscriber, so that a batch spans what arrived meanwhile.
+   * Default: none.
    */
   conflate?: readonly string[] | undefined
 }
