@@ -421,6 +421,29 @@ export function runEventStoreContract(name: string, options: EventStoreContractO
       expect(store.cursors.compare(b?.id as string, g?.id as string)).toBeLessThan(0)
     })
 
+    it('forgets a publisher id with its event (count, per-topic rule), then takes it again (when it has findCursor)', async () => {
+      const store = await create({
+        retention: { maxEvents: 3, topics: [{ pattern: 'rare/*', maxEvents: 1 }] },
+      })
+      if (store.findCursor === undefined) return
+      const [a] = await store.append([ev('x', 'a', { clientId: 'id-a' })])
+      expect(await store.findCursor('id-a')).toBe(a?.id)
+      await store.append([
+        ev('x', 'b', { clientId: 'id-b' }),
+        ev('x', 'c', { clientId: 'id-c' }),
+        ev('x', 'd', { clientId: 'id-d' }),
+      ])
+      // Count: a is gone, and its id with it (and may be used again).
+      expect(await store.findCursor('id-a')).toBeUndefined()
+      const [again] = await store.append([ev('x', 'a2', { clientId: 'id-a' })])
+      expect(await store.findCursor('id-a')).toBe(again?.id)
+      // Per-topic rule: the older rare event goes, with its id.
+      await store.append([ev('rare/1', 'r1', { clientId: 'id-r1' })])
+      await store.append([ev('rare/2', 'r2', { clientId: 'id-r2' })])
+      expect(await store.findCursor('id-r1')).toBeUndefined()
+      expect(await store.findCursor('id-r2')).toBeDefined()
+    })
+
     it('derives an update id for an event appended without one (when it derivesUpdateIds)', async () => {
       const store = await create()
       if (store.derivesUpdateIds !== true) return
