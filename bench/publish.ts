@@ -36,7 +36,8 @@
  *   the build in BENCH_BEFORE (a checkout of an earlier commit, built), for a before/after
  *   table in one run.
  *
- * Environment: BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
+ * Environment: BENCH_NODE_ARGS (Node flags for the Herald servers, e.g. the `herald`
+ * executable's `--max-semi-space-size=2`), BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
  * (default 3; the servers interleave inside each round), BENCH_SECONDS (per measurement,
  * default 5), BENCH_PREFILL (default 150000), BENCH_PROFILE (a directory: the Node servers
  * run with `node --cpu-prof` and leave a .cpuprofile there, one per server and round; only single-event publishes are then measured).
@@ -59,6 +60,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const PREFILL = Number(process.env.BENCH_PREFILL ?? 150_000)
 const PROFILE = process.env.BENCH_PROFILE
+// Node flags for the Herald servers (the `herald` executable's own, to measure them):
+// BENCH_NODE_ARGS="--max-semi-space-size=2".
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const RETENTION = 100_000
 const CONNECTIONS = 32
 const SECRET = 'bench-secret-bench-secret-bench-secret'
@@ -227,6 +231,7 @@ async function startServer(kind: string): Promise<Server> {
           '--cpu-prof-name',
           `${kind}-${Date.now()}.cpuprofile`,
         ]),
+    ...NODE_ARGS,
     join(base, 'packages/cli/dist/bin.js'),
     'serve',
     '--port',
