@@ -185,9 +185,9 @@ describe('flush slices', () => {
     })
   }
 
-  it('writes a long pass in slices of flushSliceSessions, one per event-loop turn, with other callbacks running between two slices', async () => {
-    const log: string[] = []
-    streams = createStreamServer({
+  /** A stream server writing 3 sessions per slice, logging each slice as `slice of N`. */
+  function slicedServer(log: string[]): StreamServer {
+    return createStreamServer({
       heartbeatMs: 0,
       flushSliceSessions: 3,
       metrics: {
@@ -197,6 +197,11 @@ describe('flush slices', () => {
         },
       },
     })
+  }
+
+  it('writes a long pass in slices of flushSliceSessions, one per event-loop turn, with other callbacks running between two slices', async () => {
+    const log: string[] = []
+    streams = slicedServer(log)
     const sessions = openSessions(streams, 8)
     expect(streams.writeLagMs).toBe(0)
     const frame = createFrame({ id: '1', data: 'x' })
@@ -217,16 +222,7 @@ describe('flush slices', () => {
 
   it('flushed() resolves once every frame queued before it has been written: at once when none waits, else at the end of its pass', async () => {
     const log: string[] = []
-    streams = createStreamServer({
-      heartbeatMs: 0,
-      flushSliceSessions: 3,
-      metrics: {
-        increment() {},
-        observe(name, value) {
-          if (name === 'flush_sessions') log.push(`slice of ${value}`)
-        },
-      },
-    })
+    streams = slicedServer(log)
     const sessions = openSessions(streams, 8)
     await streams.flushed()
     const frame = createFrame({ id: '1', data: 'x' })
