@@ -10,7 +10,7 @@
  *   every row (NULLs included) under `events_v2_client_id`.
  * - `herald_meta.log_id`: the log's random identity (15 hex digits). Events appended without
  *   an update id store none (`client_id` NULL): theirs is derived from `log_id` and the
- *   sequence number when read (see `update-id.ts`). v2 and v3 stored a random one per event,
+ *   sequence number when read (see `@herald/store` `update-id.ts`). v2 and v3 stored a random one per event,
  *   in the index, where every insert landed on a random page.
  * - No `published_at` index: times grow with ids (each batch takes `max(now, newest time)`
  *   under the write lock), so the age bound is found by walking the oldest rows, the ones it
@@ -42,8 +42,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
+import { newLogId } from '@herald/store'
 import type Database from 'better-sqlite3'
-import { newLogId } from './update-id.js'
 
 /** Schema version this build writes and reads. */
 export const SCHEMA_VERSION = 4

@@ -26,15 +26,16 @@ import {
   isTopicPattern,
   NO_ALTERNATES,
   parseSequenceCursor,
+  parseUpdateId,
   resolveRetention,
   SEQUENCE_CURSORS,
   toStoredEvent,
+  updateIdsOf,
 } from '@herald/store'
 import Database from 'better-sqlite3'
 import { createFileBlobStore } from './file-blob-store.js'
 import { migrate } from './schema.js'
 import { createSqliteSchemaStore } from './schema-registry.js'
-import { parseUpdateId, updateIdsOf } from './update-id.js'
 
 /** Options of {@link createSqliteEventStore}. */
 export interface SqliteEventStoreOptions {

@@ -46,6 +46,6 @@ export {
   patternCovers,
   topicMatches,
 } from './topic.js'
-export { deriveUpdateId, newLogId, parseUpdateId } from './update-id.js'
+export { deriveUpdateId, newLogId, parseUpdateId, updateIdsOf } from './update-id.js'
 export type { WakeSignal } from './wake.js'
 export { createWakeSignal } from './wake.js'

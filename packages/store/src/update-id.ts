@@ -21,10 +21,28 @@ export function newLogId(random: Uint8Array): string {
   return hex.slice(0, 15)
 }
 
+/** Everything of an update id of log `logId` before its sequence number. */
+function prefixOf(logId: string): string {
+  return `urn:uuid:${logId.slice(0, 8)}-${logId.slice(8, 12)}-8${logId.slice(12, 15)}-8`
+}
+
+function withSequence(prefix: string, seq: number): string {
+  const s = seq.toString(16).padStart(15, '0')
+  return `${prefix}${s.slice(0, 3)}-${s.slice(3)}`
+}
+
 /** The update id of event `seq` of log `logId` (15 hex digits). */
 export function deriveUpdateId(logId: string, seq: number): string {
-  const s = seq.toString(16).padStart(15, '0')
-  return `urn:uuid:${logId.slice(0, 8)}-${logId.slice(8, 12)}-8${logId.slice(12, 15)}-8${s.slice(0, 3)}-${s.slice(3)}`
+  return withSequence(prefixOf(logId), seq)
+}
+
+/**
+ * The update ids of log `logId` (15 hex digits): `seq` -> its id, as {@link deriveUpdateId}
+ * gives it, with the part every event of the log shares built once.
+ */
+export function updateIdsOf(logId: string): (seq: number) => string {
+  const prefix = prefixOf(logId)
+  return (seq) => withSequence(prefix, seq)
 }
 
 /**
