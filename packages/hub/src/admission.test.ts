@@ -52,9 +52,9 @@ describe('createAdmission', () => {
     advance(1000)
     expect(admission.check()).toBeUndefined()
     advance(1)
-    expect(admission.check()).toEqual({ lagMs: 1001, retryAfterS: 1 })
+    expect(admission.check()).toEqual({ lagMs: 1001, projectedMs: 1001, retryAfterS: 1 })
     advance(3000)
-    expect(admission.check()).toEqual({ lagMs: 4001, retryAfterS: 4 })
+    expect(admission.check()).toEqual({ lagMs: 4001, projectedMs: 4001, retryAfterS: 4 })
     admission.dispatched([event(1)])
     expect(admission.check()).toBeUndefined()
   })
@@ -98,11 +98,43 @@ describe('createAdmission', () => {
     t += 5000
     writeLag = 1500
     expect(admission.lagMs()).toBe(1500)
-    expect(admission.check()).toEqual({ lagMs: 1500, retryAfterS: 1 })
+    expect(admission.check()).toEqual({ lagMs: 1500, projectedMs: 1500, retryAfterS: 1 })
     writeLag = 1000
     expect(admission.check()).toBeUndefined()
     writeLag = 0
     expect(admission.lagMs()).toBe(0)
+  })
+
+  it('refuses by the lag an admitted event would see: the lag plus one pass over the writes', () => {
+    let writeLag = 0
+    let passMs = 0
+    const admission = createAdmission({
+      maxLagMs: 1000,
+      pageSize: 1000,
+      compare: compareCursors,
+      now: () => 1_000_000,
+      sampleLoop: false,
+      writeLagMs: () => writeLag,
+      flushPassMs: () => passMs,
+    })
+    // Frames have waited 600 ms, and a pass over the writes takes 700 ms: an event admitted now
+    // joins the queues behind them and is written about 1.3 s late. The lag alone (600 ms)
+    // would admit it.
+    writeLag = 600
+    passMs = 700
+    expect(admission.lagMs()).toBe(600)
+    expect(admission.check()).toEqual({ lagMs: 600, projectedMs: 1300, retryAfterS: 1 })
+    // Passes got shorter: admitted again.
+    passMs = 300
+    expect(admission.check()).toBeUndefined()
+    // A long pass with a lag past the bound: Retry-After covers both.
+    writeLag = 1800
+    passMs = 1500
+    expect(admission.check()).toEqual({ lagMs: 1800, projectedMs: 3300, retryAfterS: 3 })
+    // Nothing waits (the stream server then reports no pass): admitted.
+    writeLag = 0
+    passMs = 0
+    expect(admission.check()).toBeUndefined()
   })
 
   it('only measures without a bound', () => {

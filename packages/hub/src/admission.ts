@@ -17,6 +17,11 @@
  *   {@link LOOP_SAMPLE_MS} ms while admission is on): a node past its capacity spends whole
  *   seconds per loop turn writing to its subscribers, and every publish and every frame waits
  *   that long, before any log position shows it.
+ * A publish is admitted by what its event would see, not by what the oldest waiting event saw:
+ * it joins the queues behind the frames already waiting and is written in the next pass over
+ * the subscribers (the stream server's `flushPassMs`). So it is refused when the lag plus one
+ * pass passes the bound: refusing only once the lag itself passed it admitted events that
+ * then waited a pass more (p99 twice the bound under 2x overload, docs/benchmarks.md).
  * Each node knows only its own lag: a publish is refused by the node it reaches, for that
  * node's own backlog. Nothing here ever blocks: a refused publish appended nothing, and the
  * lag falls back to 0 once the tail catches up (no new append is needed for that).
@@ -36,6 +41,12 @@ export interface AdmissionOptions {
    * stream server's `writeLagMs`). Default: not measured.
    */
   writeLagMs?: (() => number) | undefined
+  /**
+   * While frames wait for their write, how long a pass over the subscribers' writes takes, in
+   * ms (the stream server's `flushPassMs`): an event admitted now waits about that long behind
+   * the lag. Default: not counted.
+   */
+  flushPassMs?: (() => number) | undefined
   /** The clock, ms since the epoch. Default `Date.now`. */
   now?: (() => number) | undefined
   /** Sample the event loop's delay (while `maxLagMs` is set). Default `true`. */
@@ -46,6 +57,8 @@ export interface AdmissionOptions {
 export interface Refusal {
   /** The node's delivery lag when refused, in ms. */
   readonly lagMs: number
+  /** How late an event admitted then would have been delivered, in ms (the lag plus one pass). */
+  readonly projectedMs: number
   /** Seconds to send as `Retry-After` (at least 1). */
   readonly retryAfterS: number
 }
@@ -80,6 +93,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   }
   const now = options.now ?? Date.now
   const writeLagMs = options.writeLagMs
+  const flushPassMs = options.flushPassMs
   // Local appends not yet dispatched, in append order: [last id of the append, at] pairs. A
   // ring would save the shift; appends in flight are few (the bound keeps them few).
   const pendingIds: string[] = []
@@ -123,8 +137,14 @@ export function createAdmission(options: AdmissionOptions): Admission {
     check() {
       if (maxLagMs === undefined) return undefined
       const lag = lagMs()
-      if (lag <= maxLagMs) return undefined
-      return { lagMs: lag, retryAfterS: Math.max(1, Math.ceil((lag - maxLagMs) / 1000)) }
+      // How late an event admitted now would be delivered: behind the lag, one pass more.
+      const projected = flushPassMs === undefined ? lag : lag + flushPassMs()
+      if (projected <= maxLagMs) return undefined
+      return {
+        lagMs: lag,
+        projectedMs: projected,
+        retryAfterS: Math.max(1, Math.ceil((projected - maxLagMs) / 1000)),
+      }
     },
     appended(events) {
       const last = events.at(-1)

@@ -121,6 +121,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
   sessions: Set<StreamSession>
   isDraining(): boolean
   writeLagMs(): number
+  flushPassMs(): number
   flushed(): Promise<void>
   drain(options?: DrainOptions): Promise<void>
   close(): Promise<void>
@@ -164,6 +165,11 @@ export function createServerCore(options: StreamServerOptions = {}): {
   let dirty: StreamSession[] = []
   let dirtySince = 0
   let flushScheduled = false
+  // When the pass in progress began writing, and how long the last complete pass took (both
+  // performance.now() ms): a frame queued now waits for about a pass, and the hub's publish
+  // admission adds it to the lag it projects.
+  let passStartedAt = 0
+  let lastPassMs = 0
   // Passes completed, and who waits for a given count (`flushed()`).
   let passes = 0
   let passWaiters: { pass: number; resolve: () => void }[] = []
@@ -179,6 +185,13 @@ export function createServerCore(options: StreamServerOptions = {}): {
     if (at < passing.length) return Math.max(0, performance.now() - passingSince)
     if (dirty.length > 0) return Math.max(0, performance.now() - dirtySince)
     return 0
+  }
+
+  function flushPassMs(): number {
+    // Nothing waits: the next frame is written in the next turn, however long a past pass was.
+    if (at >= passing.length && dirty.length === 0) return 0
+    const running = at < passing.length ? performance.now() - passStartedAt : 0
+    return Math.max(lastPassMs, running)
   }
 
   function runFlush(): void {
@@ -197,6 +210,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
         dirty = passing
         passing = next
         passingSince = dirtySince
+        passStartedAt = performance.now()
       }
       const end = Math.min(passing.length, at + budget)
       budget -= end - at
@@ -214,6 +228,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
         passing.length = 0
         at = 0
         passes++
+        lastPassMs = performance.now() - passStartedAt
       }
     }
     if (passing.length > 0 || dirty.length > 0) {
@@ -514,6 +529,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
     sessions,
     isDraining: () => draining,
     writeLagMs,
+    flushPassMs,
     flushed,
     drain,
     close,

@@ -440,6 +440,13 @@ export interface StreamServer {
    */
   readonly writeLagMs: number
   /**
+   * While frames wait for their write: how long, in ms, a pass over the sessions with queued
+   * frames takes (the last complete pass, or the one in progress if it has run longer); 0 when
+   * nothing waits. A frame queued now is written within about this long after the frames
+   * already waiting, so `writeLagMs + flushPassMs` is how late it would be written.
+   */
+  readonly flushPassMs: number
+  /**
    * Resolves once every frame queued before the call has been handed to its transport (or its
    * session closed, or waits for a slow peer to take the previous write): at once when nothing
    * waits, else at the end of the pass in progress or of the next one.

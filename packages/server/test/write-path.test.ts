@@ -220,6 +220,53 @@ describe('flush slices', () => {
     expect(streams.writeLagMs).toBe(0)
   })
 
+  it('flushPassMs: 0 while nothing waits; while frames wait, how long a pass over the writes takes (the one in progress, or the last complete one)', async () => {
+    // After each slice: the sessions written, and flushPassMs then.
+    const log: string[] = []
+    const afterSlice: number[] = []
+    let s: StreamServer | undefined
+    streams = createStreamServer({
+      heartbeatMs: 0,
+      flushSliceSessions: 3,
+      metrics: {
+        increment() {},
+        observe(name, value) {
+          if (name !== 'flush_sessions') return
+          log.push(`slice of ${value}`)
+          afterSlice.push(s?.flushPassMs ?? Number.NaN)
+        },
+      },
+    })
+    s = streams
+    const sessions = openSessions(s, 8)
+    expect(s.flushPassMs).toBe(0)
+    const spin = (ms: number) => {
+      const end = performance.now() + ms
+      while (performance.now() < end) {}
+    }
+    for (const session of sessions) session.sendFrame(createFrame({ id: '1', data: 'x' }))
+    // Between the first and second slice the node is busy for 40 ms: the pass in progress has
+    // taken at least that long, and that is what a frame queued now would wait for.
+    let between = Number.NaN
+    setImmediate(() => {
+      spin(40)
+      between = s.flushPassMs
+      // Written in the first slice, queued again: they wait for the next pass.
+      for (const session of sessions.slice(0, 3))
+        session.sendFrame(createFrame({ id: '2', data: 'y' }))
+    })
+    await until(() => log.length >= 4)
+    await s.flushed()
+    expect(log).toEqual(['slice of 3', 'slice of 3', 'slice of 3', 'slice of 2'])
+    expect(between).toBeGreaterThanOrEqual(40)
+    // The third slice ended the first pass (2 sessions) and began the next (1 of 3): while the
+    // next pass runs, the last complete one (40 ms or more) stands for it.
+    expect(afterSlice[2]).toBeGreaterThanOrEqual(40)
+    // Nothing waits: 0 again, however long the last pass was.
+    expect(s.writeLagMs).toBe(0)
+    expect(s.flushPassMs).toBe(0)
+  })
+
   it('flushed() resolves once every frame queued before it has been written: at once when none waits, else at the end of its pass', async () => {
     const log: string[] = []
     streams = slicedServer(log)

@@ -193,7 +193,7 @@ export function createPublishHandler(
         const error = fail(
           'HERALD_DELIVERY_LAGGING',
           503,
-          `delivery on this node is ${(refusal.lagMs / 1000).toFixed(1)} s behind (bound ${ctx.admission.maxLagMs} ms); retry later`,
+          `delivery on this node is ${(refusal.projectedMs / 1000).toFixed(1)} s behind (bound ${ctx.admission.maxLagMs} ms); retry later`,
         )
         metrics.publishErrors.inc({ code: error.code })
         publishLog.refused(error.code)
