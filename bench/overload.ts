@@ -17,7 +17,8 @@
  *
  * Environment: BENCH_SUBSCRIBERS=5000 BENCH_RATE=100 BENCH_SECONDS=10 BENCH_MAX_LAG=1
  * BENCH_ROUNDS=2 BENCH_CONFIGS=herald,herald-bounded,herald-conflated
- * HERALD_TREE=path (another checkout's build, for a before/after run).
+ * HERALD_TREE=path (another checkout's build, for a before/after run). BENCH_NODE_ARGS: flags
+ * for the server's Node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, readFileSync } from 'node:fs'
@@ -34,6 +35,7 @@ const rate = Number(process.env.BENCH_RATE ?? 100)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const maxLag = process.env.BENCH_MAX_LAG ?? '1'
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')
 const configs = (process.env.BENCH_CONFIGS ?? 'herald,herald-bounded,herald-conflated').split(',')
 const flags: Record<string, string[]> = {
   herald: [],
@@ -89,6 +91,7 @@ async function run(config: string): Promise<Record<string, unknown>> {
       '-c',
       '0',
       process.execPath,
+      ...nodeArgs,
       join(tree, 'packages/cli/dist/bin.js'),
       'serve',
       '--port',
