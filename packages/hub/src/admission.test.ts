@@ -105,35 +105,43 @@ describe('createAdmission', () => {
     expect(admission.lagMs()).toBe(0)
   })
 
-  it('refuses by the lag an admitted event would see: the lag plus one pass over the writes', () => {
+  it('refuses by the delay an admitted event would see: its wait for the writes, after the queue lag', () => {
     let writeLag = 0
-    let passMs = 0
+    let writeDelay = 0
+    let t = 1_000_000
     const admission = createAdmission({
       maxLagMs: 1000,
       pageSize: 1000,
       compare: compareCursors,
-      now: () => 1_000_000,
+      now: () => t,
       sampleLoop: false,
       writeLagMs: () => writeLag,
-      flushPassMs: () => passMs,
+      writeDelayMs: () => writeDelay,
     })
-    // Frames have waited 600 ms, and a pass over the writes takes 700 ms: an event admitted now
-    // joins the queues behind them and is written about 1.3 s late. The lag alone (600 ms)
+    // Frames have waited 600 ms, and a frame queued now would wait 1.3 s for its write (the
+    // rest of the pass in progress and the next one): refused, though the lag alone (600 ms)
     // would admit it.
     writeLag = 600
-    passMs = 700
+    writeDelay = 1300
     expect(admission.lagMs()).toBe(600)
     expect(admission.check()).toEqual({ lagMs: 600, projectedMs: 1300, retryAfterS: 1 })
     // Passes got shorter: admitted again.
-    passMs = 300
+    writeDelay = 700
     expect(admission.check()).toBeUndefined()
-    // A long pass with a lag past the bound: Retry-After covers both.
-    writeLag = 1800
-    passMs = 1500
-    expect(admission.check()).toEqual({ lagMs: 1800, projectedMs: 3300, retryAfterS: 3 })
-    // Nothing waits (the stream server then reports no pass): admitted.
+    // An append of this node the tail has not handed over for 500 ms: the new event reaches
+    // the queues that late too, then waits for the writes.
+    admission.appended([event(1)])
+    t += 500
+    expect(admission.check()).toEqual({ lagMs: 600, projectedMs: 1200, retryAfterS: 1 })
+    admission.dispatched([event(1)])
+    expect(admission.check()).toBeUndefined()
+    // Older frames past the bound: refused whatever the estimate.
+    writeLag = 2500
+    writeDelay = 100
+    expect(admission.check()).toEqual({ lagMs: 2500, projectedMs: 2500, retryAfterS: 2 })
+    // Nothing waits: admitted.
     writeLag = 0
-    passMs = 0
+    writeDelay = 0
     expect(admission.check()).toBeUndefined()
   })
 

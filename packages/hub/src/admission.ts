@@ -17,11 +17,12 @@
  *   {@link LOOP_SAMPLE_MS} ms while admission is on): a node past its capacity spends whole
  *   seconds per loop turn writing to its subscribers, and every publish and every frame waits
  *   that long, before any log position shows it.
- * A publish is admitted by what its event would see, not by what the oldest waiting event saw:
- * it joins the queues behind the frames already waiting and is written in the next pass over
- * the subscribers (the stream server's `flushPassMs`). So it is refused when the lag plus one
- * pass passes the bound: refusing only once the lag itself passed it admitted events that
- * then waited a pass more (p99 twice the bound under 2x overload, docs/benchmarks.md).
+ * A publish is also refused by what its own event would see: it reaches the queues once the
+ * tail and the event loop catch up (the lag above, without the write part), then waits for
+ * the rest of the pass over the subscribers' writes in progress and the whole next one (the
+ * stream server's `writeDelayMs`). Refusing only once the oldest waiting frame was past the
+ * bound admitted events that then waited a pass more (p99 twice the bound under 2x overload,
+ * docs/benchmarks.md).
  * Each node knows only its own lag: a publish is refused by the node it reaches, for that
  * node's own backlog. Nothing here ever blocks: a refused publish appended nothing, and the
  * lag falls back to 0 once the tail catches up (no new append is needed for that).
@@ -42,11 +43,10 @@ export interface AdmissionOptions {
    */
   writeLagMs?: (() => number) | undefined
   /**
-   * While frames wait for their write, how long a pass over the subscribers' writes takes, in
-   * ms (the stream server's `flushPassMs`): an event admitted now waits about that long behind
-   * the lag. Default: not counted.
+   * How long a frame queued now would wait for its write, in ms (the stream server's
+   * `writeDelayMs`). Default: not counted.
    */
-  flushPassMs?: (() => number) | undefined
+  writeDelayMs?: (() => number) | undefined
   /** The clock, ms since the epoch. Default `Date.now`. */
   now?: (() => number) | undefined
   /** Sample the event loop's delay (while `maxLagMs` is set). Default `true`. */
@@ -93,7 +93,7 @@ export function createAdmission(options: AdmissionOptions): Admission {
   }
   const now = options.now ?? Date.now
   const writeLagMs = options.writeLagMs
-  const flushPassMs = options.flushPassMs
+  const writeDelayMs = options.writeDelayMs
   // Local appends not yet dispatched, in append order: [last id of the append, at] pairs. A
   // ring would save the shift; appends in flight are few (the bound keeps them few).
   const pendingIds: string[] = []
@@ -118,12 +118,11 @@ export function createAdmission(options: AdmissionOptions): Admission {
   // Sampling is no reason to keep a process alive.
   sampler?.unref?.()
 
-  function lagMs(): number {
-    const t = now()
+  /** The lag before the subscribers' queues: appends, the tail, the event loop. */
+  function queueLagMs(t: number): number {
     let lag = 0
     if (head < pendingAt.length) lag = t - (pendingAt[head] as number)
     if (behindSince !== undefined) lag = Math.max(lag, t - behindSince)
-    if (writeLagMs !== undefined) lag = Math.max(lag, writeLagMs())
     if (sampler !== undefined) {
       // The last sample, or the turn in progress when the sampler is overdue.
       lag = Math.max(lag, loopDelay, t - tickedAt - LOOP_SAMPLE_MS)
@@ -131,14 +130,23 @@ export function createAdmission(options: AdmissionOptions): Admission {
     return Math.max(0, lag)
   }
 
+  function lagMs(): number {
+    const lag = queueLagMs(now())
+    return writeLagMs === undefined ? lag : Math.max(lag, writeLagMs())
+  }
+
   return {
     maxLagMs,
     lagMs,
     check() {
       if (maxLagMs === undefined) return undefined
-      const lag = lagMs()
-      // How late an event admitted now would be delivered: behind the lag, one pass more.
-      const projected = flushPassMs === undefined ? lag : lag + flushPassMs()
+      const t = now()
+      const queueLag = queueLagMs(t)
+      const lag = writeLagMs === undefined ? queueLag : Math.max(queueLag, writeLagMs())
+      // How late an event admitted now would be delivered: once it reaches the queues, it
+      // waits for the passes over the writes. Refused too while older frames wait past the
+      // bound.
+      const projected = writeDelayMs === undefined ? lag : Math.max(lag, queueLag + writeDelayMs())
       if (projected <= maxLagMs) return undefined
       return {
         lagMs: lag,

@@ -368,7 +368,7 @@ export function createHub(options: HubOptions): Hub {
     pageSize: TAIL_PAGE_SIZE,
     compare: store.cursors.compare,
     writeLagMs: () => lateStreams?.writeLagMs ?? 0,
-    flushPassMs: () => lateStreams?.flushPassMs ?? 0,
+    writeDelayMs: () => lateStreams?.writeDelayMs ?? 0,
   })
   let conflation: ReturnType<typeof createConflation>
   try {

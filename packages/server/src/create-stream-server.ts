@@ -14,7 +14,7 @@ import type { Session, StreamServer, StreamServerOptions } from './types.js'
  * @throws {TypeError} for invalid options.
  */
 export function createStreamServer(options: StreamServerOptions = {}): StreamServer {
-  const { core, sessions, isDraining, writeLagMs, flushPassMs, flushed, drain, close } =
+  const { core, sessions, isDraining, writeLagMs, writeDelayMs, flushed, drain, close } =
     createServerCore(options)
   return {
     handleNode: (req, res, init) => handleNodeRequest(core, req, res, init),
@@ -42,8 +42,8 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
     get writeLagMs() {
       return writeLagMs()
     },
-    get flushPassMs() {
-      return flushPassMs()
+    get writeDelayMs() {
+      return writeDelayMs()
     },
     flushed,
     drain,

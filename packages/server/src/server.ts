@@ -121,7 +121,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
   sessions: Set<StreamSession>
   isDraining(): boolean
   writeLagMs(): number
-  flushPassMs(): number
+  writeDelayMs(): number
   flushed(): Promise<void>
   drain(options?: DrainOptions): Promise<void>
   close(): Promise<void>
@@ -187,11 +187,18 @@ export function createServerCore(options: StreamServerOptions = {}): {
     return 0
   }
 
-  function flushPassMs(): number {
-    // Nothing waits: the next frame is written in the next turn, however long a past pass was.
-    if (at >= passing.length && dirty.length === 0) return 0
-    const running = at < passing.length ? performance.now() - passStartedAt : 0
-    return Math.max(lastPassMs, running)
+  function writeDelayMs(): number {
+    if (at < passing.length) {
+      // A frame queued now for a session this pass already wrote waits for the rest of the pass
+      // (about as long as the last one, if it has not run that long yet) and the whole next
+      // one (at least as long as this one has run).
+      const elapsed = performance.now() - passStartedAt
+      return Math.max(0, lastPassMs - elapsed) + Math.max(lastPassMs, elapsed)
+    }
+    // Sessions wait for the next pass: about as long as the last one.
+    if (dirty.length > 0) return lastPassMs
+    // Nothing waits: written in the next turn, however long a past pass was.
+    return 0
   }
 
   function runFlush(): void {
@@ -529,7 +536,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
     sessions,
     isDraining: () => draining,
     writeLagMs,
-    flushPassMs,
+    writeDelayMs,
     flushed,
     drain,
     close,

@@ -440,12 +440,13 @@ export interface StreamServer {
    */
   readonly writeLagMs: number
   /**
-   * While frames wait for their write: how long, in ms, a pass over the sessions with queued
-   * frames takes (the last complete pass, or the one in progress if it has run longer); 0 when
-   * nothing waits. A frame queued now is written within about this long after the frames
-   * already waiting, so `writeLagMs + flushPassMs` is how late it would be written.
+   * While frames wait for their write: how long, in ms, a frame queued now would wait for it,
+   * at worst (a session the pass in progress already wrote waits for the rest of that pass and
+   * the whole next one), estimated from how long the last complete pass took and how long the
+   * one in progress has run. 0 when nothing waits. The hub's publish admission refuses an event
+   * that this would deliver later than its bound.
    */
-  readonly flushPassMs: number
+  readonly writeDelayMs: number
   /**
    * Resolves once every frame queued before the call has been handed to its transport (or its
    * session closed, or waits for a slow peer to take the previous write): at once when nothing
