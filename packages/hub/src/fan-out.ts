@@ -416,7 +416,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
         const started = options.publishStartedAt.get(event.id)
         if (started !== undefined) {
           options.publishStartedAt.delete(event.id)
-          metrics.publishLatency.observe((performance.now() - started) / 1000)
+          metrics.observePublishLatency((performance.now() - started) / 1000)
         }
       }
     },

@@ -83,3 +83,33 @@ describe('hub metrics: observeAppend', () => {
     expect(value?.value).toBe(2)
   })
 })
+
+describe('hub metrics: observePublishLatency', () => {
+  it('exposes herald_publish_to_write_seconds exactly as observing through prom-client', async () => {
+    const metrics = createHubMetrics({ connections: () => 0, subscribersByTopic: () => new Map() })
+    // The reference: the same unlabelled histogram, observed through prom-client.
+    const plain = new Registry()
+    const reference = new Histogram({
+      name: 'herald_publish_to_write_seconds',
+      help: 'From a publish request being received to its events being queued to subscribers.',
+      buckets: [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+      ],
+      registers: [plain],
+    })
+    const only = async () =>
+      (await metrics.registry.metrics())
+        .split('\n')
+        .filter((l) => l.includes('herald_publish_to_write_seconds'))
+        .join('\n')
+    const expected = async () => (await plain.metrics()).trim()
+    // Before any publish: the zero series, as an unlabelled prom-client histogram shows it.
+    expect(await only()).toBe(await expected())
+    for (const value of [0.00005, 0.0003, 0.002, 0.3, 4]) {
+      reference.observe(value)
+      metrics.observePublishLatency(value)
+    }
+    expect(await only()).toBe(await expected())
+    expect(await only()).toContain('herald_publish_to_write_seconds_count 5')
+  })
+})
