@@ -18,13 +18,13 @@ import {
   createMemorySchemaStore,
   createTopicMatcher,
   createWakeSignal,
-  deriveUpdateId,
   formatSequenceCursor,
   newLogId,
   parseUpdateId,
   resolveRetention,
   SEQUENCE_CURSORS,
   toStoredEvent,
+  updateIdsOf,
 } from '@herald/store'
 import { createMemoryBlobStore } from './memory-blob-store.js'
 
@@ -105,6 +105,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   }
   // This log's identity in the update ids it derives (derivesUpdateIds).
   const logId = newLogId(globalThis.crypto.getRandomValues(new Uint8Array(8)))
+  // The part of every derived id this log shares, built once (not once per append).
+  const updateIdOf = updateIdsOf(logId)
   // Matchers by topic list (the array itself: a caller that reuses one, the node tail, reuses
   // its matcher; a list is read-only once passed).
   const matchers = new WeakMap<readonly string[], ReturnType<typeof createTopicMatcher>>()
@@ -142,8 +144,14 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
   // Publisher ids of retained events, to refuse duplicates and resume Mercure subscribers.
   const byClientId = new Map<string, number>()
   function forget(event: StoredEvent): void {
-    // Derived ids were never indexed (a publisher's id never has their form: refused).
-    if (event.clientId !== undefined && byClientId.get(event.clientId) !== undefined) {
+    // Derived ids were never indexed (a publisher's id never has their form: refused). With
+    // no publisher id in the log there is nothing to look up (nor a 45-character id to hash
+    // for every event retention drops).
+    if (
+      byClientId.size !== 0 &&
+      event.clientId !== undefined &&
+      byClientId.get(event.clientId) !== undefined
+    ) {
       byClientId.delete(event.clientId)
     }
   }
@@ -258,7 +266,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
         // reads the sequence number back from it).
         if (input.clientId === undefined) {
           // A fresh object of ours: set in place rather than copied.
-          ;(event as { clientId?: string }).clientId = deriveUpdateId(logId, seq)
+          ;(event as { clientId?: string }).clientId = updateIdOf(seq)
         } else byClientId.set(input.clientId, seq)
         slots.push(event)
         bytes += sizeOf(event)
