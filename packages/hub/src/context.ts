@@ -18,7 +18,6 @@ import type { HubMetrics } from './metrics.js'
 import type { PublishLog } from './publish-log.js'
 import type { PublishLimits } from './publish-request.js'
 import type { RateLimiter } from './rate-limit.js'
-import type { SchemaCheck } from './schema.js'
 import type { SchemaRegistry } from './schema-registry/registry.js'
 
 /** What `/readyz` reports. */
@@ -50,8 +49,12 @@ export interface HubContext {
   /** Resuming subscriptions per client IP (each reads the log). */
   readonly replayLimiter: RateLimiter | undefined
   readonly idempotency: IdempotencyCache<HubResponse>
-  /** Checks (and stamps with `schemaVersion`) events before an append: every publish path. */
-  readonly checkSchemas: SchemaCheck
+  /**
+   * Checks (and stamps with `schemaVersion`) events before an append: every publish path.
+   * `undefined` when the check was made at once (nothing to wait for); throws or rejects with
+   * the violation.
+   */
+  readonly checkSchemas: (events: readonly AppendInput[]) => Promise<void> | undefined
   /** Binary publishes and `GET /blobs/{id}`; `undefined` when the store keeps no blobs. */
   readonly blobs: BlobService | undefined
   /** The schema registry (`/schemas`), over the store's `SchemaStore`. */

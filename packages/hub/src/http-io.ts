@@ -38,6 +38,12 @@ export interface HubRequest {
    * arrived within `timeoutMs` (0: no deadline).
    */
   body(limit: number, timeoutMs?: number): Promise<Uint8Array>
+  /**
+   * Optional: the whole body when it has already arrived and is within `limit` bytes, else
+   * `undefined` (read it with {@link body}). Lets a transport that reads the body before the
+   * request reaches the route (the lean publish path) hand it over without a promise.
+   */
+  bodyNow?(limit: number): Uint8Array | undefined
 }
 
 /** A non-stream answer. */

@@ -314,10 +314,12 @@ export function createHub(options: HubOptions): Hub {
   const configured = createSchemaCheck(options.schemas ?? [])
   // The registry lives in the store's backend when it has one (every node agrees).
   const registry = createSchemaRegistry(store.schemas ?? createMemorySchemaStore())
-  // Without configured schemas, the registry's check alone (no wrapping promise per publish).
+  // Without configured schemas, the registry's check alone (no wrapping promise per publish,
+  // and none at all when the store reads its schema revision synchronously and it has not moved).
   const checkSchemas =
     (options.schemas ?? []).length === 0
-      ? (events: readonly AppendInput[]): Promise<void> => registry.validate(events)
+      ? (events: readonly AppendInput[]): Promise<void> | undefined =>
+          registry.validateNow(events) ? undefined : registry.validate(events)
       : async (events: readonly AppendInput[]): Promise<void> => {
           await configured(events)
           await registry.validate(events)
@@ -478,12 +480,12 @@ export function createHub(options: HubOptions): Hub {
     heartbeatMs: options.stream?.heartbeatMs ?? 15_000,
     logger,
   })
-  const appendToStore = createAppender({ store, metrics, publishStartedAt })
-  const append: HubContext['append'] = async (events, started) => {
-    const stored = await appendToStore(events, started)
-    admission.appended(stored)
-    return stored
-  }
+  const append: HubContext['append'] = createAppender({
+    store,
+    metrics,
+    publishStartedAt,
+    onAppended: (stored) => admission.appended(stored),
+  })
   const presence =
     options.mercure?.subscriptions === true ? createPresence({ store, logger, append }) : undefined
   const blobs = createBlobService(store, options.blobs ?? {}, logger)

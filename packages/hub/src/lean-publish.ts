@@ -286,6 +286,11 @@ class LeanRequest implements HubRequest {
     const body = this.#body
     return body instanceof PendingBody ? body.wait() : Promise.resolve(body)
   }
+
+  bodyNow(limit: number): Uint8Array | undefined {
+    const body = this.#body
+    return this.#head.length > limit || body instanceof PendingBody ? undefined : body
+  }
 }
 
 interface Connection {

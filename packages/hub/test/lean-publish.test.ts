@@ -311,6 +311,39 @@ describe('lean publish path', () => {
     expect(await stored()).toEqual(['later', 'next'])
   })
 
+  it('checks schemas without a revision read per publish on the memory store, and applies a new one from the next publish', async () => {
+    const schemas = store.schemas
+    if (schemas === undefined) throw new Error('the memory store has schemas')
+    let reads = 0
+    const read = schemas.schemaRevision.bind(schemas)
+    schemas.schemaRevision = () => {
+      reads++
+      return read()
+    }
+    const c = open()
+    for (let i = 0; i < 20; i++) c.write(publish(event(`n${i}`)))
+    const first = await c.answers(20)
+    expect(first.every((a) => a.status === 200 && lean(a))).toBe(true)
+    // At most the first publish reads the revision the slow way (the registry's empty cache);
+    // the store answers it synchronously after that (it was one read per publish).
+    expect(reads).toBeLessThanOrEqual(1)
+    const registered = await fetch(`http://127.0.0.1:${port}/schemas`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 'lean/*', schema: { type: 'number' } }),
+    })
+    expect(registered.status).toBe(201)
+    c.write(publish(event('not a number')) + publish(event('42')))
+    const [refused, accepted] = (await c.answers(22)).slice(20)
+    expect(refused?.status).toBe(400)
+    expect(JSON.parse(refused?.body ?? '').error.code).toBe('HERALD_SCHEMA_VIOLATION')
+    expect(accepted?.status).toBe(200)
+    const page = await store.read(undefined, { topics: ['**'], limit: 1000 })
+    const events = page.kind === 'events' ? page.events : []
+    expect(events.length).toBe(21)
+    expect(events.at(-1)).toMatchObject({ data: '42', schemaVersion: 1 })
+  })
+
   it('checks auth there as on node:http', async () => {
     await hub.close()
     await new Promise((resolve) => server.close(resolve))

@@ -57,6 +57,15 @@ export interface SchemaStore {
    * @throws {HeraldError} `HERALD_STORE_UNAVAILABLE`, `HERALD_STORE_CLOSED`.
    */
   schemaRevision(): Promise<number>
+  /**
+   * Optional: {@link schemaRevision} answered synchronously, for a store that can read it
+   * without I/O to wait for (in this process's memory, or a synchronous driver). The hub then
+   * validates a publish whose schemas have not changed without a round through the event loop.
+   * Must return what {@link schemaRevision} would resolve to at the moment of the call.
+   *
+   * @throws {HeraldError} as {@link schemaRevision}.
+   */
+  schemaRevisionNow?(): number
 }
 
 /** The {@link HeraldError} a store throws when a registration lost a race. */
@@ -120,6 +129,10 @@ export function createMemorySchemaStore(options: MemorySchemaStoreOptions = {}):
       return sortSchemaVersions([...byTopic.values()].flat())
     },
     async schemaRevision() {
+      check()
+      return revision
+    },
+    schemaRevisionNow() {
       check()
       return revision
     },

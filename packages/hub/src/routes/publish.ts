@@ -124,7 +124,9 @@ export function createPublishHandler(
     started: number,
     span: Span,
   ): Promise<HubResponse> {
-    await ctx.checkSchemas(events)
+    // Checked at once when nothing has to be read first (no promise to wait for).
+    const checking = ctx.checkSchemas(events)
+    if (checking !== undefined) await checking
     span.setAttribute('herald.events', events.length)
     const [first] = events
     // A blob is put before its event is appended and deleted if the append fails (blobs.ts).
@@ -221,7 +223,8 @@ export function createPublishHandler(
       if (length > limit) {
         throw fail('HERALD_PAYLOAD_TOO_LARGE', 413, `request body larger than ${limit} bytes`)
       }
-      const body = await req.body(limit, ctx.bodyTimeoutMs)
+      // A body already in (the lean path reads it before the route) is taken without a promise.
+      const body = req.bodyNow?.(limit) ?? (await req.body(limit, ctx.bodyTimeoutMs))
       let parsed: Parsed
       let text: string
       if (blobs !== undefined) {

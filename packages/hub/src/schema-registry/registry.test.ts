@@ -82,3 +82,66 @@ describe('schema registry freshness', () => {
     expect(await late).toBe('refused')
   })
 })
+
+describe('schema registry: synchronous revision (validateNow)', () => {
+  /** A memory schema store whose asynchronous revision reads are counted. */
+  function counted(): { store: SchemaStore; backend: SchemaStore; reads: () => number } {
+    const backend = createMemorySchemaStore()
+    let reads = 0
+    const store: SchemaStore = {
+      registerSchema: (registration, previous) => backend.registerSchema(registration, previous),
+      listSchemas: () => backend.listSchemas(),
+      schemaRevision() {
+        reads++
+        return backend.schemaRevision()
+      },
+      schemaRevisionNow: () => backend.schemaRevisionNow?.() ?? -1,
+    }
+    return { store, backend, reads: () => reads }
+  }
+
+  it('checks at once, without a revision read per publish, while the schemas have not moved', async () => {
+    const { store, reads } = counted()
+    const registry = createSchemaRegistry(store)
+    // The cache starts empty (revision -1): the first check reads.
+    expect(registry.validateNow([{ topic: 'ticks', data: '{"n":1}' }])).toBe(false)
+    await registry.validate([{ topic: 'ticks', data: '{"n":1}' }])
+    const before = reads()
+    for (let i = 0; i < 100; i++) {
+      expect(registry.validateNow([{ topic: 'ticks', data: '{"n":"x"}' }])).toBe(true)
+    }
+    expect(reads()).toBe(before)
+  })
+
+  it('a registration (by any instance) makes the next publish read it, then checks against it', async () => {
+    const { store, backend } = counted()
+    const registry = createSchemaRegistry(store)
+    await registry.validate([{ topic: 'ticks', data: '{"n":"x"}' }])
+    await backend.registerSchema({ topic: 'ticks', schema: NUMBER, compatibility: 'backward' }, 0)
+    // The revision moved: not checked at once (the cache is stale)...
+    expect(registry.validateNow([{ topic: 'ticks', data: '{"n":"x"}' }])).toBe(false)
+    // ...the asynchronous check reads it and refuses...
+    const refused = await registry.validate([{ topic: 'ticks', data: '{"n":"x"}' }]).then(
+      () => 'accepted',
+      (error: unknown) => (isHeraldError(error, 'HERALD_SCHEMA_VIOLATION') ? 'refused' : error),
+    )
+    expect(refused).toBe('refused')
+    // ...and from then on the synchronous check refuses too, and stamps the version.
+    expect(() => registry.validateNow([{ topic: 'ticks', data: '{"n":"x"}' }])).toThrow(
+      /does not match schema version 1/,
+    )
+    const event: { topic: string; data: string; schemaVersion?: number } = {
+      topic: 'ticks',
+      data: '{"n":1}',
+    }
+    expect(registry.validateNow([event])).toBe(true)
+    expect(event.schemaVersion).toBe(1)
+  })
+
+  it('a store without a synchronous read is never checked at once', async () => {
+    const { store } = gatedStore()
+    const registry = createSchemaRegistry(store)
+    await registry.validate([{ topic: 'ticks', data: '1' }])
+    expect(registry.validateNow([{ topic: 'ticks', data: '1' }])).toBe(false)
+  })
+})

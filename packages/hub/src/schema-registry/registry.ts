@@ -6,7 +6,9 @@
  * Freshness across nodes: before validating a publish the registry asks the store for its
  * `schemaRevision()` (one cheap read); when it moved, the cached versions are re-read. A
  * version registered on any node is therefore applied by every node from the first publish
- * that starts after its registration was answered.
+ * that starts after its registration was answered. A store that reads its revision without
+ * I/O (`schemaRevisionNow`, the memory store) is asked synchronously, and a publish whose
+ * schemas did not change is checked at once (`validateNow`), with no promise per publish.
  */
 
 import { createRequire } from 'node:module'
@@ -69,6 +71,15 @@ export interface SchemaRegistry {
    * event that does not match.
    */
   validate(events: readonly AppendInput[]): Promise<void>
+  /**
+   * {@link validate} at once, when the store answers its revision synchronously
+   * (`schemaRevisionNow`) and it has not moved since the cache was filled: `true` when the
+   * events were checked (and their versions recorded), `false` when they were not (call
+   * {@link validate}). A publish then waits for no promise.
+   *
+   * @throws {HeraldError} `HERALD_SCHEMA_VIOLATION` as {@link validate}.
+   */
+  validateNow(events: readonly AppendInput[]): boolean
 }
 
 /**
@@ -258,6 +269,56 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
     return found
   }
 
+  /** Validates `events` against the cached schemas (current: see refresh). */
+  function check(events: readonly AppendInput[]): void {
+    if (latest.length === 0) return
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as AppendInput
+      let version: number | undefined
+      const topics =
+        event.alternates === undefined ? [event.topic] : [event.topic, ...event.alternates]
+      let value: unknown
+      let parsed = false
+      for (const topic of topics) {
+        const found = resolve(topic)
+        if (found === null) continue
+        if (!parsed) {
+          parsed = true
+          try {
+            value = JSON.parse(event.data)
+          } catch {
+            value = event.data
+          }
+        }
+        if (!found.validate(value)) {
+          const error = found.validate.errors?.[0]
+          const at = error === undefined ? '' : pointerOf(error)
+          const rule = error?.keyword ?? 'unknown'
+          const where = events.length > 1 ? `events[${i}]: ` : ''
+          const failure = new HeraldError(
+            'HERALD_SCHEMA_VIOLATION',
+            `${where}data for ${JSON.stringify(topic)} does not match schema version ${found.version.version} of ${JSON.stringify(found.version.topic)}: at ${JSON.stringify(at)} ${error?.message ?? 'invalid'} (rule: ${rule})`,
+            { status: 400 },
+          )
+          Object.assign(failure, {
+            details: {
+              ...(events.length > 1 ? { index: i } : {}),
+              topic,
+              schema: { topic: found.version.topic, version: found.version.version },
+              pointer: at,
+              rule,
+              schemaPath: error?.schemaPath ?? '',
+              message: error?.message ?? 'invalid',
+            },
+          })
+          throw failure
+        }
+        version ??= found.version.version
+      }
+      if (version !== undefined) event.schemaVersion = version
+    }
+  }
+
   function history(all: readonly SchemaVersion[]): SchemaHistory[] {
     const out: SchemaHistory[] = []
     for (const v of all) {
@@ -338,52 +399,22 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
 
     async validate(events) {
       await refresh()
-      if (latest.length === 0) return
-      for (let i = 0; i < events.length; i++) {
-        const event = events[i] as AppendInput
-        let version: number | undefined
-        const topics =
-          event.alternates === undefined ? [event.topic] : [event.topic, ...event.alternates]
-        let value: unknown
-        let parsed = false
-        for (const topic of topics) {
-          const found = resolve(topic)
-          if (found === null) continue
-          if (!parsed) {
-            parsed = true
-            try {
-              value = JSON.parse(event.data)
-            } catch {
-              value = event.data
-            }
-          }
-          if (!found.validate(value)) {
-            const error = found.validate.errors?.[0]
-            const at = error === undefined ? '' : pointerOf(error)
-            const rule = error?.keyword ?? 'unknown'
-            const where = events.length > 1 ? `events[${i}]: ` : ''
-            const failure = new HeraldError(
-              'HERALD_SCHEMA_VIOLATION',
-              `${where}data for ${JSON.stringify(topic)} does not match schema version ${found.version.version} of ${JSON.stringify(found.version.topic)}: at ${JSON.stringify(at)} ${error?.message ?? 'invalid'} (rule: ${rule})`,
-              { status: 400 },
-            )
-            Object.assign(failure, {
-              details: {
-                ...(events.length > 1 ? { index: i } : {}),
-                topic,
-                schema: { topic: found.version.topic, version: found.version.version },
-                pointer: at,
-                rule,
-                schemaPath: error?.schemaPath ?? '',
-                message: error?.message ?? 'invalid',
-              },
-            })
-            throw failure
-          }
-          version ??= found.version.version
-        }
-        if (version !== undefined) event.schemaVersion = version
+      check(events)
+    },
+
+    validateNow(events) {
+      if (store.schemaRevisionNow === undefined) return false
+      let now: number
+      try {
+        now = store.schemaRevisionNow()
+      } catch {
+        // A closed or failing store: validate() reads again and rejects with its error.
+        return false
       }
+      // A read made now, after the publish arrived: the cache is current when it matches.
+      if (now !== revision) return false
+      check(events)
+      return true
     },
   }
 }
