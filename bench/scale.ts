@@ -9,7 +9,9 @@
  * beside the server's.
  *
  * Servers (BENCH_SERVERS): herald-memory, herald-redis, herald-nats, nchan-redis, and each
- * herald one with `-lean` (the same with `--lean-publish`).
+ * herald one with `-lean` (the same with `--lean-publish`), or with `@before` (the same server
+ * from the build in BENCH_BEFORE, a checkout of an earlier commit, built: before and after in
+ * one run, interleaved per round).
  *
  * - publish: wrk, one thread, 32 keep-alive connections, the same 100-byte JSON event on
  *   every request (bench/publish.lua), BENCH_SECONDS (5) per server, BENCH_ROUNDS (2) rounds
@@ -144,13 +146,16 @@ http {
     }
   }
   // `herald-redis-lean` etc.: the same store with --lean-publish (publishes answered on the
-  // lean HTTP/1.1 path).
-  const lean = kind.endsWith('-lean')
+  // lean HTTP/1.1 path); `herald-redis@before`: the build in BENCH_BEFORE.
+  const [name = kind, build] = kind.split('@')
+  const base = build === undefined ? root : process.env.BENCH_BEFORE
+  if (base === undefined) throw new Error(`${kind}: set BENCH_BEFORE to the earlier build`)
+  const lean = name.endsWith('-lean')
   const store = {
     'herald-memory': 'memory',
     'herald-redis': `${REDIS_URL}?namespace=${run}-${port}`,
     'herald-nats': `${NATS_URL}?namespace=${run}-${port}`,
-  }[lean ? kind.slice(0, -'-lean'.length) : kind]
+  }[lean ? name.slice(0, -'-lean'.length) : name]
   if (store === undefined) throw new Error(`unknown server ${kind}`)
   const child = spawn(
     'taskset',
@@ -158,7 +163,7 @@ http {
       '-c',
       '0',
       process.execPath,
-      join(root, 'packages/cli/dist/bin.js'),
+      join(base, 'packages/cli/dist/bin.js'),
       'serve',
       '--port',
       String(port),
@@ -174,7 +179,7 @@ http {
       '1000000',
       ...(lean ? ['--lean-publish'] : []),
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+    { stdio: ['ignore', 'ignore', 'inherit'], cwd: base },
   )
   await waitForPort(port)
   return {
@@ -436,15 +441,15 @@ out.push(
 )
 out.push('')
 out.push(
-  '| server | publishes/s (median of rounds) | server CPU | backend CPU us/publish | replay events/s |',
+  '| server | publishes/s (rounds) | publishes/s (median) | server CPU | server CPU us/publish | backend CPU us/publish | replay events/s |',
 )
-out.push('|---|---|---|---|---|')
+out.push('|---|---|---|---|---|---|---|')
 const nchanRate = median((publishes.get('nchan-redis') ?? []).map((p) => p.rate))
 for (const kind of SERVERS) {
   const list = publishes.get(kind) ?? []
   const rate = median(list.map((p) => p.rate))
   out.push(
-    `| ${kind} | ${fmt(rate)} | ${fmt(median(list.map((p) => p.serverCpu)))}% | ${fmt(median(list.map((p) => p.backendUsPerPublish)), 1)} | ${fmt(replays.get(kind) ?? Number.NaN)} |`,
+    `| ${kind} | ${list.map((p) => fmt(p.rate)).join(' / ')} | ${fmt(rate)} | ${fmt(median(list.map((p) => p.serverCpu)))}% | ${fmt(median(list.map((p) => (p.serverCpu * 1e4) / p.rate)), 1)} | ${fmt(median(list.map((p) => p.backendUsPerPublish)), 1)} | ${fmt(replays.get(kind) ?? Number.NaN)} |`,
   )
 }
 out.push('')
