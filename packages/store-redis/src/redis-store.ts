@@ -4,7 +4,7 @@
  * ordered across nodes. Replays of exact topics (and of patterns that match few topics) read
  * per-topic index streams, so their cost follows the matching events, not the log.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { HeraldError } from '@herald/protocol'
 import type {
   AppendInput,
@@ -278,19 +278,31 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
   // The node tail's read-back, answered from this node's own appends: `tip` holds the events
   // of the log with sequence numbers lo + 1 .. hi, all of them (the append script assigned
   // them in one run, after lo, and retention deleted none of them in it), until the tail
-  // reads past them. A read of every topic from a cursor in [lo, hi) is answered from it: no
-  // round trip, no read script, no reply to parse. Everything else reads Redis.
+  // reads past them (then it holds none, lo = hi). A read of every topic from a cursor in
+  // [lo, hi) is answered from it, and one from hi with nothing (while no other node has
+  // announced an append past hi, this node's next events come with its next append's answer,
+  // which wakes the tail again): no round trip, no read script, no reply to parse. Everything
+  // else reads Redis.
   let tip: { epoch: string; lo: number; hi: number; events: StoredEvent[] } | undefined
   /** Most events `tip` holds (a tail that stopped reading must not grow it forever). */
   const TIP_LIMIT = 10_000
-  // The newest sequence number announced on the wake channel, and the newest this node woke
-  // its own watchers for (after its append answered). A wakeup announcing no more than the
-  // latter is redundant: a read started after the local wakeup sees that far.
+  // This node's id in the wake announcements of its appends (`<seq> <node>`).
+  const node = randomBytes(6).toString('hex')
+  // The newest sequence number another node announced on the wake channel, and the newest
+  // this node woke its own watchers for (after its append answered). A wakeup announcing no
+  // more than the latter is redundant: a read started after the local wakeup sees that far.
   let heard = 0
   let wokenThrough = 0
 
   function onWake(message: unknown): void {
-    const seq = Number(message)
+    const text = String(message)
+    const space = text.indexOf(' ')
+    // This node's own append: its answer wakes the watchers, with the events for the tail's
+    // read-back (`tip`). Waking on the announcement, which may arrive first on the other
+    // connection, would send the tail to Redis for them; counting it in `heard` would make the
+    // tail distrust `tip`. (An append that got no answer wakes them itself, in `send`.)
+    if (space !== -1 && text.slice(space + 1) === node) return
+    const seq = Number(space === -1 ? text : text.slice(0, space))
     if (seq > heard) heard = seq
     if (!(seq <= wokenThrough)) wake.wake()
   }
@@ -340,9 +352,13 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     if (tip === undefined || cursor === undefined) return undefined
     if (filter.topics.length !== 1 || filter.topics[0] !== '**') return undefined
     const c = parseSequenceCursor(cursor)
-    if (c === undefined || c < tip.lo || c >= tip.hi) return undefined
+    if (c === undefined || c < tip.lo || c > tip.hi) return undefined
     // Another node appended since: its retention may have deleted some of these; read Redis.
     if (heard > tip.hi) return undefined
+    // Everything this node appended was read: a wakeup before the next append answered (the
+    // tail would otherwise read the call in flight from Redis, and then be a step ahead of
+    // `tip` for good).
+    if (c === tip.hi) return { kind: 'events', events: [], cursor, more: false }
     const from = c - tip.lo
     const take = Math.min(Math.max(1, Math.floor(filter.limit)), tip.hi - c)
     const events =
@@ -350,7 +366,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     const reached = c + take
     const more = reached < tip.hi
     // Read past: the tail does not come back for these.
-    if (reached === tip.hi) tip = undefined
+    if (reached === tip.hi) tip = { epoch: tip.epoch, lo: reached, hi: reached, events: [] }
     return { kind: 'events', events, cursor: formatSequenceCursor(reached), more }
   }
 
@@ -425,6 +441,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       randomUUID(),
       String(highest),
       String(now()),
+      node,
       ...retentionArgs,
     ]
     const packed: string[][][] = []
@@ -458,6 +475,10 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       )
     } catch (error) {
       for (const b of batches) b.reject(error)
+      // The script may have run (a deadline passed, the connection dropped after sending):
+      // its own announcement was ignored, so the watchers read the log to find out.
+      tip = undefined
+      wake.wake()
       return
     }
     const logEpoch = reply[0] as string

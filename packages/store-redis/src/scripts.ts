@@ -18,7 +18,8 @@
  *   (Mercure update ids resolve through it; an entry deleted by retention drops its id). An
  *   event appended without one has no entry here: its update id is derived from the epoch and
  *   its sequence number (`derivesUpdateIds`), so nothing is stored for it.
- * - channel `P wake`: an append publishes the newest sequence, to wake the tails.
+ * - channel `P wake`: an append publishes `<newest sequence> <node>` (the appending node's id),
+ *   to wake the tails of the other nodes (a node wakes its own when the append answers).
  *
  * Every write a script makes happens after its checks, so a script that fails writes nothing:
  * a batch is all or none.
@@ -256,7 +257,8 @@ end
 /**
  * Append of every batch one node received in one event-loop turn. ARGV: prefix, expected epoch
  * ('' when this node knows none), epoch to create, floor (a sequence number the node has seen,
- * so a log that came back empty restarts above it), now, maxEvents, maxAgeMs, maxBytes, rules
+ * so a log that came back empty restarts above it), now, node (the id the wake announcement
+ * carries, so the node can tell its own from the others'), maxEvents, maxAgeMs, maxBytes, rules
  * (count, then pattern/max/age triples), then the batches as ONE JSON argument (one argument
  * rather than 8 per event: the client writes each argument separately, and that write was the
  * node's largest cost per publish): an array of batches, each an array of events, each
@@ -272,9 +274,9 @@ end
  * array }.
  */
 export const APPEND_SCRIPT = `${PRELUDE}
-local expected, fresh, floor, now = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local max_events, max_age, max_bytes = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local rules, at = read_rules(9)
+local expected, fresh, floor, now, node = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local max_events, max_age, max_bytes = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local rules, at = read_rules(10)
 local batches = cjson.decode(ARGV[at])
 local meta = redis.call('HMGET', META, 'epoch', 'seq', 'time')
 local epoch, seq, time = meta[1], tonumber(meta[2] or '0'), tonumber(meta[3] or '0')
@@ -345,7 +347,7 @@ for g = 1, #batches do
 end
 redis.call('HSET', META, 'seq', num(seq), 'time', num(t), 'bytes', num(bytes))
 out[4] = num(prune(now, max_events, max_age, max_bytes, rules))
-redis.call('PUBLISH', P .. 'wake', num(seq))
+redis.call('PUBLISH', P .. 'wake', num(seq) .. ' ' .. node)
 return out
 `
 

@@ -5,6 +5,7 @@
  * while their events are retained.
  */
 import { isHeraldError } from '@herald/protocol'
+import { tailLog } from '@herald/store'
 import { type BackendServer, startRedisServer } from '@herald/testkit'
 import { createClient } from '@redis/client'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -42,6 +43,16 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
       if (match !== null) calls += Number(match[1])
     }
     return calls
+  }
+
+  async function commandCalls(names: readonly string[]): Promise<Record<string, number>> {
+    const info = await admin.sendCommand<string>(['INFO', 'commandstats'])
+    const out: Record<string, number> = {}
+    for (const name of names) {
+      const match = new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)
+      out[name] = match === null ? 0 : Number(match[1])
+    }
+    return out
   }
 
   it('sends every append of one turn in one script call, each batch contiguous', async () => {
@@ -178,6 +189,54 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     // Read past: the same read again comes from Redis, and says the same.
     expect(await store.read(first?.id, { topics: ['**'], limit: 10 })).toEqual(page)
     expect(await scriptCalls()).toBeGreaterThan(calls)
+  })
+
+  it("answers a following tail's reads of this node's appends without a script call: its own wake announcements do not send it to Redis", async () => {
+    const store = open('own-wake')
+    const [first] = await store.append([{ topic: 'w', data: '0' }])
+    const stop = new AbortController()
+    let positioned!: () => void
+    const ready = new Promise<void>((resolve) => (positioned = resolve))
+    const seen: string[] = []
+    let reached!: () => void
+    const all = new Promise<void>((resolve) => (reached = resolve))
+    let warm!: () => void
+    const tail = (async () => {
+      for await (const events of tailLog(store, {
+        signal: stop.signal,
+        after: first?.id,
+        maxIdleMs: 0,
+        onPositioned: () => positioned(),
+      })) {
+        for (const e of events) seen.push(e.data)
+        if (seen.length === 202) reached()
+        else if (seen.length <= 2) warm()
+      }
+    })()
+    await ready
+    // Two appends the tail has seen, one after the other: its first reads from Redis, and the
+    // one after the subscription's wakeup, are done.
+    for (let i = 0; i < 2; i++) {
+      const warmed = new Promise<void>((resolve) => (warm = resolve))
+      await store.append([{ topic: 'w', data: 'warm' }])
+      await warmed
+    }
+    const before = await commandCalls(['evalsha', 'eval', 'publish'])
+    // Eight writers, 25 appends each: several calls in a row, each announced on the wake
+    // channel, where the announcement may arrive before the call's answer.
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; i < 25; i++) await store.append([{ topic: 'w', data: `${w}/${i}` }])
+      }),
+    )
+    await all
+    const after = await commandCalls(['evalsha', 'eval', 'publish'])
+    stop.abort()
+    await tail
+    expect(seen.length).toBe(202)
+    // Every script call was an append (each publishes one announcement): no read.
+    const scripts = after.evalsha + after.eval - before.evalsha - before.eval
+    expect(scripts).toBe(after.publish - before.publish)
   })
 
   it('carries any text through the packed batch (quotes, newlines, NUL, non-BMP; a lone surrogate as U+FFFD)', async () => {
