@@ -410,6 +410,12 @@ describe('schema registry (herald serve)', () => {
         const store = `${server.url}?namespace=schemas`
         const [a, b] = await Promise.all([start(['--store', store]), start(['--store', store])])
         if (a === undefined || b === undefined) throw new Error('no nodes')
+        // Both nodes publish first: a store whose appends answer the schema revision (Redis)
+        // then validates against what it learned, and must still apply what another node
+        // registers after.
+        for (const node of [a, b]) {
+          expect((await publish(node.url, { topic: 'warm/1', data: { any: 1 } })).status).toBe(200)
+        }
         expect((await register(a.url, { topic: 'orders/*', schema: V1 })).status).toBe(201)
         const refused = await publish(b.url, { topic: 'orders/1', data: { total: 'x' } })
         expect(refused.body.error?.details).toMatchObject({ schema: { version: 1 }, rule: 'type' })

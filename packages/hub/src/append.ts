@@ -18,13 +18,21 @@ export interface AppenderOptions {
   publishStartedAt: Map<string, number>
   /** Told of every append once it is durable (the admission's tracking). */
   onAppended?: ((stored: readonly StoredEvent[]) => void) | undefined
+  /**
+   * Validates events again, when the store refused them because the schemas changed since
+   * they were validated (`HERALD_SCHEMA_CONFLICT` on events with a `schemaRevision`).
+   */
+  revalidate(events: readonly AppendInput[]): Promise<void> | undefined
 }
+
+/** Appends refused for a moved schema revision before the conflict is answered. */
+const SCHEMA_RETRIES = 4
 
 /** Creates the write path: `(events, startedAt) => stored events`. */
 export function createAppender(
   options: AppenderOptions,
 ): (inputs: readonly AppendInput[], started: number) => Promise<StoredEvent[]> {
-  const { store, metrics, publishStartedAt, onAppended } = options
+  const { store, metrics, publishStartedAt, onAppended, revalidate } = options
   return async (inputs, started) => {
     let stored: StoredEvent[]
     // A store that derives ids (SQLite) stores nothing for them: no random id to index. For
@@ -39,7 +47,23 @@ export function createAppender(
           )
     const t0 = performance.now()
     try {
-      stored = await store.append(withIds)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          stored = await store.append(withIds)
+          break
+        } catch (error) {
+          // A schema was registered (on any node) after these events were validated: validate
+          // them against it, and append again (an invalid one is refused as on a fresh publish).
+          if (
+            attempt >= SCHEMA_RETRIES ||
+            !isHeraldError(error, 'HERALD_SCHEMA_CONFLICT') ||
+            withIds[0]?.schemaRevision === undefined
+          ) {
+            throw error
+          }
+          await revalidate(withIds)
+        }
+      }
     } catch (error) {
       if (isHeraldError(error)) throw error
       throw new HeraldError(

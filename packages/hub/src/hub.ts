@@ -485,6 +485,7 @@ export function createHub(options: HubOptions): Hub {
     metrics,
     publishStartedAt,
     onAppended: (stored) => admission.appended(stored),
+    revalidate: checkSchemas,
   })
   const presence =
     options.mercure?.subscriptions === true ? createPresence({ store, logger, append }) : undefined

@@ -24,6 +24,7 @@ import {
   parseSequenceCursor,
   resolveRetention,
   SEQUENCE_CURSORS,
+  schemaRevisionConflict,
   toStoredEvent,
 } from '@herald/store'
 import {
@@ -264,6 +265,8 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     retentionArgs.push(rule.pattern, bound(rule.maxEvents), bound(rule.maxAgeMs))
   }
   const wake = createWakeSignal()
+  // The schema revision this node last learned from Redis (appends answer it).
+  const schemaState: { known: number | undefined } = { known: undefined }
   // What this node has seen of the log: a log that comes back empty (Redis restarted
   // without persistence, or flushed) starts above `highest`, so ids never go backwards.
   let epoch = ''
@@ -370,6 +373,18 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     return { kind: 'events', events, cursor: formatSequenceCursor(reached), more }
   }
 
+  /**
+   * The schema revision a batch was validated against, as the append script takes it: '' when
+   * unchecked; one revision for all its events ('-1', always refused, should they differ).
+   */
+  function revisionOf(inputs: readonly AppendInput[]): string {
+    const first = (inputs[0] as AppendInput).schemaRevision
+    for (let i = 1; i < inputs.length; i++) {
+      if ((inputs[i] as AppendInput).schemaRevision !== first) return '-1'
+    }
+    return first === undefined ? '' : String(first)
+  }
+
   function seen(seq: number, logEpoch: string): void {
     if (seq > highest) highest = seq
     if (logEpoch !== '') epoch = logEpoch
@@ -444,9 +459,9 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       node,
       ...retentionArgs,
     ]
-    const packed: string[][][] = []
+    const packed: (string | string[])[][] = []
     for (const { inputs } of batches) {
-      const batch: string[][] = []
+      const batch: (string | string[])[] = [revisionOf(inputs)]
       for (const input of inputs) {
         batch.push([
           wellFormed(input.topic),
@@ -464,11 +479,11 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       packed.push(batch)
     }
     args.push(JSON.stringify(packed))
-    let reply: (string | number | [string])[]
+    let reply: (string | number | [string] | [string, number])[]
     try {
       // The deadline runs from the oldest append of the call, its wait included.
       const left = commandTimeoutMs - (Date.now() - (batches[0] as Pending).at)
-      reply = await connection.script<(string | number | [string])[]>(
+      reply = await connection.script<(string | number | [string] | [string, number])[]>(
         APPEND_SCRIPT,
         args,
         Math.max(1, left),
@@ -484,12 +499,17 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
     const logEpoch = reply[0] as string
     const t = Number(reply[1])
     const deleted = Number(reply[3])
+    schemaState.known = Number(reply[4])
     let newest = 0
     let lo = -1
     const appended: StoredEvent[] = []
     batches.forEach((batch, i) => {
-      const first = reply[4 + i]
+      const first = reply[5 + i]
       if (Array.isArray(first)) {
+        if (first.length === 2) {
+          batch.reject(schemaRevisionConflict(Number(revisionOf(batch.inputs)), Number(first[1])))
+          return
+        }
         batch.reject(
           new HeraldError(
             'HERALD_DUPLICATE_EVENT_ID',
@@ -562,7 +582,7 @@ export function createRedisEventStore(options: RedisEventStoreOptions = {}): Red
       createRedisIdempotencyCache(connection, prefix, idempotency),
     cursors: SEQUENCE_CURSORS,
     derivesUpdateIds: true,
-    schemas: createRedisSchemaStore(connection, prefix, { now, assertOpen }),
+    schemas: createRedisSchemaStore(connection, prefix, { now, assertOpen, state: schemaState }),
     append,
 
     async read(cursor, filter): Promise<ReadResult> {

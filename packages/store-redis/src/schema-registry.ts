@@ -5,19 +5,23 @@
  *   "a": registeredAt }`; its length is the revision (versions are never deleted);
  * - `P schemas:latest` hash: pattern -> its latest version.
  * A registration is one Lua script: the compare-and-set and both writes happen together.
+ * The append script reads the revision too: it refuses a batch validated against another one
+ * (so the hub need not read it before every publish) and answers it.
  */
 import type { SchemaCompatibility, SchemaStore, SchemaVersion } from '@herald/store'
 import { schemaConflict, sortSchemaVersions } from '@herald/store'
 import type { RedisConnection } from './connection.js'
 
-/** ARGV: prefix, pattern, previous version, record JSON. Returns { ok (1/0), latest }. */
+/**
+ * ARGV: prefix, pattern, previous version, record JSON. Returns { ok (1/0), latest, revision }.
+ */
 const REGISTER_SCRIPT = `
 local P, topic, previous, record = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local latest = tonumber(redis.call('HGET', P .. 'schemas:latest', topic) or '0')
-if latest ~= previous then return { 0, latest } end
+if latest ~= previous then return { 0, latest, redis.call('HLEN', P .. 'schemas') } end
 redis.call('HSET', P .. 'schemas', topic .. '\\n' .. (previous + 1), record)
 redis.call('HSET', P .. 'schemas:latest', topic, previous + 1)
-return { 1, previous + 1 }
+return { 1, previous + 1, redis.call('HLEN', P .. 'schemas') }
 `
 
 interface Record {
@@ -30,8 +34,14 @@ interface Record {
 export function createRedisSchemaStore(
   connection: RedisConnection,
   prefix: string,
-  options: { now: () => number; assertOpen: () => void },
+  options: {
+    now: () => number
+    assertOpen: () => void
+    /** The revision last learned from Redis; the event store's appends update it too. */
+    state: { known: number | undefined }
+  },
 ): SchemaStore {
+  const { state } = options
   return {
     async registerSchema(registration, previous) {
       options.assertOpen()
@@ -41,12 +51,11 @@ export function createRedisSchemaStore(
         c: registration.compatibility,
         a: registeredAt,
       }
-      const [ok, latest] = await connection.script<[number, number]>(REGISTER_SCRIPT, [
-        prefix,
-        registration.topic,
-        String(previous),
-        JSON.stringify(record),
-      ])
+      const [ok, latest, revision] = await connection.script<[number, number, number]>(
+        REGISTER_SCRIPT,
+        [prefix, registration.topic, String(previous), JSON.stringify(record)],
+      )
+      state.known = Number(revision)
       if (ok !== 1) throw schemaConflict(registration.topic, previous, Number(latest))
       return { ...registration, version: previous + 1, registeredAt }
     },
@@ -70,7 +79,11 @@ export function createRedisSchemaStore(
     },
     async schemaRevision() {
       options.assertOpen()
-      return Number(await connection.command<number>(['HLEN', `${prefix}schemas`]))
+      const revision = Number(await connection.command<number>(['HLEN', `${prefix}schemas`]))
+      state.known = revision
+      return revision
     },
+    // The append script checks the revision of every batch and answers the current one.
+    knownSchemaRevision: () => state.known,
   }
 }

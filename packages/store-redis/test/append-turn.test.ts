@@ -45,14 +45,12 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
     return calls
   }
 
-  async function commandCalls(names: readonly string[]): Promise<Record<string, number>> {
+  /** Script calls, and PUBLISH commands (one per append call, run inside the script). */
+  async function scriptsAndAnnouncements(): Promise<{ scripts: number; publish: number }> {
     const info = await admin.sendCommand<string>(['INFO', 'commandstats'])
-    const out: Record<string, number> = {}
-    for (const name of names) {
-      const match = new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)
-      out[name] = match === null ? 0 : Number(match[1])
-    }
-    return out
+    const calls = (name: string): number =>
+      Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
+    return { scripts: calls('evalsha') + calls('eval'), publish: calls('publish') }
   }
 
   it('sends every append of one turn in one script call, each batch contiguous', async () => {
@@ -221,7 +219,7 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
       await store.append([{ topic: 'w', data: 'warm' }])
       await warmed
     }
-    const before = await commandCalls(['evalsha', 'eval', 'publish'])
+    const before = await scriptsAndAnnouncements()
     // Eight writers, 25 appends each: several calls in a row, each announced on the wake
     // channel, where the announcement may arrive before the call's answer.
     await Promise.all(
@@ -230,13 +228,12 @@ describe('redis store: one script call per turn, publisher ids (private redis-se
       }),
     )
     await all
-    const after = await commandCalls(['evalsha', 'eval', 'publish'])
+    const after = await scriptsAndAnnouncements()
     stop.abort()
     await tail
     expect(seen.length).toBe(202)
     // Every script call was an append (each publishes one announcement): no read.
-    const scripts = after.evalsha + after.eval - before.evalsha - before.eval
-    expect(scripts).toBe(after.publish - before.publish)
+    expect(after.scripts - before.scripts).toBe(after.publish - before.publish)
   })
 
   it('carries any text through the packed batch (quotes, newlines, NUL, non-BMP; a lone surrogate as U+FFFD)', async () => {

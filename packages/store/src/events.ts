@@ -3,6 +3,7 @@
  * log hands back ({@link StoredEvent}).
  */
 import { formatSequenceCursor } from './cursor.js'
+import type { SchemaStore } from './schema-store.js'
 
 /** An event as the publisher hands it to the store. */
 export interface AppendInput {
@@ -32,6 +33,13 @@ export interface AppendInput {
   private?: boolean | undefined
   /** The registry schema version the data was validated against (see `SchemaStore`). */
   schemaVersion?: number | undefined
+  /**
+   * The schema revision ({@link SchemaStore.schemaRevision}) the data was validated against,
+   * set by the hub when the store's schemas have {@link SchemaStore.knownSchemaRevision}: such
+   * a store refuses the append (`HERALD_SCHEMA_CONFLICT`, nothing stored) when the backend's
+   * revision is another. The events of one append share one validation, so one revision.
+   */
+  schemaRevision?: number | undefined
 }
 
 /** An event in the log. */

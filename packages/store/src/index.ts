@@ -33,7 +33,12 @@ export type {
   SchemaStore,
   SchemaVersion,
 } from './schema-store.js'
-export { createMemorySchemaStore, schemaConflict, sortSchemaVersions } from './schema-store.js'
+export {
+  createMemorySchemaStore,
+  schemaConflict,
+  schemaRevisionConflict,
+  sortSchemaVersions,
+} from './schema-store.js'
 export type { TailOptions } from './tail.js'
 export { tailLog } from './tail.js'
 export type { TopicMatcher } from './topic.js'

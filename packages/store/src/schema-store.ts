@@ -66,6 +66,30 @@ export interface SchemaStore {
    * @throws {HeraldError} as {@link schemaRevision}.
    */
   schemaRevisionNow?(): number
+  /**
+   * Optional, for stores whose appends enforce the revision: an append whose events carry a
+   * `schemaRevision` (`AppendInput`) other than the backend's current one stores nothing and
+   * fails with `HERALD_SCHEMA_CONFLICT` (409); the hub validates them again and retries. This
+   * answers, without a round trip, the revision this instance last learned from the backend
+   * (an append's answer, a refusal, a registration, {@link schemaRevision}), or `undefined`
+   * before it learned any. The hub validates a publish against its cache while that cache is
+   * of this revision, instead of asking {@link schemaRevision} first: a publish is one round
+   * trip, and a version registered on any instance still applies to every publish that starts
+   * after its registration was answered (that append runs after it, and is refused).
+   */
+  knownSchemaRevision?(): number | undefined
+}
+
+/**
+ * The {@link HeraldError} a store throws when an append's events were validated against
+ * another schema revision than the backend's (see {@link SchemaStore.knownSchemaRevision}).
+ */
+export function schemaRevisionConflict(validated: number, current: number): HeraldError {
+  return new HeraldError(
+    'HERALD_SCHEMA_CONFLICT',
+    `the events were validated against schema revision ${validated}, the store is at ${current} (a schema was registered concurrently; validate again)`,
+    { status: 409 },
+  )
 }
 
 /** The {@link HeraldError} a store throws when a registration lost a race. */

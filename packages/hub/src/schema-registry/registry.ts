@@ -9,6 +9,11 @@
  * that starts after its registration was answered. A store that reads its revision without
  * I/O (`schemaRevisionNow`, the memory store) is asked synchronously, and a publish whose
  * schemas did not change is checked at once (`validateNow`), with no promise per publish.
+ * A store whose appends check the revision (`knownSchemaRevision`: Redis) is not asked at
+ * all: the registry validates against its cache (at once) while the store last saw the
+ * cache's revision, and stamps that revision on the events (`schemaRevision`); an append
+ * whose revision moved is refused (`HERALD_SCHEMA_CONFLICT`), and the hub validates again
+ * (the store knows the new revision by then) and appends again.
  */
 
 import { createRequire } from 'node:module'
@@ -73,7 +78,8 @@ export interface SchemaRegistry {
   validate(events: readonly AppendInput[]): Promise<void>
   /**
    * {@link validate} at once, when the store answers its revision synchronously
-   * (`schemaRevisionNow`) and it has not moved since the cache was filled: `true` when the
+   * (`schemaRevisionNow`) and it has not moved since the cache was filled, or when the store
+   * checks the revision on append (`knownSchemaRevision`) and last saw the cache's: `true` when the
    * events were checked (and their versions recorded), `false` when they were not (call
    * {@link validate}). A publish then waits for no promise.
    *
@@ -269,6 +275,15 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
     return found
   }
 
+  /**
+   * Records on `events` the revision of the cache they are validated against, for a store
+   * whose appends check it (`knownSchemaRevision`).
+   */
+  function stamp(events: readonly AppendInput[]): void {
+    if (store.knownSchemaRevision === undefined) return
+    for (let i = 0; i < events.length; i++) (events[i] as AppendInput).schemaRevision = revision
+  }
+
   /** Validates `events` against the cached schemas (current: see refresh). */
   function check(events: readonly AppendInput[]): void {
     if (latest.length === 0) return
@@ -398,11 +413,23 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
     },
 
     async validate(events) {
-      await refresh()
+      const known = store.knownSchemaRevision?.()
+      // A store that checks the revision on append: no read while the cache is of the
+      // revision the store last saw (the append refuses the events if it moved since).
+      if (known === undefined || known !== revision) await refresh()
+      stamp(events)
       check(events)
     },
 
     validateNow(events) {
+      const known = store.knownSchemaRevision?.()
+      if (known !== undefined) {
+        // The append checks what this validation cannot (a registration since).
+        if (known !== revision) return false
+        stamp(events)
+        check(events)
+        return true
+      }
       if (store.schemaRevisionNow === undefined) return false
       let now: number
       try {

@@ -4,12 +4,20 @@
  */
 import { isHeraldError } from '@herald/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { EventStore } from '../event-store.js'
 import type { SchemaRegistration, SchemaStore } from '../schema-store.js'
 
 /** What owns a schema store: an `EventStore` with `schemas` fits. */
 export interface SchemaStoreOwner {
   /** The schema store under test. */
   readonly schemas?: SchemaStore | undefined
+  /**
+   * The owner's appends: with {@link SchemaStore.knownSchemaRevision}, the contract checks
+   * that they refuse events validated against another revision.
+   */
+  readonly append?: EventStore['append'] | undefined
+  /** The owner's reads (to check that a refused append stored nothing). */
+  readonly read?: EventStore['read'] | undefined
   /** Releases the owner (and its schema store). */
   close(): Promise<void>
 }
@@ -181,6 +189,37 @@ export function runSchemaStoreContract(name: string, options: SchemaStoreContrac
         ])
         expect(results.filter((r) => r.status === 'fulfilled').length).toBe(1)
         expect(await a.schemas.schemaRevision()).toBe(3)
+      })
+
+      it('knownSchemaRevision: an append validated against another revision stores nothing, and teaches the revision', async () => {
+        const a = await track(options.create())
+        const { append, read } = a.owner
+        if (a.schemas.knownSchemaRevision === undefined || append === undefined) return
+        const b = await track(peer())
+        expect(await a.schemas.schemaRevision()).toBe(0)
+        expect(a.schemas.knownSchemaRevision()).toBe(0)
+        const [first] = await append([{ topic: 'k/1', data: '1', schemaRevision: 0 }])
+        expect(a.schemas.knownSchemaRevision()).toBe(0)
+        // Registered on another instance: this one learns it from its next append.
+        await b.schemas.registerSchema(reg('k/*', { type: 'number' }), 0)
+        expect(await codeOf(append([{ topic: 'k/1', data: 'x', schemaRevision: 0 }]))).toBe(
+          'HERALD_SCHEMA_CONFLICT',
+        )
+        expect(a.schemas.knownSchemaRevision()).toBe(1)
+        // Unchecked events, and events validated against the current revision, are appended.
+        const [second, third] = await Promise.all([
+          append([{ topic: 'k/1', data: '2' }]),
+          append([{ topic: 'k/1', data: '3', schemaRevision: 1 }]),
+        ])
+        expect(second?.length).toBe(1)
+        expect(third?.length).toBe(1)
+        if (read !== undefined) {
+          const page = await read(first?.id, { topics: ['k/1'], limit: 10 })
+          expect(page.kind === 'events' && page.events.map((e) => e.data)).toEqual(['2', '3'])
+        }
+        // A registration on this instance teaches it at once.
+        await a.schemas.registerSchema(reg('k/*', { type: 'integer' }), 1)
+        expect(a.schemas.knownSchemaRevision()).toBe(2)
       })
     }
   })
