@@ -4,6 +4,7 @@ import { isHeraldError } from '@herald/protocol'
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  ANONYMOUS,
   canPublish,
   canReceivePrivate,
   canSubscribe,
@@ -61,6 +62,25 @@ describe('authenticator', () => {
     expect(canReceivePrivate(p, 'd')).toBe(true)
     expect(canReceivePrivate(p, 'a/1')).toBe(false)
     expect(canReceivePrivate(p, ['a/1', 'd'])).toBe(true)
+  })
+
+  it('decides publish grants per grant list and topic, the same again after its memory fills', () => {
+    const principal = (publish: string[]) => ({ ...ANONYMOUS, authenticated: true, publish })
+    const orders = principal(['orders/*'])
+    const all = principal(['**'])
+    const none = principal([])
+    for (let round = 0; round < 2; round++) {
+      // 300 topics: past the 256 remembered per list, so the memory is cleared in between.
+      for (let i = 0; i < 300; i++) {
+        expect(canPublish(orders, `orders/${i}`)).toBe(true)
+        expect(canPublish(orders, `orders/${i}/x`)).toBe(false)
+        expect(canPublish(all, `orders/${i}/x`)).toBe(true)
+        expect(canPublish(none, `orders/${i}`)).toBe(false)
+      }
+    }
+    // Equal lists in different principals decide alike (the memory is per list object).
+    expect(canPublish(principal(['orders/*']), 'orders/1/x')).toBe(false)
+    expect(canPublish(principal(['orders/**']), 'orders/1/x')).toBe(true)
   })
 
   it('treats a lone * in a claim as every topic (Mercure)', async () => {
@@ -143,6 +163,41 @@ describe('token cache', () => {
     now = T0 + 60_000
     expect(await reject(auth.authenticate(bearer(t)))).toBe('HERALD_UNAUTHORIZED')
     expect(auth.cachedTokens).toBe(0)
+  })
+
+  it('authenticateNow answers a cached, valid token at once, and nothing that needs verifying', async () => {
+    let now = T0
+    const auth = createAuthenticator({ jwtSecret: SECRET }, () => now)
+    const t = await token(T0 / 1000 + 60)
+    // Not verified yet: nothing to answer at once.
+    expect(auth.authenticateNow?.(bearer(t))).toBeUndefined()
+    const verified = await auth.authenticate(bearer(t))
+    const at = auth.authenticateNow?.(bearer(t))
+    expect(at).toMatchObject({ authenticated: true, subject: 'pub', tokenFrom: 'header' })
+    expect(at?.publish).toBe(verified.publish)
+    // One principal per token and place, not a copy per request; the cookie has its own.
+    expect(auth.authenticateNow?.(bearer(t))).toBe(at)
+    expect(await auth.authenticate(bearer(t))).toBe(at)
+    expect(auth.authenticateNow?.(source({ cookie: `heraldAuthorization=${t}` }))).toMatchObject({
+      tokenFrom: 'cookie',
+    })
+    // Expired: not answered at once, and refused when verified.
+    now = T0 + 60_000
+    expect(auth.authenticateNow?.(bearer(t))).toBeUndefined()
+    expect(await reject(auth.authenticate(bearer(t)))).toBe('HERALD_UNAUTHORIZED')
+    // No token, or auth off: the anonymous principal; a malformed header: 401, as authenticate.
+    expect(auth.authenticateNow?.(source({}))).toBe(ANONYMOUS)
+    expect(createAuthenticator({}).authenticateNow?.(bearer(t))).toBe(ANONYMOUS)
+    expect(() => auth.authenticateNow?.(source({ authorization: 'Basic abc' }))).toThrow(
+      /Bearer <token>/,
+    )
+    // A token that fails is never answered at once, even after the header was read.
+    const other = await token(T0 / 1000 + 120, 'other')
+    now = T0
+    expect(auth.authenticateNow?.(bearer(other))).toBeUndefined()
+    expect((await auth.authenticate(bearer(other))).subject).toBe('other')
+    expect(auth.authenticateNow?.(bearer(other))?.subject).toBe('other')
+    expect(auth.authenticateNow?.(bearer(t))).toBeUndefined()
   })
 
   it('honours the clock tolerance exactly as verification does', async () => {
@@ -245,6 +300,8 @@ describe('token cache', () => {
       // changed, and the cache goes with it.
       served = [b.jwk]
       vi.setSystemTime(Date.now() + 11 * 60_000)
+      // The set is stale: the cached token is not answered at once (it goes through jose).
+      expect(auth.authenticateNow?.(bearer(ta))).toBeUndefined()
       expect(await reject(auth.authenticate(bearer(ta)))).toBe('HERALD_UNAUTHORIZED')
       expect(fetches).toBe(2)
       expect(auth.cachedTokens).toBe(0)

@@ -102,6 +102,14 @@ export interface Authenticator {
    * @throws {HeraldError} `HERALD_UNAUTHORIZED` (401) for an invalid token.
    */
   authenticate(source: TokenSource): Promise<Principal>
+  /**
+   * {@link authenticate} at once, when it needs no verification: the anonymous principal
+   * (auth off, or no token), or a token the token cache holds and that is still valid.
+   * `undefined` when the token must be verified (call {@link authenticate}).
+   *
+   * @throws {HeraldError} `HERALD_UNAUTHORIZED` (401) for a malformed `Authorization` header.
+   */
+  authenticateNow?(source: TokenSource): Principal | undefined
   /** Verified tokens held by the token cache right now (see {@link AuthOptions.tokenCache}). */
   readonly cachedTokens: number
 }
@@ -135,9 +143,28 @@ function grants(patterns: readonly string[], check: (pattern: string) => boolean
   return false
 }
 
+/**
+ * Publish grants already decided, by grant list (a cached token's principal keeps its list)
+ * and topic: a publisher sends to the same few topics again and again, and matching splits
+ * every pattern and the topic into segments. Bounded per list (cleared when full).
+ */
+const publishDecisions = new WeakMap<readonly string[], Map<string, boolean>>()
+
 /** `true` when `principal` may publish to the concrete `topic`. */
 export function canPublish(principal: Principal, topic: string): boolean {
-  if (grants(principal.publish, (p) => topicMatches(p, topic))) return true
+  const patterns = principal.publish
+  let decided = publishDecisions.get(patterns)
+  if (decided === undefined) {
+    decided = new Map()
+    publishDecisions.set(patterns, decided)
+  }
+  let granted = decided.get(topic)
+  if (granted === undefined) {
+    granted = grants(patterns, (p) => topicMatches(p, topic))
+    if (decided.size >= 256) decided.clear()
+    decided.set(topic, granted)
+  }
+  if (granted) return true
   return principal.mercure?.publish.some((s) => s.matches(topic)) === true
 }
 
@@ -332,16 +359,24 @@ export function createAuthenticator(
     throw unauthorized(`token algorithm ${alg} is not accepted by this hub`)
   }
 
+  // The last Authorization header read and its token: a publisher sends the same header on
+  // every request, so its token is the same string (its hash, for the cache, computed once).
+  let lastHeader: string | undefined
+  let lastFound: { token: string; from: 'header' } | undefined
+
   function tokenOf(
     source: TokenSource,
-  ): { token: string; from: 'header' | 'cookie' | 'query' } | undefined {
+  ): { readonly token: string; readonly from: 'header' | 'cookie' | 'query' } | undefined {
     const header = source.header('authorization')
     if (header !== undefined && header !== '') {
+      if (header === lastHeader && lastFound !== undefined) return lastFound
       const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
       if (match?.[1] === undefined) {
         throw unauthorized('Authorization header must be "Bearer <token>"')
       }
-      return { token: match[1], from: 'header' }
+      lastHeader = header
+      lastFound = { token: match[1], from: 'header' }
+      return lastFound
     }
     // Mercure's precedence: the Authorization header, else the query parameter (when enabled),
     // else the cookie. The others are ignored, never merged.
@@ -416,35 +451,50 @@ export function createAuthenticator(
     get cachedTokens() {
       return cache.size
     },
+    authenticateNow(source) {
+      if (!enabled) return ANONYMOUS
+      const found = tokenOf(source)
+      if (found === undefined) return ANONYMOUS
+      // A stale JWKS means jose would refetch it on this verification: go through it, so a
+      // key removed from the set stops working as it would without the cache.
+      return jwks === undefined || jwks.fresh ? cache.get(found.token, found.from) : undefined
+    },
     async authenticate(source) {
       if (!enabled) return ANONYMOUS
       const found = tokenOf(source)
       if (found === undefined) return ANONYMOUS
-      const { token } = found
-      // A stale JWKS means jose would refetch it on this verification: go through it, so a
-      // key removed from the set stops working as it would without the cache.
-      let principal = jwks === undefined || jwks.fresh ? cache.get(token) : undefined
-      if (principal === undefined) {
-        principal = await verify(token, new URL('/.well-known/mercure', source.url).href)
-        // jose refuses once `exp <= now - tolerance` (in whole seconds), so the token is
-        // good until (exp + tolerance) seconds; no `exp`: until evicted or the keys change.
-        const exp = principal.expiresAt
-        cache.set(
-          token,
-          principal,
-          exp === undefined ? Number.POSITIVE_INFINITY : exp + tolerance * 1000,
-        )
-      }
-      return { ...principal, tokenFrom: found.from }
+      const { token, from } = found
+      const cached = jwks === undefined || jwks.fresh ? cache.get(token, from) : undefined
+      if (cached !== undefined) return cached
+      const principal = await verify(token, new URL('/.well-known/mercure', source.url).href)
+      // jose refuses once `exp <= now - tolerance` (in whole seconds), so the token is
+      // good until (exp + tolerance) seconds; no `exp`: until evicted or the keys change.
+      const exp = principal.expiresAt
+      cache.set(
+        token,
+        principal,
+        exp === undefined ? Number.POSITIVE_INFINITY : exp + tolerance * 1000,
+      )
+      return { ...principal, tokenFrom: from }
     },
   }
 }
 
+type TokenFrom = NonNullable<Principal['tokenFrom']>
+
 interface TokenCache {
   readonly size: number
-  get(token: string): Omit<Principal, 'tokenFrom'> | undefined
+  /** The principal of a valid cached `token`, as presented `from` there. */
+  get(token: string, from: TokenFrom): Principal | undefined
   set(token: string, principal: Omit<Principal, 'tokenFrom'>, validUntil: number): void
   clear(): void
+}
+
+interface TokenEntry {
+  principal: Omit<Principal, 'tokenFrom'>
+  validUntil: number
+  /** The principal with its `tokenFrom`, made once per place the token came from. */
+  views: { [F in TokenFrom]?: Principal }
 }
 
 /**
@@ -467,7 +517,7 @@ function createTokenCache(options: AuthOptions['tokenCache'], now: () => number)
       )
     }
   }
-  const entries = new Map<string, { principal: Omit<Principal, 'tokenFrom'>; validUntil: number }>()
+  const entries = new Map<string, TokenEntry>()
   let chars = 0
   const remove = (token: string) => {
     if (entries.delete(token)) chars -= token.length
@@ -476,17 +526,25 @@ function createTokenCache(options: AuthOptions['tokenCache'], now: () => number)
     get size() {
       return entries.size
     },
-    get(token) {
+    get(token, from) {
       const entry = entries.get(token)
       if (entry === undefined) return undefined
-      if (now() < entry.validUntil) return entry.principal
+      if (now() < entry.validUntil) {
+        // Principals are read-only: one object per token and place, not a copy per request.
+        let view = entry.views[from]
+        if (view === undefined) {
+          view = { ...entry.principal, tokenFrom: from }
+          entry.views[from] = view
+        }
+        return view
+      }
       remove(token)
       return undefined
     },
     set(token, principal, validUntil) {
       if (maxEntries === 0 || token.length > maxChars || !(now() < validUntil)) return
       remove(token)
-      entries.set(token, { principal, validUntil })
+      entries.set(token, { principal, validUntil, views: {} })
       chars += token.length
       // Oldest first: the Map iterates in insertion order.
       for (const oldest of entries.keys()) {
