@@ -74,7 +74,7 @@ export function createAppender(
     } finally {
       metrics.observeAppend((performance.now() - t0) / 1000)
     }
-    metrics.published.inc(stored.length)
+    metrics.countPublished(stored.length)
     const first = stored[0]
     if (first !== undefined) {
       if (publishStartedAt.size > 10_000) publishStartedAt.clear()

@@ -191,11 +191,34 @@ function httpDate(): string {
  */
 const checkedHeaders = new Map<string, string>()
 
+// The status line and headers of the last answer encoded, by its headers object and status:
+// the publish route answers from one shared headers object (routes/publish.ts), so a run of
+// publishes encodes its head once.
+let lastHeaders: Readonly<Record<string, string>> | undefined
+let lastStatus = 0
+let lastHead = ''
+
 /** The bytes of an answer: status line, headers, `content-length`, `date`, body. */
 export function encodeAnswer(answer: HubResponse): string {
-  let head = `HTTP/1.1 ${answer.status} ${STATUS_TEXT[answer.status] ?? 'Unknown'}\r\n`
-  for (const name in answer.headers) {
-    const value = answer.headers[name] as string
+  const { headers, status } = answer
+  let head: string
+  if (headers === lastHeaders && status === lastStatus) head = lastHead
+  else {
+    head = encodeHead(status, headers)
+    // Only a frozen object is known to say the same next time.
+    if (Object.isFrozen(headers)) {
+      lastHeaders = headers
+      lastStatus = status
+      lastHead = head
+    }
+  }
+  return `${head}content-length: ${Buffer.byteLength(answer.body)}\r\ndate: ${httpDate()}\r\n\r\n${answer.body}`
+}
+
+function encodeHead(status: number, headers: Readonly<Record<string, string>>): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`
+  for (const name in headers) {
+    const value = headers[name] as string
     if (checkedHeaders.get(name) !== value) {
       if (hasBadValueChar(value) || !TOKEN.test(name)) {
         throw new TypeError(`invalid response header ${JSON.stringify(name)}`)
@@ -205,7 +228,7 @@ export function encodeAnswer(answer: HubResponse): string {
     }
     head += `${name}: ${value}\r\n`
   }
-  return `${head}content-length: ${Buffer.byteLength(answer.body)}\r\ndate: ${httpDate()}\r\n\r\n${answer.body}`
+  return head
 }
 
 /** A head this path takes, with what the request view derives from it. */

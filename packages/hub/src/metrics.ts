@@ -18,6 +18,11 @@ export interface HubMetrics {
   readonly registry: Registry
   /** Events accepted by publish. */
   readonly published: Counter
+  /**
+   * Counts `n` events accepted by publish in `published` for the cost of an addition (per
+   * publish on the hot path: prom-client allocates per `inc`); added when it is read.
+   */
+  readonly countPublished: (n: number) => void
   /** Live events written to subscribers (one per subscriber per event). */
   readonly delivered: Counter
   /** Live writes skipped because a newer event of the same key superseded them. */
@@ -189,14 +194,24 @@ export function createHubMetrics(sources: MetricsSources, defaults = false): Hub
     },
   })
   const publishes = createPendingSeries(publishLatency, {}, LATENCY_BUCKETS)
+  let publishedSinceRead = 0
+  const published = new Counter({
+    name: 'herald_events_published_total',
+    help: 'Events accepted by publish.',
+    registers,
+    collect() {
+      if (publishedSinceRead === 0) return
+      this.inc(publishedSinceRead)
+      publishedSinceRead = 0
+    },
+  })
 
   return {
     registry,
-    published: new Counter({
-      name: 'herald_events_published_total',
-      help: 'Events accepted by publish.',
-      registers,
-    }),
+    published,
+    countPublished: (n) => {
+      publishedSinceRead += n
+    },
     delivered: new Counter({
       name: 'herald_events_delivered_total',
       help: 'Live events queued to subscribers (one per subscriber per event).',

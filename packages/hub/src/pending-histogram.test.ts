@@ -113,3 +113,18 @@ describe('hub metrics: observePublishLatency', () => {
     expect(await only()).toContain('herald_publish_to_write_seconds_count 5')
   })
 })
+
+describe('hub metrics: countPublished', () => {
+  it('shows in herald_events_published_total whenever the counter is read', async () => {
+    const metrics = createHubMetrics({ connections: () => 0, subscribersByTopic: () => new Map() })
+    metrics.countPublished(1)
+    metrics.countPublished(100)
+    expect(await metrics.registry.metrics()).toContain('herald_events_published_total 101')
+    // Added once: reading again adds nothing; a direct inc still counts beside it.
+    metrics.published.inc(2)
+    metrics.countPublished(3)
+    const [value] = (await metrics.published.get()).values
+    expect(value?.value).toBe(106)
+    expect(await metrics.registry.metrics()).toContain('herald_events_published_total 106')
+  })
+})

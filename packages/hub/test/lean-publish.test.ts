@@ -14,7 +14,7 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mintToken } from '../src/auth.js'
 import { createHub, type Hub } from '../src/hub.js'
-import { parsePublishHead } from '../src/lean-publish.js'
+import { encodeAnswer, parsePublishHead } from '../src/lean-publish.js'
 import { createMemoryEventStore } from '../src/memory-store.js'
 
 interface Answer {
@@ -490,5 +490,54 @@ describe('parsePublishHead', () => {
     ['two Content-Types', [...base, 'Content-Type: a/b', 'Content-Type: c/d']],
   ])('refuses %s', (_name, lines) => {
     expect(head(lines)).toBeUndefined()
+  })
+})
+
+describe('lean publish answers', () => {
+  it('encodes each answer with its own status, headers and body (a shared frozen head is reused)', () => {
+    const split = (bytes: string) => {
+      const [head = '', body] = bytes.split('\r\n\r\n')
+      const [status, ...lines] = head.split('\r\n')
+      return { status, lines: lines.filter((l) => !l.startsWith('date: ')), body }
+    }
+    const shared: Record<string, string> = Object.freeze({ 'content-type': 'application/json' })
+    const answers = [
+      { status: 200, headers: shared, body: '{}' },
+      { status: 200, headers: shared, body: '{"a":"é"}' },
+      { status: 409, headers: shared, body: '{}' },
+      { status: 200, headers: { 'content-type': 'text/plain', 'x-a': '1' }, body: 'x' },
+      { status: 200, headers: shared, body: '{}' },
+    ]
+    expect(answers.map((a) => split(encodeAnswer(a)))).toEqual([
+      {
+        status: 'HTTP/1.1 200 OK',
+        lines: ['content-type: application/json', 'content-length: 2'],
+        body: '{}',
+      },
+      {
+        status: 'HTTP/1.1 200 OK',
+        lines: ['content-type: application/json', 'content-length: 10'],
+        body: '{"a":"é"}',
+      },
+      {
+        status: 'HTTP/1.1 409 Conflict',
+        lines: ['content-type: application/json', 'content-length: 2'],
+        body: '{}',
+      },
+      {
+        status: 'HTTP/1.1 200 OK',
+        lines: ['content-type: text/plain', 'x-a: 1', 'content-length: 1'],
+        body: 'x',
+      },
+      {
+        status: 'HTTP/1.1 200 OK',
+        lines: ['content-type: application/json', 'content-length: 2'],
+        body: '{}',
+      },
+    ])
+    // A header value that cannot be sent is still refused, frozen or not.
+    const bad = Object.freeze({ 'x-bad': 'a\r\nb' })
+    expect(() => encodeAnswer({ status: 200, headers: bad, body: '' })).toThrow(TypeError)
+    expect(() => encodeAnswer({ status: 200, headers: bad, body: '' })).toThrow(TypeError)
   })
 })
