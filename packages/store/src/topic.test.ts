@@ -67,6 +67,25 @@ describe('topics', () => {
     ])
   })
 
+  it('a compiled matcher agrees with topicMatches on every topic, ** included (property)', () => {
+    const segment = fc.constantFrom('a', 'b', '*', '**')
+    const pattern = fc
+      .array(segment, { minLength: 1, maxLength: 3 })
+      .filter((segs) => !segs.slice(0, -1).includes('**'))
+      .map((segs) => segs.join('/'))
+    const topic = fc
+      .array(fc.constantFrom('a', 'b', 'c', ''), { minLength: 1, maxLength: 4 })
+      .map((segs) => segs.join('/'))
+    fc.assert(
+      fc.property(fc.array(pattern, { minLength: 1, maxLength: 3 }), topic, (patterns, name) => {
+        const expected = patterns.some((p) => topicMatches(p, name))
+        expect(createTopicMatcher(patterns).matches(name)).toBe(expected)
+      }),
+    )
+    expect(createTopicMatcher(['**']).matches('any/topic/at/all')).toBe(true)
+    expect(createTopicMatcher(['x', '**']).matches('y')).toBe(true)
+  })
+
   it('patternCovers agrees with matching on every topic (property)', () => {
     const segment = fc.constantFrom('a', 'b', '*')
     const pattern = fc

@@ -109,10 +109,13 @@ export function createTopicMatcher(patterns: readonly string[]): TopicMatcher {
     if (isTopicPattern(pattern)) wild.push(pattern.split('/'))
     else exact.add(pattern)
   }
+  // `**` alone matches every topic (a topic has at least one segment): the node tail reads
+  // with it, and then no topic is split into segments per event.
+  const every = wild.some((p) => p.length === 1 && p[0] === '**')
   return {
     patterns: [...patterns],
     matches(topic) {
-      if (exact.has(topic)) return true
+      if (every || exact.has(topic)) return true
       if (wild.length === 0) return false
       const segments = topic.split('/')
       for (const pattern of wild) if (matchSegments(pattern, segments)) return true
