@@ -300,6 +300,9 @@ end
 local t = math.max(now, time)
 local bytes = tonumber(redis.call('HGET', META, 'bytes') or '0')
 local revision = redis.call('HLEN', P .. 'schemas')
+-- Built once per call: the time field of every event, and the topics already in TOPICS.
+local at_t = num(t)
+local listed = {}
 local out = { epoch, num(t), expected ~= '' and expected ~= epoch and 1 or 0, 0, revision }
 local derived = derived_prefix(epoch)
 for g = 1, #batches do
@@ -330,7 +333,7 @@ for g = 1, #batches do
         local topic, alts, data, type, cid, retry, priv, sv = e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8]
         seq = seq + 1
         local id = num(seq) .. '-0'
-        local f = { 't', topic, 'd', data, 'a', num(t) }
+        local f = { 't', topic, 'd', data, 'a', at_t }
         if alts ~= '' then f[#f + 1] = 'x'; f[#f + 1] = alts end
         if type ~= '' then f[#f + 1] = 'e'; f[#f + 1] = string.sub(type, 2) end
         if cid ~= '' then
@@ -344,11 +347,14 @@ for g = 1, #batches do
         local tops = { topic }
         if alts ~= '' then for _, alt in ipairs(split_lines(alts)) do tops[#tops + 1] = alt end end
         for _, tp in ipairs(tops) do
-          redis.call('XADD', P .. 'i:' .. tp, id, 'a', num(t))
-          redis.call('ZADD', TOPICS, 0, tp)
+          redis.call('XADD', P .. 'i:' .. tp, id, 'a', at_t)
+          if not listed[tp] then
+            redis.call('ZADD', TOPICS, 0, tp)
+            listed[tp] = true
+          end
         end
         for _, rule in ipairs(rules) do
-          if rule_matches(rule, tops) then redis.call('XADD', P .. 'r:' .. rule.pattern, id, 'a', num(t)) end
+          if rule_matches(rule, tops) then redis.call('XADD', P .. 'r:' .. rule.pattern, id, 'a', at_t) end
         end
         bytes = bytes + 64 + #data + #topic + #alts + math.max(#type - 1, 0) + math.max(#cid - 1, 0)
       end
