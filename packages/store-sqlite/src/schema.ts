@@ -19,6 +19,10 @@
  *   events: the newest id is `max(max(id), last_id)`, read under the write lock. v2 and v3
  *   wrote both on every append (a page of the file rewritten per commit), which is why an
  *   older build must not open a v4 file: it would take the stale `last_id` for the counter.
+ * - `herald_meta.pruned_through` is the newest id DELETED hub-wide; since 2026-12-06 the
+ *   count bound deletes in chunks (`pruneChunk`) and readers hide the ids up to
+ *   `max(pruned_through, newest id - maxEvents)`. Same tables, so no new version: a v4 build
+ *   from before shows the rows of a pending chunk until they are deleted.
  *
  * v3: v2, plus (additive, nothing copied)
  * - `events_v2.schema_version`: the registry schema version an event was validated against,

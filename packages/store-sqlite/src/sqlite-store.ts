@@ -3,8 +3,13 @@
  * open the same file (`herald serve --workers N`, or two hubs on one machine): the id
  * counter lives in the file and every append takes the write lock, so ids are unique and
  * ordered across all of them. Appends made in the same turn of the event loop are written
- * in ONE transaction, so the fsync cost is shared by every publish of that turn; each
- * publish is a savepoint inside it, so one failing publish does not take the others down.
+ * in ONE transaction, so the commit is shared by every publish of that turn; a publish that
+ * fails sends the batch back to be written with a savepoint per publish, so it fails alone.
+ *
+ * The write path per batch, while no other process writes: BEGIN IMMEDIATE, one
+ * `PRAGMA data_version` (unchanged: the newest id, time and retention watermark are what this
+ * connection's last commit left, no query), the inserts, COMMIT. Retention's count bound
+ * hides what it passes at once and deletes it in chunks (`pruneChunk`).
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -50,6 +55,14 @@ export interface SqliteEventStoreOptions {
   /** How often to apply age-based retention, in milliseconds (default 1000). */
   pruneIntervalMs?: number | undefined
   /**
+   * Events past the hub-wide count bound (`retention.maxEvents`) are deleted from the file
+   * once at least this many are due, in one statement; until then they are hidden from every
+   * read, cursor check and id lookup, exactly as if deleted. Default: 1/64 of `maxEvents`,
+   * at most 1024 (1 deletes on every append). Deleting a few oldest rows in every append's
+   * transaction rewrote the same first pages of the table and its index on every commit.
+   */
+  pruneChunk?: number | undefined
+  /**
    * How often `watch` checks whether ANOTHER process appended (`PRAGMA data_version`, a
    * shared-memory read), in milliseconds. Appends of this process wake at once. Default 5.
    */
@@ -67,6 +80,12 @@ export interface SqliteEventStoreOptions {
 
 /** Default hub-wide retention of the SQLite store. */
 export const SQLITE_STORE_DEFAULT_RETENTION = { maxEvents: 1_000_000, maxAgeMs: 7 * 24 * 3600_000 }
+
+/** The default {@link SqliteEventStoreOptions.pruneChunk} for a count bound of `maxEvents`. */
+function defaultPruneChunk(maxEvents: number): number {
+  if (maxEvents === Number.POSITIVE_INFINITY) return 1
+  return Math.max(1, Math.min(1024, Math.floor(maxEvents / 64)))
+}
 
 /**
  * Reads with this many concrete topics or fewer walk the per-topic indexes (cost: what
@@ -182,6 +201,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const now = options.now ?? Date.now
   const pruneIntervalMs = options.pruneIntervalMs ?? 1000
   const pollIntervalMs = options.pollIntervalMs ?? 5
+  const pruneChunk = options.pruneChunk ?? defaultPruneChunk(policy.maxEvents)
+  if (!Number.isSafeInteger(pruneChunk) || pruneChunk < 1) {
+    throw new TypeError('createSqliteEventStore: options.pruneChunk must be a positive integer')
+  }
 
   const db = openDatabase(
     options.path,
@@ -206,10 +229,26 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       max(coalesce((SELECT published_at FROM events_v2 ORDER BY id DESC LIMIT 1), 0), coalesce((SELECT CAST(value AS INTEGER) FROM herald_meta WHERE key = 'last_time'), 0)) AS time`,
   )
   const head = (): { seq: number; time: number } => headRow.get() as { seq: number; time: number }
+  /**
+   * The newest id deleted or hidden by retention when `seq` is the newest id issued and
+   * `pruned` the file's `pruned_through`: events up to the count bound are hidden before
+   * they are deleted (see {@link SqliteEventStoreOptions.pruneChunk}).
+   */
+  const floorOf = (seq: number, pruned: number): number =>
+    Math.max(pruned, seq - policy.maxEvents, 0)
+  /** The file's newest id and time, and its retention floor: one snapshot in a transaction. */
+  const state = (): { seq: number; time: number; pruned: number } => {
+    const { seq, time } = head()
+    return { seq, time, pruned: meta('pruned_through') }
+  }
   const newestRow = db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM events_v2')
   const oldestRow = db.prepare<[], { id: number; published_at: number }>(
     'SELECT id, published_at FROM events_v2 ORDER BY id LIMIT 1',
   )
+  // The oldest event a reader sees: the first row past the retention floor.
+  const oldestAfter = db
+    .prepare<[number], number>('SELECT id FROM events_v2 WHERE id > ? ORDER BY id LIMIT 1')
+    .pluck()
   const insert = db.prepare(
     'INSERT INTO events_v2 (id, topic, alternates, type, data, client_id, retry, private, published_at, schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   )
@@ -344,31 +383,44 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   }
 
   /**
-   * Applies retention inside the caller's transaction. `seq`: the newest id issued. The
-   * hub-wide count bound counts ids (holes left by topic rules included), so it costs no
-   * count query: ids are contiguous. Returns the newest id it may have deleted (0: none).
+   * Applies retention inside the caller's transaction. `seq`: the newest id issued; `pruned`:
+   * the file's `pruned_through` (the hub-wide watermark of what was deleted). The hub-wide
+   * count bound counts ids (holes left by topic rules included), so it costs no count query:
+   * ids are contiguous. What it passes is deleted once {@link pruneChunk} events are due (the
+   * age bound deletes at once). Returns the newest id it may have deleted (`highest`, 0:
+   * none) and the watermark after it.
    */
-  function pruneIn(t: number, seq: number, time: number, touched: Set<string> | undefined): number {
-    let through = seq - policy.maxEvents
+  function pruneIn(
+    t: number,
+    seq: number,
+    time: number,
+    touched: Set<string> | undefined,
+    pruned: number,
+  ): { highest: number; pruned: number } {
+    const countThrough = seq - policy.maxEvents
+    let through = 0
     if (
       policy.maxAgeMs !== Number.POSITIVE_INFINITY &&
       oldestTime !== undefined &&
       oldestTime < t - policy.maxAgeMs
     ) {
       const young = firstSince.get(t - policy.maxAgeMs)
-      through = Math.max(through, young === undefined ? seq : young.id - 1)
+      const ageThrough = young === undefined ? seq : young.id - 1
+      if (ageThrough > pruned) through = Math.max(ageThrough, countThrough)
     }
+    if (through === 0 && countThrough - pruned >= pruneChunk) through = countThrough
     let deleted = 0
     let ruleDeleted = 0
     let moved = false
     // An upper bound of the ids deleted here.
     let highest = 0
-    if (through > 0 && through > meta('pruned_through')) {
+    if (through > 0 && through > pruned) {
       moved = true
       highest = through
       deleted += deleteThrough.run(through).changes
       deleteAlternatesThrough.run(through)
       writeMeta.run('pruned_through', String(through))
+      pruned = through
     }
     for (const { rule, matcher } of rules) {
       // A count bound only moves when the rule's topics got events; an age bound always may.
@@ -403,30 +455,73 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     // What readers may see changed only if retention reached the events recently appended
     // (a log at its retention deletes its oldest events on every append: far behind them).
     if (recent !== undefined && (deleted > 0 || moved) && highest >= recent.from) recent = undefined
-    return deleted > 0 || moved ? Math.max(highest, 1) : 0
+    return { highest: deleted > 0 || moved ? Math.max(highest, 1) : 0, pruned }
   }
 
-  const prune = db.transaction((t: number) => {
-    const { seq, time } = head()
-    pruneIn(t, seq, time, undefined)
-  })
+  /**
+   * What this connection knows of the file (newest id and time, `pruned_through`) as of
+   * `version`, its `PRAGMA data_version` when its last write transaction committed: still
+   * true while the version reads the same (no other connection committed since), so a write
+   * transaction needs no query for them. `undefined`: unknown.
+   */
+  let known: { version: number; seq: number; time: number; pruned: number } | undefined
+  /** What a write transaction learnt, made {@link known} once it committed. */
+  let nextKnown: typeof known
 
-  const byClientId = db.prepare<[string], { id: number }>(
-    'SELECT id FROM events_v2 WHERE client_id = ? ORDER BY id LIMIT 1',
+  /** {@link state}, from {@link known} while no other connection committed since. */
+  function stateAt(version: number): { seq: number; time: number; pruned: number } {
+    return known !== undefined && known.version === version ? known : state()
+  }
+
+  const pruneTransaction = db.transaction((t: number) => {
+    const version = dataVersion()
+    const { seq, time, pruned } = stateAt(version)
+    nextKnown = { version, seq, time, pruned: pruneIn(t, seq, time, undefined, pruned).pruned }
+  })
+  function prune(t: number): void {
+    try {
+      pruneTransaction.immediate(t)
+      known = nextKnown
+    } catch (error) {
+      known = undefined
+      throw error
+    }
+  }
+
+  // Past the retention floor only: rows below it are deleted for every reader.
+  const byClientId = db.prepare<[string, number], { id: number }>(
+    'SELECT id FROM events_v2 WHERE client_id = ? AND id > ? ORDER BY id LIMIT 1',
   )
   const derivedRow = db.prepare<[number], { id: number }>(
     'SELECT id FROM events_v2 WHERE id = ? AND client_id IS NULL',
   )
+  /** The sequence number of the event with update id `clientId`, in one read transaction. */
+  const lookup = db.transaction((clientId: string): number | undefined => {
+    const { seq: latest, pruned } = state()
+    const floor = floorOf(latest, pruned)
+    const seq = parseUpdateId(logId, clientId)
+    // Derived: the event must still be there, and not carry a publisher's id instead.
+    if (seq !== undefined) return seq > floor && derivedRow.get(seq) !== undefined ? seq : undefined
+    return byClientId.get(clientId, floor)?.id
+  })
 
-  /** Writes one publish's rows inside the caller's transaction. */
-  function writeInputs(inputs: readonly AppendInput[], first: number, t: number): StoredEvent[] {
+  /**
+   * Writes one publish's rows inside the caller's transaction; `floor`: the retention floor
+   * (events up to it are gone, their ids free again).
+   */
+  function writeInputs(
+    inputs: readonly AppendInput[],
+    first: number,
+    t: number,
+    floor: number,
+  ): StoredEvent[] {
     const events: StoredEvent[] = []
     let seq = first
     for (const input of inputs) {
       seq++
       // Under the write lock, and after this publish's earlier rows: a repeat anywhere in the
       // log or the batch rolls the whole publish back.
-      if (input.clientId !== undefined && byClientId.get(input.clientId) !== undefined) {
+      if (input.clientId !== undefined && byClientId.get(input.clientId, floor) !== undefined) {
         throw new HeraldError(
           'HERALD_DUPLICATE_EVENT_ID',
           `an event with id ${JSON.stringify(input.clientId)} is already in the log: update ids are unique`,
@@ -483,7 +578,11 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   const writeBatch = db.transaction(
     (batch: Pending[], savepoints: boolean): (StoredEvent[] | Error)[] => {
       // The counter lives in the file, read under the write lock: other processes append too.
-      const newest = head()
+      // While no other connection committed since this one's last write, it is what that
+      // write left (no query).
+      const version = dataVersion()
+      const newest = stateAt(version)
+      const floor = floorOf(newest.seq, newest.pruned)
       let seq = newest.seq
       const t = Math.max(now(), newest.time)
       const out: (StoredEvent[] | Error)[] = []
@@ -492,14 +591,14 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         let events: StoredEvent[]
         if (savepoints) {
           try {
-            events = writeOne(item.inputs, seq, t)
+            events = writeOne(item.inputs, seq, t, floor)
           } catch (error) {
             out.push(error as Error)
             continue
           }
         } else {
           try {
-            events = writeInputs(item.inputs, seq, t)
+            events = writeInputs(item.inputs, seq, t, floor)
           } catch (error) {
             throw new NeedsSavepoints(error)
           }
@@ -509,16 +608,18 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         out.push(events)
       }
       oldestTime ??= t
-      const highest = pruneIn(t, seq, t, touched)
-      // Read under the write lock: equal later means no other connection committed since.
-      // Retention that deleted only older events leaves this batch the log's tail.
+      const { highest, pruned } = pruneIn(t, seq, t, touched, newest.pruned)
+      nextKnown = { version, seq, time: seq > newest.seq ? t : newest.time, pruned }
+      // `version` was read under the write lock: equal later means no other connection
+      // committed since. Retention that deleted only older events leaves this batch the log's
+      // tail.
       nextRecent =
         highest > newest.seq || seq === newest.seq
           ? undefined
           : {
               from: newest.seq + 1,
               to: seq,
-              version: dataVersion(),
+              version,
               events: out.filter((r): r is StoredEvent[] => !(r instanceof Error)).flat(),
             }
       return out
@@ -564,8 +665,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         results = writeBatch.immediate(batch, true)
       }
       keepRecent(nextRecent)
+      known = nextKnown
     } catch (error) {
       recent = undefined
+      known = undefined
       const failure = storeError('append', error)
       for (const item of batch) item.reject(failure)
       oldestTime = undefined
@@ -597,14 +700,25 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       throw new HeraldError('HERALD_STORE_CLOSED', 'the event store is closed', { status: 503 })
   }
 
-  function bounds(): { oldestId: string | undefined; latestId: string | undefined } {
-    const first = oldestRow.get()
-    const last = head().seq
+  /**
+   * The oldest and newest ids a reader sees, inside the caller's read transaction: `latest`
+   * the newest id issued, `floor` the retention floor (see {@link floorOf}).
+   */
+  function bounds(
+    latest: number,
+    floor: number,
+  ): { oldestId: string | undefined; latestId: string | undefined } {
+    const first = oldestAfter.get(floor)
     return {
-      oldestId: first === undefined ? undefined : formatSequenceCursor(first.id),
-      latestId: last === 0 ? undefined : formatSequenceCursor(last),
+      oldestId: first === undefined ? undefined : formatSequenceCursor(first),
+      latestId: latest === 0 ? undefined : formatSequenceCursor(latest),
     }
   }
+  /** {@link bounds} in a read transaction of its own. */
+  const boundsNow = db.transaction(() => {
+    const { seq, pruned } = state()
+    return bounds(seq, floorOf(seq, pruned))
+  })
 
   // `readIndexed` walks one statement per topic (and per topic's alternates) at once, and a
   // statement iterates one query at a time: clones, prepared on first need.
@@ -669,14 +783,20 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   }
 
   /** A read of every topic within {@link recent}, while it is still the log's tail. */
-  function readRecent(cursor: string | undefined, filter: ReadFilter): ReadResult | undefined {
+  function readRecent(
+    cursor: string | undefined,
+    filter: ReadFilter,
+    version: number,
+  ): ReadResult | undefined {
     if (recent === undefined || cursor === undefined || !filter.topics.includes('**')) return
     const seq = parseSequenceCursor(cursor)
     if (seq === undefined || seq < recent.from - 1 || seq > recent.to) return
-    if (dataVersion() !== recent.version) {
+    if (version !== recent.version) {
       recent = undefined
       return
     }
+    // A cursor the count bound passed (a bound below RECENT_MAX events) resets: the file says so.
+    if (seq < recent.to - policy.maxEvents) return
     const start = seq - recent.from + 1
     const limit = Math.max(1, filter.limit)
     const events = recent.events.slice(start, start + limit)
@@ -689,24 +809,21 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
 
   const readSnapshot = db.transaction(
     (cursor: string | undefined, filter: ReadFilter): ReadResult => {
-      const latest = head().seq
+      const { seq: latest, pruned } = state()
+      const floor = floorOf(latest, pruned)
       const matcher = createTopicMatcher(filter.topics)
       let after = 0
       if (cursor !== undefined) {
-        const seq = checkSequenceCursor(
-          cursor,
-          latest,
-          meta('pruned_through'),
-          topicPruned.all(),
-          matcher,
-        )
-        if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds() }
+        const seq = checkSequenceCursor(cursor, latest, floor, topicPruned.all(), matcher)
+        if (typeof seq === 'string') return { kind: 'reset', reason: seq, ...bounds(latest, floor) }
         after = seq
       }
+      // Rows up to the floor may still be in the file (deleted in chunks): never read.
+      const from = Math.max(after, floor)
       const limit = Math.max(1, filter.limit)
       const end = (): string | undefined => (latest > after ? formatSequenceCursor(latest) : cursor)
       const everything = (): ReadResult => {
-        const rows = scanAll.all(after, limit + 1)
+        const rows = scanAll.all(from, limit + 1)
         const events = rows.slice(0, limit).map(eventOf)
         if (rows.length > limit)
           return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
@@ -731,15 +848,15 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       }
       if (topics.size === 0) return { kind: 'events', events: [], cursor: end(), more: false }
       if (topics.size <= MAX_INDEXED_TOPICS) {
-        const { events, more } = readIndexed([...topics], after, limit)
+        const { events, more } = readIndexed([...topics], from, limit)
         if (more) return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
         return { kind: 'events', events, cursor: end(), more: false }
       }
       // Many topics: scan one window of ids and filter; past it, say where to go on.
-      const to = after + SCAN_WINDOW
+      const to = from + SCAN_WINDOW
       const events: StoredEvent[] = []
       // Iterated, not collected: a page that fills up early stops reading the window.
-      for (const row of scanWindow.iterate(after, to, SCAN_WINDOW)) {
+      for (const row of scanWindow.iterate(from, to, SCAN_WINDOW)) {
         if (!matchesRow(matcher, row)) continue
         if (events.length === limit) {
           return { kind: 'events', events, cursor: events.at(-1)?.id, more: true }
@@ -756,7 +873,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       ? setInterval(() => {
           if (closed || !ageDue(now())) return
           try {
-            prune.immediate(now())
+            prune(now())
           } catch {
             // Busy or failing: the next append or tick retries.
           }
@@ -819,9 +936,13 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {
       assertOpen()
       try {
-        const t = Math.max(now(), head().time)
-        if (ageDue(t)) prune.immediate(t)
-        const fast = readRecent(cursor, filter)
+        // One shared-memory read says whether another connection committed since this one's
+        // last write: if not, the newest time is known, and its last appends are the tail.
+        const version = dataVersion()
+        const newest = known !== undefined && known.version === version ? known.time : head().time
+        const t = Math.max(now(), newest)
+        if (ageDue(t)) prune(t)
+        const fast = readRecent(cursor, filter, version)
         if (fast !== undefined) return fast
         // One read transaction: the counter and every per-topic query see ONE snapshot. Without
         // it, another process committing between two per-topic queries would let the page
@@ -840,13 +961,8 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     async findCursor(clientId) {
       assertOpen()
       try {
-        const seq = parseUpdateId(logId, clientId)
-        if (seq !== undefined) {
-          // Derived: the event must still be there, and not carry a publisher's id instead.
-          return derivedRow.get(seq) === undefined ? undefined : formatSequenceCursor(seq)
-        }
-        const row = byClientId.get(clientId)
-        return row === undefined ? undefined : formatSequenceCursor(row.id)
+        const seq = lookup(clientId)
+        return seq === undefined ? undefined : formatSequenceCursor(seq)
       } catch (error) {
         throw storeError('read', error)
       }
@@ -855,7 +971,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     async health() {
       assertOpen()
       try {
-        return { ok: true, ...bounds() }
+        return { ok: true, ...boundsNow() }
       } catch (error) {
         return { ok: false, reason: `SQLite: ${(error as Error).message}` }
       }

@@ -36,6 +36,20 @@ runEventStoreContract('sqlite', {
   refusedInput: { topic: 'r', data: 'boom' },
 })
 
+// Again with the count bound deleted from the file in chunks of 4: every event past the bound
+// must be gone for readers at once, as the contract says, while the rows wait for their chunk.
+runEventStoreContract('sqlite, count bound deleted in chunks', {
+  create(options) {
+    path = join(dir, `contract-${n++}`, 'herald.db')
+    const store = createSqliteEventStore({ path, pruneChunk: 4, ...options })
+    installRefusal(path)
+    return store
+  },
+  reopen: (options) => createSqliteEventStore({ path, pruneChunk: 4, ...options }),
+  peer: (options) => createSqliteEventStore({ path, pruneChunk: 4, ...options }),
+  refusedInput: { topic: 'r', data: 'boom' },
+})
+
 let schemaPath = ''
 runSchemaStoreContract('sqlite', {
   create() {
@@ -352,6 +366,36 @@ describe('SQLite store specifics', () => {
     const ids = results.map((r) => r[0]?.id)
     expect(ids).toEqual([...ids].sort())
     expect(new Set(ids).size).toBe(200)
+    await store.close()
+  })
+
+  it('deletes events past the count bound from the file in chunks, hidden from readers at once', async () => {
+    const file = join(dir, 'chunks.db')
+    const store = createSqliteEventStore({
+      path: file,
+      retention: { maxEvents: 10 },
+      pruneChunk: 5,
+    })
+    const rowsInFile = (): number => {
+      const db = new Database(file, { readonly: true })
+      try {
+        return db.prepare('SELECT count(*) FROM events_v2').pluck().get() as number
+      } finally {
+        db.close()
+      }
+    }
+    const all = []
+    for (let i = 0; i < 14; i++) all.push(...(await store.append([{ topic: 't', data: `${i}` }])))
+    const kept = ['4', '5', '6', '7', '8', '9', '10', '11', '12', '13']
+    expect((await readAll(store, ['**'])).map((e) => e.data)).toEqual(kept)
+    expect((await readAll(store, ['t'])).map((e) => e.data)).toEqual(kept)
+    expect(await store.health()).toEqual({ ok: true, oldestId: all[4]?.id, latestId: all[13]?.id })
+    // Four events past the bound, one short of a chunk: still in the file.
+    expect(rowsInFile()).toBe(14)
+    await store.append([{ topic: 't', data: '14' }])
+    // The fifth: all five deleted in one statement.
+    expect(rowsInFile()).toBe(10)
+    expect((await readAll(store, ['**'])).map((e) => e.data)).toEqual([...kept.slice(1), '14'])
     await store.close()
   })
 
