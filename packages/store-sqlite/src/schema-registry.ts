@@ -81,5 +81,9 @@ export function createSqliteSchemaStore(
     async schemaRevision() {
       return guard('schema read', () => count.get() as number)
     },
+    // better-sqlite3 reads synchronously: the hub validates a publish without a promise.
+    schemaRevisionNow() {
+      return guard('schema read', () => count.get() as number)
+    },
   }
 }
