@@ -28,13 +28,64 @@ export interface AppenderOptions {
 /** Appends refused for a moved schema revision before the conflict is answered. */
 const SCHEMA_RETRIES = 4
 
+/** A store failure as the publisher sees it: a `HeraldError` as is, else 503. */
+function storeFailure(error: unknown): HeraldError {
+  if (isHeraldError(error)) return error
+  return new HeraldError(
+    'HERALD_STORE_UNAVAILABLE',
+    `event store failed: ${(error as Error).message}`,
+    { status: 503, cause: error },
+  )
+}
+
 /** Creates the write path: `(events, startedAt) => stored events`. */
 export function createAppender(
   options: AppenderOptions,
 ): (inputs: readonly AppendInput[], started: number) => Promise<StoredEvent[]> {
   const { store, metrics, publishStartedAt, onAppended, revalidate } = options
-  return async (inputs, started) => {
-    let stored: StoredEvent[]
+
+  /** After a refused append: the schema retries (up to SCHEMA_RETRIES more appends). */
+  async function retry(error: unknown, withIds: readonly AppendInput[]): Promise<StoredEvent[]> {
+    for (let attempt = 0; ; attempt++) {
+      // A schema was registered (on any node) after these events were validated: validate
+      // them against it, and append again (an invalid one is refused as on a fresh publish).
+      if (
+        attempt >= SCHEMA_RETRIES ||
+        !isHeraldError(error, 'HERALD_SCHEMA_CONFLICT') ||
+        withIds[0]?.schemaRevision === undefined
+      ) {
+        throw error
+      }
+      await revalidate(withIds)
+      try {
+        return await store.append(withIds)
+      } catch (next) {
+        error = next
+      }
+    }
+  }
+
+  function appended(stored: StoredEvent[], started: number, t0: number): StoredEvent[] {
+    metrics.observeAppend((performance.now() - t0) / 1000)
+    metrics.countPublished(stored.length)
+    const first = stored[0]
+    if (first !== undefined) {
+      if (publishStartedAt.size > 10_000) publishStartedAt.clear()
+      publishStartedAt.set(first.id, started)
+    }
+    // Here rather than in a wrapper around this function: one async frame less per publish.
+    onAppended?.(stored)
+    return stored
+  }
+
+  function failed(error: unknown, t0: number): never {
+    metrics.observeAppend((performance.now() - t0) / 1000)
+    throw storeFailure(error)
+  }
+
+  // Not an async function: an append that succeeds at once (nearly all) costs one
+  // continuation, not an async frame and an await per publish.
+  return (inputs, started) => {
     // A store that derives ids (SQLite) stores nothing for them: no random id to index. For
     // the others, a generated id is marked so: it cannot repeat, so it needs no check.
     const withIds =
@@ -46,42 +97,19 @@ export function createAppender(
               : e,
           )
     const t0 = performance.now()
+    let appending: Promise<StoredEvent[]>
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          stored = await store.append(withIds)
-          break
-        } catch (error) {
-          // A schema was registered (on any node) after these events were validated: validate
-          // them against it, and append again (an invalid one is refused as on a fresh publish).
-          if (
-            attempt >= SCHEMA_RETRIES ||
-            !isHeraldError(error, 'HERALD_SCHEMA_CONFLICT') ||
-            withIds[0]?.schemaRevision === undefined
-          ) {
-            throw error
-          }
-          await revalidate(withIds)
-        }
-      }
+      appending = store.append(withIds)
     } catch (error) {
-      if (isHeraldError(error)) throw error
-      throw new HeraldError(
-        'HERALD_STORE_UNAVAILABLE',
-        `event store failed: ${(error as Error).message}`,
-        { status: 503, cause: error },
-      )
-    } finally {
-      metrics.observeAppend((performance.now() - t0) / 1000)
+      appending = Promise.reject(error)
     }
-    metrics.countPublished(stored.length)
-    const first = stored[0]
-    if (first !== undefined) {
-      if (publishStartedAt.size > 10_000) publishStartedAt.clear()
-      publishStartedAt.set(first.id, started)
-    }
-    // Here rather than in a wrapper around this function: one async frame less per publish.
-    onAppended?.(stored)
-    return stored
+    return appending.then(
+      (stored) => appended(stored, started, t0),
+      (error: unknown) =>
+        retry(error, withIds).then(
+          (stored) => appended(stored, started, t0),
+          (final: unknown) => failed(final, t0),
+        ),
+    )
   }
 }

@@ -218,6 +218,50 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
     }
   }
 
+  function appendNow(inputs: readonly AppendInput[]): StoredEvent[] {
+    assertOpen()
+    // Wall clocks step back; publishedAt never does, so age pruning stays a prefix.
+    // All or nothing: a duplicate publisher id refuses the batch before anything is written.
+    // Only publishes that name their ids need the set (most name none).
+    let batchIds: Set<string> | undefined
+    for (const input of inputs) {
+      const id = input.clientId
+      if (id === undefined) continue
+      batchIds ??= new Set()
+      if (byClientId.has(id) || batchIds.has(id) || parseUpdateId(logId, id) !== undefined) {
+        throw new HeraldError(
+          'HERALD_DUPLICATE_EVENT_ID',
+          `an event with id ${JSON.stringify(id)} is already in the log: update ids are unique`,
+          { status: 409 },
+        )
+      }
+      batchIds.add(id)
+    }
+    const t = Math.max(now(), lastTime)
+    lastTime = t
+    const out: StoredEvent[] = []
+    for (const input of inputs) {
+      const seq = ++lastSeq
+      const event = toStoredEvent(input, seq, t)
+      // No publisher id: one derived from the sequence number, never indexed (findCursor
+      // reads the sequence number back from it).
+      if (input.clientId === undefined) {
+        // A fresh object of ours: set in place rather than copied.
+        ;(event as { clientId?: string }).clientId = updateIdOf(seq)
+      } else byClientId.set(input.clientId, seq)
+      slots.push(event)
+      bytes += sizeOf(event)
+      for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)
+      out.push(event)
+    }
+    prune()
+    if (!wakeQueued) {
+      wakeQueued = true
+      endOfTurn(wakeWatchers)
+    }
+    return out
+  }
+
   return {
     cursors: SEQUENCE_CURSORS,
     derivesUpdateIds: true,
@@ -237,48 +281,13 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions = {}): E
       return seq === undefined ? undefined : formatSequenceCursor(seq)
     },
 
-    async append(inputs: readonly AppendInput[]) {
-      assertOpen()
-      // Wall clocks step back; publishedAt never does, so age pruning stays a prefix.
-      // All or nothing: a duplicate publisher id refuses the batch before anything is written.
-      // Only publishes that name their ids need the set (most name none).
-      let batchIds: Set<string> | undefined
-      for (const input of inputs) {
-        const id = input.clientId
-        if (id === undefined) continue
-        batchIds ??= new Set()
-        if (byClientId.has(id) || batchIds.has(id) || parseUpdateId(logId, id) !== undefined) {
-          throw new HeraldError(
-            'HERALD_DUPLICATE_EVENT_ID',
-            `an event with id ${JSON.stringify(id)} is already in the log: update ids are unique`,
-            { status: 409 },
-          )
-        }
-        batchIds.add(id)
+    append(inputs: readonly AppendInput[]) {
+      // Not an async function (no frame per append): what it throws becomes the rejection.
+      try {
+        return Promise.resolve(appendNow(inputs))
+      } catch (error) {
+        return Promise.reject(error)
       }
-      const t = Math.max(now(), lastTime)
-      lastTime = t
-      const out: StoredEvent[] = []
-      for (const input of inputs) {
-        const seq = ++lastSeq
-        const event = toStoredEvent(input, seq, t)
-        // No publisher id: one derived from the sequence number, never indexed (findCursor
-        // reads the sequence number back from it).
-        if (input.clientId === undefined) {
-          // A fresh object of ours: set in place rather than copied.
-          ;(event as { clientId?: string }).clientId = updateIdOf(seq)
-        } else byClientId.set(input.clientId, seq)
-        slots.push(event)
-        bytes += sizeOf(event)
-        for (const rule of rules) if (rule.matcher.matches(event.topic)) rule.seqs.push(seq)
-        out.push(event)
-      }
-      prune()
-      if (!wakeQueued) {
-        wakeQueued = true
-        endOfTurn(wakeWatchers)
-      }
-      return out
     },
 
     async read(cursor: string | undefined, filter: ReadFilter): Promise<ReadResult> {

@@ -4,7 +4,7 @@
  * limit, body limits, grants, idempotency, schemas, the append.
  */
 import { HeraldError, isHeraldError } from '@herald/protocol'
-import type { AppendInput, BlobInput } from '@herald/store'
+import type { AppendInput, BlobInput, StoredEvent } from '@herald/store'
 import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Principal } from '../auth.js'
 import { ANONYMOUS, canPublish } from '../auth.js'
@@ -124,23 +124,25 @@ export function createPublishHandler(
     }
   }
 
-  /** Validates and appends parsed, authorized events. Throws `HeraldError`s. */
-  async function accept(
-    { events, batch, blob }: Parsed,
-    flavour: PublishFlavour,
-    started: number,
-    span: Span,
-  ): Promise<HubResponse> {
-    // Checked at once when nothing has to be read first (no promise to wait for).
-    const checking = ctx.checkSchemas(events)
-    if (checking !== undefined) await checking
+  /**
+   * Appends parsed, authorized events whose schemas were checked (the blob first, if any).
+   * Throws `HeraldError`s.
+   */
+  function store({ events, blob }: Parsed, started: number, span: Span): Promise<StoredEvent[]> {
     span.setAttribute('herald.events', events.length)
     const [first] = events
     // A blob is put before its event is appended and deleted if the append fails (blobs.ts).
-    const stored =
-      blob !== undefined && ctx.blobs !== undefined && first !== undefined
-        ? await ctx.blobs.publish(blob, first, (list) => ctx.append(list, started))
-        : await ctx.append(events, started)
+    return blob !== undefined && ctx.blobs !== undefined && first !== undefined
+      ? ctx.blobs.publish(blob, first, (list) => ctx.append(list, started))
+      : ctx.append(events, started)
+  }
+
+  /** The answer to a publish whose events were stored. */
+  function answerOf(
+    { events, batch, blob }: Parsed,
+    flavour: PublishFlavour,
+    stored: readonly StoredEvent[],
+  ): HubResponse {
     const ids = stored.map((e) => e.id)
     // A debug line per publish request, an info summary per interval (publish-log.ts).
     publishLog.published(events, ids, flavour, blob?.bytes.length ?? 0)
@@ -161,6 +163,19 @@ export function createPublishHandler(
       }
     }
     return json(200, batch ? { ids } : { id: ids[0], ids })
+  }
+
+  /** Validates and appends parsed, authorized events; their answer. Throws `HeraldError`s. */
+  async function accept(
+    parsed: Parsed,
+    flavour: PublishFlavour,
+    started: number,
+    span: Span,
+  ): Promise<HubResponse> {
+    // Checked at once when nothing has to be read first (no promise to wait for).
+    const checking = ctx.checkSchemas(parsed.events)
+    if (checking !== undefined) await checking
+    return answerOf(parsed, flavour, await store(parsed, started, span))
   }
 
   return async function handlePublish(req, flavour) {
@@ -249,7 +264,12 @@ export function createPublishHandler(
         parsed = parsePublish(text, isJson, principal)
       }
       const key = req.header('idempotency-key')
-      if (key === undefined) return await accept(parsed, flavour, started, span)
+      if (key === undefined) {
+        // accept()'s steps inline: one async frame and one await less per publish.
+        const checking = ctx.checkSchemas(parsed.events)
+        if (checking !== undefined) await checking
+        return answerOf(parsed, flavour, await store(parsed, started, span))
+      }
       if (key.length === 0 || key.length > 255) {
         throw fail('HERALD_INVALID_PUBLISH', 400, 'Idempotency-Key must be 1 to 255 characters')
       }

@@ -72,6 +72,14 @@ export type RouteFactory = (ctx: HubContext) => {
   page?: RouteHandler | undefined
 }
 
+const NO_ROUTE: Promise<undefined> = Promise.resolve(undefined)
+
+/** A handler's `HeraldError` is its JSON error answer; anything else stays a failure. */
+function answerRefusal(error: unknown): HubResponse {
+  if (!isHeraldError(error)) throw error
+  return errorResponse(error)
+}
+
 /** A 405 naming the allowed methods. */
 export function notAllowed(allow: string): HubResponse {
   return errorResponse(fail('HERALD_METHOD_NOT_ALLOWED', 405, `use ${allow}`), { allow })
@@ -131,6 +139,18 @@ export function createRouter(
   const streamByPath = new Map<string, StreamRoute>()
   for (const route of streams) streamByPath.set(route.path, route)
 
+  /** `answer` with the CORS headers of `req` (as is without CORS). */
+  function withCors(answer: HubResponse, req: HubRequest): HubResponse {
+    if (ctx.cors === undefined) return answer
+    const cors = corsHeaders(ctx.cors, req)
+    const headers = { ...cors, ...answer.headers }
+    // Both vary (a blob's Accept-Encoding, CORS's Origin): a cache must key on each.
+    if (cors.vary !== undefined && answer.headers.vary !== undefined) {
+      headers.vary = `${answer.headers.vary}, ${cors.vary}`
+    }
+    return { ...answer, headers }
+  }
+
   return {
     stream(req) {
       const route = streamByPath.get(req.path)
@@ -141,41 +161,43 @@ export function createRouter(
       // Otherwise the stream server answers them (405, or the stream preflight).
       return byPath.has(route.path) ? undefined : route
     },
-    async answer(req) {
-      const route = byPath.get(req.path) ?? below(req.path)
-      if (route === undefined) return undefined
-      const { method } = req
-      let answer: HubResponse
-      if (method === 'OPTIONS') {
-        const headers = corsHeaders(ctx.cors, req)
-        if (route.preflight !== undefined && headers['access-control-allow-origin'] !== undefined) {
-          headers['access-control-allow-methods'] = route.preflight.methods
-          headers['access-control-allow-headers'] = route.preflight.headers
-          headers['access-control-max-age'] = String(ctx.cors?.maxAgeSeconds ?? 600)
+    answer(req) {
+      // Not an async function: a publish costs one continuation here (errors and CORS), not an
+      // async frame and an await per request. Anything thrown becomes the promise's rejection.
+      try {
+        const route = byPath.get(req.path) ?? below(req.path)
+        if (route === undefined) return NO_ROUTE
+        const { method } = req
+        if (method === 'OPTIONS') {
+          const headers = corsHeaders(ctx.cors, req)
+          if (
+            route.preflight !== undefined &&
+            headers['access-control-allow-origin'] !== undefined
+          ) {
+            headers['access-control-allow-methods'] = route.preflight.methods
+            headers['access-control-allow-headers'] = route.preflight.headers
+            headers['access-control-max-age'] = String(ctx.cors?.maxAgeSeconds ?? 600)
+          }
+          return Promise.resolve({ status: 204, headers, body: '' })
         }
-        return { status: 204, headers, body: '' }
-      }
-      const handler = route.methods[method] ?? (method === 'HEAD' ? route.methods.GET : undefined)
-      if (handler === undefined) {
-        const allow = Object.keys(route.methods)
-        if (streamByPath.has(route.path)) allow.unshift('GET')
-        answer = notAllowed(allow.join(', '))
-      } else {
+        const handler = route.methods[method] ?? (method === 'HEAD' ? route.methods.GET : undefined)
+        if (handler === undefined) {
+          const allow = Object.keys(route.methods)
+          if (streamByPath.has(route.path)) allow.unshift('GET')
+          return Promise.resolve(withCors(notAllowed(allow.join(', ')), req))
+        }
+        let pending: Promise<HubResponse>
         try {
-          answer = await handler(req)
+          pending = handler(req)
         } catch (error) {
-          if (!isHeraldError(error)) throw error
-          answer = errorResponse(error)
+          // Thrown before its promise: answered as a rejection would be.
+          pending = Promise.reject(error)
         }
+        const answered = pending.then(undefined, answerRefusal)
+        return ctx.cors === undefined ? answered : answered.then((answer) => withCors(answer, req))
+      } catch (error) {
+        return Promise.reject(error)
       }
-      if (ctx.cors === undefined) return answer
-      const cors = corsHeaders(ctx.cors, req)
-      const headers = { ...cors, ...answer.headers }
-      // Both vary (a blob's Accept-Encoding, CORS's Origin): a cache must key on each.
-      if (cors.vary !== undefined && answer.headers.vary !== undefined) {
-        headers.vary = `${answer.headers.vary}, ${cors.vary}`
-      }
-      return { ...answer, headers }
     },
   }
 }
