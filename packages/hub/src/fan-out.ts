@@ -225,6 +225,14 @@ export function createFanOut(options: FanOutOptions): FanOut {
     }
   }
 
+  /** The publish-to-write latency of `event`, when this node took its publish. */
+  function observePublished(event: StoredEvent): void {
+    const started = options.publishStartedAt.get(event.id)
+    if (started === undefined) return
+    options.publishStartedAt.delete(event.id)
+    metrics.observePublishLatency((performance.now() - started) / 1000)
+  }
+
   /** A private event reaches a subscriber whose token grants ANY of its topics. */
   function allowed(sub: Subscriber, event: StoredEvent): boolean {
     return !event.private || canReceivePrivate(sub.principal, topicsOf(event))
@@ -370,6 +378,15 @@ export function createFanOut(options: FanOutOptions): FanOut {
     },
 
     dispatch(events) {
+      if (subscribers.size === 0) {
+        // No one to deliver to (a hub that only takes publishes, between subscribers): the
+        // tail's position and the publish latency, without a delivery closure per event.
+        for (const event of events) {
+          latest = event
+          observePublished(event)
+        }
+        return
+      }
       const superseded = options.conflation?.superseded(events)
       for (const event of events) {
         latest = event
@@ -413,11 +430,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
         for (const topic of event.alternates) reach(topic, deliver)
         if (delivered > 0) metrics.delivered.inc(delivered)
         if (dropped > 0) metrics.conflated.inc(dropped)
-        const started = options.publishStartedAt.get(event.id)
-        if (started !== undefined) {
-          options.publishStartedAt.delete(event.id)
-          metrics.observePublishLatency((performance.now() - started) / 1000)
-        }
+        observePublished(event)
       }
     },
 

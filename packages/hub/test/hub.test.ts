@@ -73,6 +73,33 @@ describe('createHub', () => {
     stream.close()
   })
 
+  it('with no subscriber, still times every publish to the tail (herald_publish_to_write_seconds), then delivers once one comes', async () => {
+    const { hub, url } = await start()
+    for (let i = 0; i < 3; i++) {
+      const answer = await fetch(`${url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 'alone/t', data: String(i) }),
+      })
+      expect(answer.status).toBe(200)
+    }
+    await eventually(
+      async () => (await metric(hub, 'herald_publish_to_write_seconds_count')) === 3,
+      'three publish latencies',
+    )
+    expect(await metric(hub, 'herald_events_delivered_total')).toBe(0)
+    const stream = await openEventStream(`${url}/events?topic=alone/t`)
+    await eventually(async () => hub.subscribers === 1, 'the subscriber')
+    await hub.publish({ topic: 'alone/t', data: 'now' })
+    expect((await stream.count(1))[0]?.data).toBe('now')
+    await eventually(
+      async () => (await metric(hub, 'herald_publish_to_write_seconds_count')) === 4,
+      'the fourth latency',
+    )
+    expect(await metric(hub, 'herald_events_delivered_total')).toBe(1)
+    stream.close()
+  })
+
   it('closes a subscriber that does not read (slow consumer) and counts it', async () => {
     const { hub, url } = await start({
       maxPayloadBytes: 64 * 1024,
