@@ -73,6 +73,15 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * `setImmediate` as a synchronous call: runs `fn` now and returns no handle (a caller that
+ * keeps the handle to know whether a run is pending then sees none).
+ */
+const immediately = ((fn: () => void) => {
+  fn()
+  return undefined
+}) as unknown as typeof setImmediate
+
 /** Opens a {@link RedisConnection}; it connects in the background and keeps reconnecting. */
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
   const where = redactUrl(options.url)
@@ -118,6 +127,26 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
 
   // With `buffers`, bulk strings come back as Buffers (blobs), not UTF-8-decoded strings.
   const binary = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } }
+
+  /**
+   * Sends a command, written to the socket at once. @redis/client writes its queue from a
+   * `setImmediate`; the event store sends its append calls from one too (the end of an
+   * event-loop turn of publishes), and an immediate queued by an immediate runs a whole turn
+   * later: each append call waited for its write while the next turn's requests were read and
+   * parsed (5-22% more publishes/s with the write made at once, three pairs under load). So the
+   * client is called with `setImmediate` standing in as a synchronous call, for the duration
+   * of that one synchronous call: its scheduled write runs then, exactly as it would have run
+   * later (it returns early when the socket is not ready or paused, as it would have).
+   */
+  function sendNow(args: RedisArg[], buffers: boolean): Promise<unknown> {
+    const later = globalThis.setImmediate
+    globalThis.setImmediate = immediately
+    try {
+      return client.sendCommand(args, buffers ? binary : undefined)
+    } finally {
+      globalThis.setImmediate = later
+    }
+  }
   async function command<T>(
     args: readonly RedisArg[],
     timeoutMs = options.commandTimeoutMs,
@@ -138,10 +167,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       )
     })
     try {
-      return (await Promise.race([
-        client.sendCommand(args as RedisArg[], buffers ? binary : undefined),
-        deadline,
-      ])) as T
+      return (await Promise.race([sendNow(args as RedisArg[], buffers), deadline])) as T
     } catch (error) {
       if (error instanceof HeraldError) throw error
       const message = (error as Error).message ?? String(error)
