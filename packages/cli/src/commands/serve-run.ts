@@ -14,6 +14,7 @@ import { HeraldError, isHeraldError } from '@herald/protocol'
 import type { Logger } from '@herald/server'
 import pino from 'pino'
 import { loadDashboardAssets } from './dashboard-assets.js'
+import { startMemoryReducer } from './memory-reducer.js'
 import {
   clusterMetrics,
   isClusterWorker,
@@ -264,6 +265,22 @@ export async function runServe(
       if (!workerExiting) process.kill(process.pid, 'SIGTERM')
     })
   } else process.stdout.write(`herald listening on ${url}\n`)
+  // Gives the heap pages a connect burst left behind back once the process is idle again
+  // (memory-reducer.ts); HERALD_MEMORY_REDUCER=0 turns it off.
+  const reducer =
+    process.env.HERALD_MEMORY_REDUCER === '0'
+      ? undefined
+      : startMemoryReducer({
+          onCollect: ({ beforeBytes, afterBytes, ms }) =>
+            logger.debug(
+              {
+                heapBeforeMiB: Math.round(beforeBytes / 2 ** 20),
+                heapAfterMiB: Math.round(afterBytes / 2 ** 20),
+                ms: Math.round(ms),
+              },
+              'memory reducer: compacting GC',
+            ),
+        })
 
   return new Promise<number>((resolveExit) => {
     let finished = false
@@ -271,6 +288,7 @@ export async function runServe(
     const finish = (code: number): void => {
       if (finished) return
       finished = true
+      reducer?.stop()
       listener.destroy()
       logger.info({ code }, 'stopped')
       logger.flush?.()
