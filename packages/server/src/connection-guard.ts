@@ -30,6 +30,11 @@ export interface ConnectionGuard {
   admit(socket: Socket): boolean
   /** A request head arrived on `socket`: it no longer waits for one. */
   requested(socket: Socket): void
+  /**
+   * A request head arrived on `socket` and the connection stays with that request until it
+   * closes (a lean stream): forgotten for good, with no listener or record left on it.
+   */
+  taken(socket: Socket): void
   /** A response on `socket` ended: it waits for its next head (keep-alive) again. */
   finished(socket: Socket): void
   /** Sockets waiting for a head now. */
@@ -192,6 +197,14 @@ export function createConnectionGuard(host: GuardHost): ConnectionGuard {
     requested(socket) {
       outstanding.set(socket, (outstanding.get(socket) ?? 0) + 1)
       forget(socket)
+    },
+
+    taken(socket) {
+      forget(socket)
+      // Its close listener has nothing left to forget. Removing it also keeps a stream
+      // socket's 'close' listeners to two (the app's and the session's): a third one grows
+      // the listener array to 19 slots (168 bytes) for the socket's whole life.
+      socket.removeListener('close', onClose)
     },
 
     finished(socket) {

@@ -10,9 +10,10 @@
 import type { Socket } from 'node:net'
 import { runHandler } from './adapters/run-handler.js'
 import type { RequestView } from './admission.js'
-import { LazySessionInfo } from './info.js'
+import { HeadSessionInfo } from './info.js'
 import { NodeSink, type NodeWritable } from './node-sink.js'
 import { peerAddress } from './peer-address.js'
+import { type ParsedHead, parseRequestHead, TOKEN } from './request-head.js'
 import type { ServerCore } from './server.js'
 import type {
   ConnectionHandlerOptions,
@@ -22,16 +23,8 @@ import type {
   StreamRequest,
 } from './types.js'
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-/** Control characters other than horizontal tab are never valid in a field value. */
-function hasBadValueChar(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i)
-    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true
-  }
-  return false
-}
-const REQUEST_LINE = /^(GET|HEAD|OPTIONS) (\/[!-~]*) HTTP\/1\.([01])$/
+export { parseRequestHead }
+
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK',
   204: 'No Content',
@@ -44,40 +37,6 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
-}
-
-interface ParsedHead {
-  method: string
-  target: string
-  headers: Record<string, string>
-}
-
-/** Parses a request head (without its final CRLFCRLF), or `undefined` when anything is off. */
-export function parseRequestHead(text: string): ParsedHead | undefined {
-  const lines = text.split('\r\n')
-  const line = REQUEST_LINE.exec(lines[0] ?? '')
-  if (line === null) return undefined
-  const headers: Record<string, string> = {}
-  for (let i = 1; i < lines.length; i++) {
-    const field = lines[i] as string
-    const colon = field.indexOf(':')
-    if (colon <= 0) return undefined
-    const name = field.slice(0, colon)
-    if (!TOKEN.test(name)) return undefined
-    const value = field.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')
-    if (hasBadValueChar(value)) return undefined
-    const lower = name.toLowerCase()
-    // A body, an upgrade or an expectation: not a stream request, let node:http deal with it.
-    if (lower === 'transfer-encoding' || lower === 'upgrade' || lower === 'expect') return undefined
-    if (lower === 'content-length' && value !== '0') return undefined
-    const previous = headers[lower]
-    if (previous !== undefined) {
-      if (lower === 'host') return undefined
-      headers[lower] = `${previous}, ${value}`
-    } else headers[lower] = value
-  }
-  if (line[3] === '1' && headers.host === undefined) return undefined
-  return { method: line[1] as string, target: line[2] as string, headers }
 }
 
 let dateText = ''
@@ -250,13 +209,12 @@ export function createConnectionHandler(
       if (core.initialFrame !== undefined) socket.write(core.initialFrame.bytes)
       socket.uncork()
       const sink = new NodeSink(socket as unknown as NodeWritable)
-      const info = new LazySessionInfo(
+      // The head text, not the parsed headers: the header values are slices of it, so it
+      // stays in memory anyway; the object and the slices need not (see HeadSessionInfo).
+      const info = new HeadSessionInfo(
         request.ip,
-        headers,
-        '1.1',
+        parsed.head,
         (socket as { encrypted?: boolean }).encrypted === true,
-        headers.host,
-        parsed.target,
       )
       const session = core.open(info, decision.lastEventId, sink)
       if (session !== undefined) {
@@ -364,7 +322,8 @@ export function createConnectionHandler(
       handOff(this, bytes)
       return
     }
-    guard.requested(this)
+    // A stream from here on, never a keep-alive connection: the guard forgets it for good.
+    guard.taken(this)
     // From here the socket is Herald's: later client bytes are read and dropped, so that a
     // close is still noticed; errors are reported through the session (once it exists) and
     // must never go unhandled meanwhile.

@@ -38,6 +38,14 @@ const CLOSE_REASONS: ReadonlySet<string> = new Set([
   'expired',
 ])
 
+/**
+ * Session times are kept as milliseconds since this module loaded: small integers, which V8
+ * stores in the object itself, where a Date.now() value (past 2^31) takes a 16-byte heap
+ * number per field per session. (After 24 days of uptime they grow past a small integer too:
+ * still correct, boxed again.)
+ */
+const TIME_BASE = Date.now()
+
 const idPrefix = Math.floor(Math.random() * 0xffffffff).toString(36)
 let nextId = 0
 
@@ -70,12 +78,11 @@ function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array
 export class StreamSession implements Session, SinkOwner {
   readonly lastEventId: string | undefined
   readonly info: SessionInfo
-  /** @internal Time the headers went out (ms since epoch). */
-  readonly openedAt: number
+  // Time the headers went out, and of the last write: ms since TIME_BASE.
+  private readonly opened: number
+  private lastWrite: number
   // Bytes handed to the transport, for the close log line.
   private sent = 0
-  /** @internal Time of the last write, for idle heartbeats. */
-  lastWriteAt: number
   /** @internal On the host's flush list. */
   dirty = false
   /** @internal Frames queued since the last flush (metrics). */
@@ -113,9 +120,19 @@ export class StreamSession implements Session, SinkOwner {
     this.host = host
     this.info = info
     this.lastEventId = lastEventId
-    this.openedAt = now
-    this.lastWriteAt = now
+    this.opened = now - TIME_BASE
+    this.lastWrite = this.opened
     this.sink = sink
+  }
+
+  /** @internal Time the headers went out (ms since epoch). */
+  get openedAt(): number {
+    return TIME_BASE + this.opened
+  }
+
+  /** @internal Time of the last write (ms since epoch), for idle heartbeats. */
+  get lastWriteAt(): number {
+    return TIME_BASE + this.lastWrite
   }
 
   // The id string is built when asked for (logs, apps), not kept on every idle session.
@@ -286,7 +303,7 @@ export class StreamSession implements Session, SinkOwner {
     const bytes = this.queued
     this.onWritten ??= () => this.written()
     this.handOff(sink, this.onWritten)
-    this.lastWriteAt = now
+    this.lastWrite = now - TIME_BASE
     this.sinkBuffered = sink.buffered
     if (this.pinned(0) > this.host.maxQueueBytes) this.close('slow-consumer')
     else if (this.waiters !== undefined) this.wakeWaiters()

@@ -111,6 +111,34 @@ describe('lean connection path', () => {
     expect(await session.closed).toBe('server')
   })
 
+  it('keeps one close listener on a stream socket and reads its info back from the head', async () => {
+    const { port, sessions, streams } = await start()
+    const sockets: net.Socket[] = []
+    front?.prependListener('connection', (socket: net.Socket) => {
+      sockets.push(socket)
+    })
+    const client = await openStream(port, {
+      path: '/events?topic=a%2Fb&topic=c',
+      headers: { 'x-tenant': ' t1 ', 'x-list': ['a', 'b'] },
+    })
+    const socket = sockets[0] as net.Socket
+    // The session's: the connection guard and the head reader let go of theirs once the
+    // socket became a stream (a third listener used to grow the array for the socket's life).
+    expect(socket.listenerCount('close')).toBe(1)
+    expect(socket.listenerCount('data')).toBe(0)
+    const session = sessions[0] as Session
+    expect(session.info.headers['x-tenant']).toBe('t1')
+    expect(session.info.headers['x-list']).toBe('a, b')
+    expect(session.info.headers.accept).toBe('text/event-stream')
+    // Parsed once, then the same object.
+    expect(session.info.headers).toBe(session.info.headers)
+    expect(session.info.url.href).toBe(`http://127.0.0.1:${port}/events?topic=a%2Fb&topic=c`)
+    expect(session.info.url.searchParams.getAll('topic')).toEqual(['a/b', 'c'])
+    client.close()
+    expect(await session.closed).toBe('client')
+    expect(streams.size).toBe(0)
+  })
+
   it('notices the client leaving', async () => {
     const { port, sessions, streams } = await start()
     const client = await openStream(port, { path: '/events' })
@@ -352,6 +380,7 @@ describe('parseRequestHead', () => {
       method: 'GET',
       target: '/e?x=1',
       headers: { host: 'h', accept: 'a, b', 'x-e': '' },
+      head: 'GET /e?x=1 HTTP/1.1\r\nHost: h\r\nAccept: a\r\naccept:  b \r\nX-E:',
     })
   })
 
