@@ -29,8 +29,11 @@ export const EARLIEST = 'earliest'
 
 interface Subscriber {
   readonly session: Session
-  /** Index keys: topics and Herald patterns, or Mercure selector keys (see `keyOf`). */
-  readonly topics: readonly string[]
+  /**
+   * Index keys: topics and Herald patterns (an array shared by the subscribers with the same
+   * list), or Mercure selector keys (see `keyOf`).
+   */
+  topics: readonly string[]
   readonly principal: Principal
   /** Set for a subscriber of the Mercure endpoint: its selectors, its resume point. */
   readonly mercure: MercureSubscription | undefined
@@ -162,6 +165,32 @@ export function createFanOut(options: FanOutOptions): FanOut {
     { matcher: Pick<TopicMatcher, 'matches'>; subs: Set<Subscriber> }
   >()
   let latest: StoredEvent | undefined
+  // Subscribers asking for the same topics share one topics array (and its strings): most
+  // subscribers of a node ask for one of a few lists, and an array and a string of their own
+  // are about 80 bytes per idle subscriber. Counted, dropped with the last one.
+  const topicLists = new Map<string, { topics: readonly string[]; refs: number }>()
+
+  function listKey(topics: readonly string[]): string {
+    return topics.length === 1 ? (topics[0] as string) : topics.join('\u0000')
+  }
+
+  function sharedTopics(topics: readonly string[]): readonly string[] {
+    const key = listKey(topics)
+    const found = topicLists.get(key)
+    if (found !== undefined) {
+      found.refs++
+      return found.topics
+    }
+    topicLists.set(key, { topics, refs: 1 })
+    return topics
+  }
+
+  function releaseTopics(topics: readonly string[]): void {
+    const key = listKey(topics)
+    const found = topicLists.get(key)
+    if (found === undefined || found.topics !== topics) return
+    if (--found.refs === 0) topicLists.delete(key)
+  }
 
   function add(sub: Subscriber): void {
     subscribers.set(sub.session, sub)
@@ -199,6 +228,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   function remove(sub: Subscriber): void {
     subscribers.delete(sub.session)
+    if (sub.mercure === undefined) releaseTopics(sub.topics)
     if (sub.mercure !== undefined) {
       for (const key of sub.topics) {
         const group = bySelector.get(key)
@@ -349,6 +379,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
       }
       // Closed before it was attached: `detach` has run already (or never will).
       if (session.closeReason !== undefined) return
+      if (mercure === undefined) sub.topics = sharedTopics(herald)
       add(sub)
       if (cursor === undefined) return
       try {

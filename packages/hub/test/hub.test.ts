@@ -52,6 +52,32 @@ async function eventually(
 }
 
 describe('createHub', () => {
+  it('gives subscribers with the same topics one shared topics array, and delivers to each', async () => {
+    const { hub, url } = await start()
+    const a = await openEventStream(`${url}/events?topic=x&topic=y/*`)
+    const b = await openEventStream(`${url}/events?topic=x&topic=y/*`)
+    const c = await openEventStream(`${url}/events?topic=x`)
+    await eventually(async () => hub.subscribers === 3, 'the subscribers')
+    const topics = hub.listClients({}).clients.map((client) => client.topics)
+    expect(topics).toEqual([['x', 'y/*'], ['x', 'y/*'], ['x']])
+    expect(topics[0]).toBe(topics[1])
+    expect(topics[2]).not.toBe(topics[0])
+    await hub.publish({ topic: 'y/1', data: 'one' })
+    expect((await a.count(1))[0]?.data).toBe('one')
+    expect((await b.count(1))[0]?.data).toBe('one')
+    // The last of a list leaves: a new subscriber starts a new shared list, and gets events.
+    a.close()
+    b.close()
+    await eventually(async () => hub.subscribers === 1, 'two leaving')
+    const d = await openEventStream(`${url}/events?topic=x&topic=y/*`)
+    await eventually(async () => hub.subscribers === 2, 'the new subscriber')
+    await hub.publish({ topic: 'x', data: 'two' })
+    expect((await d.count(1))[0]?.data).toBe('two')
+    expect((await c.count(1))[0]?.data).toBe('two')
+    c.close()
+    d.close()
+  })
+
   it('publishes from code (hub.publish) to HTTP subscribers', async () => {
     const { hub, url } = await start()
     const stream = await openEventStream(`${url}/events?topic=lib/*`)
