@@ -74,6 +74,19 @@ function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array
   return out
 }
 
+/**
+ * The parts of a session that most idle subscribers never use, kept out of the session object
+ * (five fields, 40 bytes on every session otherwise).
+ */
+interface SessionExtras {
+  controller: AbortController | undefined
+  closedPromise: Promise<CloseReason> | undefined
+  resolveClosed: ((reason: CloseReason) => void) | undefined
+  /** Producers waiting in ready(). */
+  waiters: { limit: number; resolve: (open: boolean) => void }[] | undefined
+  poll: ReturnType<typeof setInterval> | undefined
+}
+
 /** @internal The implementation behind {@link Session}. */
 export class StreamSession implements Session, SinkOwner {
   readonly lastEventId: string | undefined
@@ -102,12 +115,8 @@ export class StreamSession implements Session, SinkOwner {
   // The write-completion callback, made on the first flush (idle sessions never need one).
   private onWritten: (() => void) | undefined = undefined
   private reason: CloseReason | undefined = undefined
-  private controller: AbortController | undefined = undefined
-  private closedPromise: Promise<CloseReason> | undefined = undefined
-  private resolveClosed: ((reason: CloseReason) => void) | undefined = undefined
-  // Producers waiting in ready(); undefined (no array) on the many sessions that never wait.
-  private waiters: { limit: number; resolve: (open: boolean) => void }[] | undefined = undefined
-  private poll: ReturnType<typeof setInterval> | undefined = undefined
+  // What few sessions use (signal, closed, ready): one object, made on first use.
+  private extra: SessionExtras | undefined = undefined
 
   constructor(
     host: SessionHost,
@@ -140,25 +149,38 @@ export class StreamSession implements Session, SinkOwner {
     return `${idPrefix}-${this.seq.toString(36)}`
   }
 
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController()
-      if (this.reason !== undefined) this.controller.abort()
+  private extras(): SessionExtras {
+    this.extra ??= {
+      controller: undefined,
+      closedPromise: undefined,
+      resolveClosed: undefined,
+      waiters: undefined,
+      poll: undefined,
     }
-    return this.controller.signal
+    return this.extra
+  }
+
+  get signal(): AbortSignal {
+    const extra = this.extras()
+    if (extra.controller === undefined) {
+      extra.controller = new AbortController()
+      if (this.reason !== undefined) extra.controller.abort()
+    }
+    return extra.controller.signal
   }
 
   get closed(): Promise<CloseReason> {
-    if (this.closedPromise === undefined) {
+    const extra = this.extras()
+    if (extra.closedPromise === undefined) {
       const reason = this.reason
-      this.closedPromise =
+      extra.closedPromise =
         reason !== undefined
           ? Promise.resolve(reason)
           : new Promise((resolve) => {
-              this.resolveClosed = resolve
+              extra.resolveClosed = resolve
             })
     }
-    return this.closedPromise
+    return extra.closedPromise
   }
 
   get closeReason(): CloseReason | undefined {
@@ -191,23 +213,26 @@ export class StreamSession implements Session, SinkOwner {
       throw new TypeError('ready: maxBufferedBytes must be a non-negative number')
     }
     if (this.bufferedBytes <= limit) return Promise.resolve(true)
-    if (this.waiters === undefined) {
-      this.waiters = []
+    const extra = this.extras()
+    if (extra.waiters === undefined) {
+      extra.waiters = []
       this.sink.onDrain(() => this.wakeWaiters())
     }
-    const waiters = this.waiters
+    const waiters = extra.waiters
     // Transports only announce a drain when a write overflowed their own high-water mark:
     // a light poll covers limits below it, for as long as someone waits.
-    if (this.poll === undefined) {
-      this.poll = setInterval(() => this.wakeWaiters(), 25)
+    if (extra.poll === undefined) {
+      extra.poll = setInterval(() => this.wakeWaiters(), 25)
       // Waiting for room is no reason to keep a process alive.
-      ;(this.poll as { unref?: () => void }).unref?.()
+      ;(extra.poll as { unref?: () => void }).unref?.()
     }
     return new Promise((resolve) => waiters.push({ limit, resolve }))
   }
 
   private wakeWaiters(): void {
-    const waiters = this.waiters
+    const extra = this.extra
+    if (extra === undefined) return
+    const waiters = extra.waiters
     if (waiters !== undefined && waiters.length > 0) {
       const buffered = this.bufferedBytes
       for (let i = waiters.length - 1; i >= 0; i--) {
@@ -218,9 +243,9 @@ export class StreamSession implements Session, SinkOwner {
         }
       }
     }
-    if ((waiters === undefined || waiters.length === 0) && this.poll !== undefined) {
-      clearInterval(this.poll)
-      this.poll = undefined
+    if ((waiters === undefined || waiters.length === 0) && extra.poll !== undefined) {
+      clearInterval(extra.poll)
+      extra.poll = undefined
     }
   }
 
@@ -306,7 +331,7 @@ export class StreamSession implements Session, SinkOwner {
     this.lastWrite = now - TIME_BASE
     this.sinkBuffered = sink.buffered
     if (this.pinned(0) > this.host.maxQueueBytes) this.close('slow-consumer')
-    else if (this.waiters !== undefined) this.wakeWaiters()
+    else if (this.extra?.waiters !== undefined) this.wakeWaiters()
     return bytes
   }
 
@@ -358,14 +383,17 @@ export class StreamSession implements Session, SinkOwner {
     this.sinkBuffered = 0
     this.inFlight = 0
     this.host.released(this, reason, error, bufferedBytes)
-    this.controller?.abort()
-    const waiters = this.waiters
-    this.waiters = undefined
-    if (waiters !== undefined) for (const waiter of waiters) waiter.resolve(false)
-    if (this.poll !== undefined) clearInterval(this.poll)
-    this.poll = undefined
-    this.resolveClosed?.(reason)
-    this.resolveClosed = undefined
+    const extra = this.extra
+    if (extra !== undefined) {
+      extra.controller?.abort()
+      const waiters = extra.waiters
+      extra.waiters = undefined
+      if (waiters !== undefined) for (const waiter of waiters) waiter.resolve(false)
+      if (extra.poll !== undefined) clearInterval(extra.poll)
+      extra.poll = undefined
+      extra.resolveClosed?.(reason)
+      extra.resolveClosed = undefined
+    }
   }
 }
 
