@@ -13,8 +13,13 @@
  * once), and the server's CPU while the N streams sit idle with a heartbeat every
  * BENCH_HEARTBEAT seconds (both servers send a comment line: Herald's `--heartbeat`,
  * nchan's `nchan_eventsource_ping_interval`), as % of a core and microseconds per heartbeat.
+ *   herald@before the `herald` kind from the tree in BENCH_BEFORE (a checkout of an earlier
+ *                 commit, built), for a before/after in one run
+ * RSS is also split into anonymous memory and file pages (RssAnon, RssFile: Node's binary and
+ * libraries, shared with other processes running them).
  * Environment: BENCH_SIZES (15000,18000), BENCH_ROUNDS (2), BENCH_HEARTBEAT (5 s),
- * BENCH_IDLE (20 s measured idle), BENCH_SERVERS (herald,herald-http,nchan).
+ * BENCH_IDLE (20 s measured idle), BENCH_SETTLE (2 s before it), BENCH_SERVERS
+ * (herald,herald-http,nchan), BENCH_BEFORE.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -23,7 +28,7 @@ import { join } from 'node:path'
 import readline from 'node:readline'
 import { freePort, waitForPort } from './ports.js'
 
-type Kind = 'herald' | 'herald-http' | 'nchan'
+type Kind = 'herald' | 'herald@before' | 'herald-http' | 'nchan'
 const list = (name: string, fallback: string) =>
   (process.env[name] ?? fallback)
     .split(',')
@@ -34,6 +39,10 @@ const kinds = list('BENCH_SERVERS', 'herald,herald-http,nchan') as Kind[]
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2)
 const heartbeat = Number(process.env.BENCH_HEARTBEAT ?? 5)
 const idleSeconds = Number(process.env.BENCH_IDLE ?? 20)
+// Seconds between the last stream connected and the idle CPU window (herald's memory reducer
+// runs its GCs a few seconds after a burst: BENCH_SETTLE=12 keeps them out of the heartbeat
+// figure).
+const settleSeconds = Number(process.env.BENCH_SETTLE ?? 2)
 const PER_GENERATOR = 5000
 const CLK_TCK = 100
 const root = new URL('..', import.meta.url).pathname
@@ -47,10 +56,14 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12])
 }
 
-function rssBytes(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+function statusBytes(pid: number, field: string): number {
+  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(
+    readFileSync(`/proc/${pid}/status`, 'utf8'),
+  )
   return Number(match?.[1] ?? 0) * 1024
 }
+
+const rssBytes = (pid: number): number => statusBytes(pid, 'VmRSS')
 
 const loadAverage = () => os.loadavg()[0]?.toFixed(1) ?? '?'
 
@@ -115,11 +128,13 @@ async function start(kind: Kind): Promise<Running> {
       { stdio: 'ignore' },
     )
   } else {
+    const tree = kind === 'herald@before' ? process.env.BENCH_BEFORE : root
+    if (tree === undefined) throw new Error(`${kind}: set BENCH_BEFORE to the earlier build`)
     const args = [
       '-c',
       '0',
       // The `herald` executable as npm links it (its shebang sets the heap flags), as users run it.
-      join(root, 'packages/cli/bin/herald.js'),
+      join(tree, 'packages/cli/bin/herald.js'),
       'serve',
       '--port',
       String(port),
@@ -181,6 +196,8 @@ interface Row {
   round: number
   connected: number
   rssMiB: number
+  anonMiB: number
+  fileMiB: number
   perStreamBytes: number
   connectPerSec: number
   idleCpuPercent: number
@@ -207,11 +224,13 @@ async function measure(kind: Kind, n: number, round: number): Promise<void> {
     const opened = await Promise.all(generators.map((g) => g.opened))
     const seconds = (performance.now() - started) / 1000
     const connected = opened.reduce((sum, o) => sum + o.connected, 0)
-    await sleep(2000)
+    await sleep(settleSeconds * 1000)
     const cpu0 = cpuTicks(server.pid)
     await sleep(idleSeconds * 1000)
     const cpu1 = cpuTicks(server.pid)
     const rss = rssBytes(server.pid)
+    const anon = statusBytes(server.pid, 'RssAnon')
+    const file = statusBytes(server.pid, 'RssFile')
     const cpuSeconds = (cpu1 - cpu0) / CLK_TCK
     const heartbeats = connected * (idleSeconds / heartbeat)
     const row: Row = {
@@ -220,6 +239,8 @@ async function measure(kind: Kind, n: number, round: number): Promise<void> {
       round,
       connected,
       rssMiB: rss / 2 ** 20,
+      anonMiB: anon / 2 ** 20,
+      fileMiB: file / 2 ** 20,
       perStreamBytes: (rss - rssEmpty) / Math.max(1, connected),
       connectPerSec: connected / seconds,
       idleCpuPercent: (cpuSeconds / idleSeconds) * 100,
@@ -250,13 +271,13 @@ out.push(
 )
 out.push('')
 out.push(
-  '| N | server | round | connected | RSS MiB | RSS / nchan | RSS growth per stream (KiB) | connect streams/s | idle CPU % (heartbeats) | us per heartbeat | load avg |',
+  '| N | server | round | connected | RSS MiB | anon / file MiB | RSS / nchan | RSS growth per stream (KiB) | connect streams/s | idle CPU % (heartbeats) | us per heartbeat | load avg |',
 )
-out.push('|---|---|---|---|---|---|---|---|---|---|---|')
+out.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
 for (const r of rows) {
   const peer = rows.find((x) => x.kind === 'nchan' && x.n === r.n && x.round === r.round)
   out.push(
-    `| ${r.n} | ${r.kind} | ${r.round} | ${r.connected} | ${fmt(r.rssMiB)} | ${peer === undefined ? 'n/a' : fmt(r.rssMiB / peer.rssMiB, 2)} | ${fmt(r.perStreamBytes / 1024, 2)} | ${Math.round(r.connectPerSec)} | ${fmt(r.idleCpuPercent)} | ${fmt(r.usPerHeartbeat, 2)} | ${r.load} |`,
+    `| ${r.n} | ${r.kind} | ${r.round} | ${r.connected} | ${fmt(r.rssMiB)} | ${fmt(r.anonMiB)} / ${fmt(r.fileMiB)} | ${peer === undefined ? 'n/a' : fmt(r.rssMiB / peer.rssMiB, 2)} | ${fmt(r.perStreamBytes / 1024, 2)} | ${Math.round(r.connectPerSec)} | ${fmt(r.idleCpuPercent)} | ${fmt(r.usPerHeartbeat, 2)} | ${r.load} |`,
   )
 }
 process.stdout.write(`${out.join('\n')}\n`)
