@@ -326,7 +326,9 @@ export class StreamSession implements Session, SinkOwner {
     const sink = this.sink
     if (sink === undefined || this.inFlight > 0 || this.head === undefined) return 0
     const bytes = this.queued
-    this.onWritten ??= () => this.written()
+    // A bound method (48 bytes) rather than an arrow function (a function and its context,
+    // about 110): every session that got a heartbeat keeps one.
+    this.onWritten ??= this.written.bind(this)
     this.handOff(sink, this.onWritten)
     this.lastWrite = now - TIME_BASE
     this.sinkBuffered = sink.buffered
