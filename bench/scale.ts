@@ -245,19 +245,19 @@ async function publishLoad(server: Server, seconds: number): Promise<Publish> {
     non2xx: number
     socketErrors: number
   }
-  if (summary.non2xx > 0) {
-    throw new Error(`${server.kind}: ${summary.non2xx} error answers`)
-  }
-  // wrk's timeouts (2 s) on a loaded machine: counted and shown, the round is kept.
-  if (summary.socketErrors > 0) {
-    process.stderr.write(`${server.kind}: ${summary.socketErrors} socket errors (timeouts)\n`)
+  // On a loaded machine: wrk's timeouts (2 s) and 503s (the store's deadline) are counted and
+  // shown, the round is kept (its rate counts answered requests only).
+  if (summary.non2xx > 0 || summary.socketErrors > 0) {
+    process.stderr.write(
+      `${server.kind}: ${summary.non2xx} error answers, ${summary.socketErrors} socket errors\n`,
+    )
   }
   const backendUs =
     server.backendPid === undefined
       ? Number.NaN
       : ((cpuTicks(server.backendPid) - backendBefore) * 1e6) / CLK_TCK
   return {
-    rate: summary.requests / (summary.durationUs / 1e6),
+    rate: (summary.requests - summary.non2xx) / (summary.durationUs / 1e6),
     serverCpu: ((cpuTicks(server.pid) - before) / CLK_TCK / elapsed) * 100,
     backendUsPerPublish: backendUs / summary.requests,
   }
