@@ -366,6 +366,30 @@ describe('SQLite store specifics', () => {
     const ids = results.map((r) => r[0]?.id)
     expect(ids).toEqual([...ids].sort())
     expect(new Set(ids).size).toBe(200)
+    // Written by multi-row inserts (64 rows a statement): every row where its id says.
+    expect(await readAll(store, ['t'])).toEqual(results.flat())
+    await store.close()
+  })
+
+  it('refuses the second of two publishes with one update id in one turn, and writes the rest', async () => {
+    const store = createSqliteEventStore({ path: join(dir, 'batch-repeat.db') })
+    // 3 publishes alone (one insert per row), then among 20 others (one multi-row insert).
+    for (const others of [0, 20]) {
+      const more = Array.from({ length: others }, (_, i) => `${i}`)
+      const [a, b, c, ...rest] = await Promise.allSettled([
+        store.append([{ topic: `t${others}`, data: 'a', clientId: `urn:uuid:same-${others}` }]),
+        store.append([{ topic: `t${others}`, data: 'b', clientId: `urn:uuid:same-${others}` }]),
+        store.append([{ topic: `t${others}`, data: 'c' }]),
+        ...more.map((data) => store.append([{ topic: `t${others}`, data }])),
+      ])
+      expect(a?.status).toBe('fulfilled')
+      expect(b?.status === 'rejected' && isHeraldError(b.reason, 'HERALD_DUPLICATE_EVENT_ID')).toBe(
+        true,
+      )
+      expect(c?.status).toBe('fulfilled')
+      expect(rest.every((r) => r.status === 'fulfilled')).toBe(true)
+      expect((await readAll(store, [`t${others}`])).map((e) => e.data)).toEqual(['a', 'c', ...more])
+    }
     await store.close()
   })
 
