@@ -39,7 +39,9 @@
  * Environment: BENCH_NODE_ARGS (Node flags for the Herald servers, e.g. the `herald`
  * executable's `--max-semi-space-size=2`), BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
  * (default 3; the servers interleave inside each round), BENCH_SECONDS (per measurement,
- * default 5), BENCH_PREFILL (default 150000), BENCH_PROFILE (a directory: the Node servers
+ * default 5), BENCH_PREFILL (default 150000), BENCH_RATE (the constant-rate run at this many
+ * publishes/s for every server instead of half of each one's saturating rate; the server's CPU
+ * per publish over that run is reported either way), BENCH_PROFILE (a directory: the Node servers
  * run with `node --cpu-prof` and leave a .cpuprofile there, one per server and round; only single-event publishes are then measured).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
@@ -60,6 +62,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const PREFILL = Number(process.env.BENCH_PREFILL ?? 150_000)
 const PROFILE = process.env.BENCH_PROFILE
+// The constant-rate (latency) run at this many publishes/s for every server, instead of half
+// of each server's own saturating rate: the same load for all, so its CPU per publish compares
+// servers at one rate (BENCH_RATE=12000).
+const FIXED_RATE = process.env.BENCH_RATE === undefined ? undefined : Number(process.env.BENCH_RATE)
 // Node flags for the Herald servers (the `herald` executable's own, to measure them):
 // BENCH_NODE_ARGS="--max-semi-space-size=2".
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
@@ -371,6 +377,8 @@ interface Latency {
   p50Ms: number
   p99Ms: number
   lateMs: number
+  /** Server CPU (utime+stime) per publish during the constant-rate run, in microseconds. */
+  cpuUs: number
 }
 
 async function constantRate(server: Server, rate: number, seconds: number): Promise<Latency> {
@@ -386,7 +394,9 @@ async function constantRate(server: Server, rate: number, seconds: number): Prom
     String(CONNECTIONS),
   ]
   if (server.auth !== undefined) args.push(`Authorization: ${server.auth}`)
+  const before = cpuTicks(server.pid)
   const output = execFileSync('taskset', args, { encoding: 'utf8' })
+  const ticks = cpuTicks(server.pid) - before
   const result = JSON.parse(output) as Latency & {
     non2xx: number
     errors: number
@@ -396,7 +406,7 @@ async function constantRate(server: Server, rate: number, seconds: number): Prom
   if (result.non2xx > 0 || result.errors > 0 || result.completed !== result.due) {
     throw new Error(`${server.kind}: constant-rate run failed: ${output}`)
   }
-  return result
+  return { ...result, cpuUs: ((ticks / 100) * 1e6) / Math.max(1, result.completed) }
 }
 
 interface Row {
@@ -418,8 +428,8 @@ async function measure(kind: string): Promise<Row> {
     await sleep(200)
     const latency =
       PROFILE === undefined
-        ? await constantRate(server, single.rate / 2, SECONDS)
-        : { rate: 0, p50Ms: 0, p99Ms: 0, lateMs: 0 }
+        ? await constantRate(server, FIXED_RATE ?? single.rate / 2, SECONDS)
+        : { rate: 0, p50Ms: 0, p99Ms: 0, lateMs: 0, cpuUs: 0 }
     return { single, batch, latency }
   } finally {
     await server.stop()
@@ -456,7 +466,7 @@ async function main(): Promise<void> {
       }
       list_.push(row)
       process.stderr.write(
-        `round ${round + 1} ${kind}: ${fmt(row.single.rate)}/s (server ${fmt(row.single.serverCpu)}% CPU, wrk ${fmt(row.single.generatorCpu)}%), batch ${row.batch === undefined ? 'n/a' : fmt(row.batch.rate * 100)} events/s, at ${fmt(row.latency.rate)}/s p50 ${row.latency.p50Ms.toFixed(2)} ms p99 ${row.latency.p99Ms.toFixed(2)} ms (sent up to ${row.latency.lateMs.toFixed(1)} ms late); load ${loadAverage()}\n`,
+        `round ${round + 1} ${kind}: ${fmt(row.single.rate)}/s (server ${fmt(row.single.serverCpu)}% CPU, wrk ${fmt(row.single.generatorCpu)}%), batch ${row.batch === undefined ? 'n/a' : fmt(row.batch.rate * 100)} events/s, at ${fmt(row.latency.rate)}/s p50 ${row.latency.p50Ms.toFixed(2)} ms p99 ${row.latency.p99Ms.toFixed(2)} ms (sent up to ${row.latency.lateMs.toFixed(1)} ms late), server CPU ${row.latency.cpuUs.toFixed(1)} us/publish; load ${loadAverage()}\n`,
       )
     }
   }
@@ -478,9 +488,9 @@ async function main(): Promise<void> {
   // neighbours than the rate when the server does not get its core to itself.
   const perCpu = (l: Load) => l.rate / Math.max(l.serverCpu / 100, 0.01)
   console.log(
-    '| server | 1 event per POST: publishes/s | / Node floor | per server CPU-second | / Node floor | server CPU | wrk CPU | 100 events per POST: events/s | / Node floor | p50 ms at half rate | p99 ms |',
+    `| server | 1 event per POST: publishes/s | / Node floor | per server CPU-second | / Node floor | server CPU | wrk CPU | 100 events per POST: events/s | / Node floor | p50 ms at ${FIXED_RATE === undefined ? 'half rate' : `${fmt(FIXED_RATE)}/s`} | p99 ms | CPU us/publish there | Node floor / that |`,
   )
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|')
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const kind of SERVERS) {
     const mine = (rows[kind] ?? []).filter((r): r is Row => r !== undefined)
     if (mine.length === 0) continue
@@ -503,11 +513,17 @@ async function main(): Promise<void> {
         mine.map((r) => r.latency.p99Ms),
         (n) => n.toFixed(2),
       ),
+      range(
+        mine.map((r) => r.latency.cpuUs),
+        (n) => n.toFixed(1),
+      ),
+      // The floor's CPU per publish over this server's, within a round (same rate with BENCH_RATE).
+      ratio(kind, (r) => (r.latency.cpuUs > 0 ? 1 / r.latency.cpuUs : undefined)),
     ]
     console.log(`| ${cells.join(' | ')} |`)
   }
   console.log(
-    '\nwrk and the constant-rate generator run on core 1, each server alone on core 0. Latency: open loop at half the rate wrk measured for that server in the same round, timed from when each request was due.',
+    `\nwrk and the constant-rate generator run on core 1, each server alone on core 0. Latency: open loop at ${FIXED_RATE === undefined ? 'half the rate wrk measured for that server in the same round' : `${fmt(FIXED_RATE)} publishes/s for every server (BENCH_RATE)`}, timed from when each request was due; the server's CPU per publish over that run beside it.`,
   )
 }
 
