@@ -1,4 +1,5 @@
 import { isHeraldError } from '@herald/protocol'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   jsonDepthExceeds,
@@ -137,6 +138,34 @@ describe('publish requests', () => {
     // An escaped backslash ends right before the closing quote: what follows is nesting again.
     expect(jsonDepthExceeds(`["\\\\"${'['.repeat(3)}`, 3)).toBe(true)
     expect(jsonDepthExceeds(`["\\"${'['.repeat(3)}`, 3)).toBe(false)
+  })
+
+  it('decides nesting exactly as a scan of every character does (property)', () => {
+    // The reference: the scan alone, without the count of opening brackets in front of it.
+    const scan = (text: string, max: number): boolean => {
+      let depth = 0
+      let inString = false
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i]
+        if (inString) {
+          if (c === '\\') i++
+          else if (c === '"') inString = false
+        } else if (c === '"') inString = true
+        else if (c === '[' || c === '{') {
+          if (++depth > max) return true
+        } else if (c === ']' || c === '}') depth--
+      }
+      return false
+    }
+    const text = fc
+      .array(fc.constantFrom('[', ']', '{', '}', '"', '\\', 'a', ','), { maxLength: 40 })
+      .map((chars) => chars.join(''))
+    fc.assert(
+      fc.property(text, fc.integer({ min: 0, max: 6 }), (t, max) => {
+        expect(jsonDepthExceeds(t, max)).toBe(scan(t, max))
+      }),
+      { numRuns: 2000 },
+    )
   })
 
   it('caps the event type, counts type and id against the payload, reserves herald.*', () => {
