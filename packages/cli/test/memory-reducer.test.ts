@@ -51,6 +51,25 @@ describe('memory reducer rules', () => {
     expect(capped.reductions).toBe(1)
   })
 
+  it('starts again at the next idle spell when work cut a reduction short before it compacted', () => {
+    const reducer = createMemoryReducer()
+    reducer.tick(busy(20))
+    reducer.tick(busy(60))
+    reducer.tick(idle(60))
+    expect(reducer.tick(idle(60))).toBe(true)
+    // Busy before the second (compacting) GC: abandoned.
+    expect(reducer.tick(busy(60))).toBe(false)
+    expect(reducer.tick(idle(60))).toBe(false)
+    // Idle again: a new reduction right away, not a minute later.
+    expect(reducer.tick(idle(60))).toBe(true)
+    expect(reducer.tick(idle(60))).toBe(true)
+    expect(reducer.tick(idle(45))).toBe(true)
+    expect(reducer.tick(idle(45))).toBe(false)
+    expect(reducer.reductions).toBe(2)
+    // Done after its second GC: the gap applies from here.
+    for (let i = 0; i < 20; i++) expect(reducer.tick(idle(60))).toBe(false)
+  })
+
   it('starts reductions at most once per minTicksBetween ticks', () => {
     const reducer = createMemoryReducer({ minTicksBetween: 10, maxCollections: 1 })
     const starts: number[] = []

@@ -71,6 +71,7 @@ export function createMemoryReducer(options: MemoryReducerOptions = {}): MemoryR
   let idle = 0
   let ticks = 0
   let lastStart = Number.NEGATIVE_INFINITY
+  let previousStart = Number.NEGATIVE_INFINITY
   // During a reduction: GCs run in it so far, and the committed size before the last one.
   let running = 0
   let before = 0
@@ -102,12 +103,20 @@ export function createMemoryReducer(options: MemoryReducerOptions = {}): MemoryR
         if (!busy && running < maxCollections && (running < 2 || gained >= minGain)) {
           return collect(committedBytes)
         }
+        if (busy && running < 2) {
+          // Cut short by work before it compacted anything: it did not happen. The next idle
+          // spell starts it again (from the same baseline), without waiting for the gap.
+          running = 0
+          lastStart = previousStart
+          return false
+        }
         running = 0
         baseline = committedBytes
         return false
       }
       if (baseline === undefined || committedBytes < baseline) baseline = committedBytes
       if (committedBytes - baseline >= growth && idle >= idleNeeded && ticks - lastStart >= gap) {
+        previousStart = lastStart
         lastStart = ticks
         reductions++
         return collect(committedBytes)
