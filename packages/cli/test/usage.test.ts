@@ -193,11 +193,13 @@ describe('herald serve config files and warnings', () => {
   it('warns about a short JWT secret and an unknown HERALD_ variable, after the listen succeeded', async () => {
     const hub = await startHubProcess({
       args: ['--jwt-secret', 'S'],
-      env: { HERALD_PROT: '9000' },
+      env: { HERALD_PROT: '9000', HERALD_MEMORY_REDUCER: '0' },
     })
     expect(await hub.stop()).toBe(0)
     expect(hub.stderr()).toContain('the JWT secret is shorter than 32 bytes')
     expect(hub.stderr()).toContain('ignoring unknown environment variable HERALD_PROT')
+    // The memory reducer's switch is known, not a typo.
+    expect(hub.stderr()).not.toContain('HERALD_MEMORY_REDUCER')
     expect(hub.stderr()).toContain('did you mean HERALD_PORT?')
 
     // When the port is taken, the error is all there is: no warning before it.

@@ -42,6 +42,8 @@ const OTHER_ENV = new Set([
   'HERALD_CLUSTER_WORKER',
   // Read by the `herald` executable (bin/herald.js), not by serve.
   'HERALD_NODE_FLAGS',
+  // Read by serve's memory reducer (memory-reducer.ts): an environment switch, not a setting.
+  'HERALD_MEMORY_REDUCER',
 ])
 
 function bad(source: string, message: string): HeraldError {
