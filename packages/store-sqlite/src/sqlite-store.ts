@@ -608,7 +608,10 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
           t,
           input.schemaVersion ?? null,
         )
-        if (input.clientId !== undefined) (staged.ids ??= new Set()).add(input.clientId)
+        if (input.clientId !== undefined) {
+          staged.ids ??= new Set()
+          staged.ids.add(input.clientId)
+        }
       }
       if (!registered.has(input.topic)) insertTopic.run(input.topic)
       if (alternates !== undefined) {
