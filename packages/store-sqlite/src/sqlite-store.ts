@@ -649,6 +649,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       let seq = newest.seq
       const t = Math.max(now(), newest.time)
       const out: (StoredEvent[] | Error)[] = []
+      const appended: StoredEvent[] = []
       // Only topic rules ask which topics got events.
       const touched = rules.length > 0 ? new Set<string>() : undefined
       // The first try of a batch of many rows stages them and inserts them together (see
@@ -676,6 +677,9 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
         seq += events.length
         if (touched !== undefined) for (const input of item.inputs) touched.add(input.topic)
         out.push(events)
+        // The batch's events in id order, for the recent-appends buffer (a loop: filter and
+        // flat over `out` were about 1% of a publish's CPU).
+        for (let i = 0; i < events.length; i++) appended.push(events[i] as StoredEvent)
       }
       if (staged !== undefined) {
         try {
@@ -697,7 +701,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
               from: newest.seq + 1,
               to: seq,
               version,
-              events: out.filter((r): r is StoredEvent[] => !(r instanceof Error)).flat(),
+              events: appended,
             }
       return out
     },
