@@ -26,11 +26,23 @@ function toVersion(row: SchemaRow): SchemaVersion {
   }
 }
 
+/**
+ * @internal What the schema store and the event store's appends know of the revision:
+ * `known`, the last one learned (a read, a registration, an append's check); `at`, the
+ * `PRAGMA data_version` under which an append's write transaction read it (still true while
+ * the version reads the same and this connection registered nothing since), else undefined.
+ */
+export interface SchemaRevisionState {
+  known: number | undefined
+  at: number | undefined
+}
+
 /** @internal Creates the schema store over an open, migrated database. */
 export function createSqliteSchemaStore(
   db: Database.Database,
-  options: { now: () => number; assertOpen: () => void },
+  options: { now: () => number; assertOpen: () => void; revision: SchemaRevisionState },
 ): SchemaStore {
+  const { revision } = options
   const latest = db
     .prepare<[string], number | null>('SELECT max(version) FROM schemas_v3 WHERE topic = ?')
     .pluck()
@@ -73,17 +85,31 @@ export function createSqliteSchemaStore(
           registeredAt,
         ),
       )
+      // This connection's own commit does not move data_version: forget the append's read.
+      revision.known = previous + 1
+      revision.at = undefined
       return { ...registration, version: previous + 1, registeredAt }
     },
     async listSchemas() {
       return guard('schema read', () => all.all().map(toVersion))
     },
     async schemaRevision() {
-      return guard('schema read', () => count.get() as number)
+      return guard('schema read', () => {
+        revision.known = count.get() as number
+        return revision.known
+      })
     },
     // better-sqlite3 reads synchronously: the hub validates a publish without a promise.
     schemaRevisionNow() {
-      return guard('schema read', () => count.get() as number)
+      return guard('schema read', () => {
+        revision.known = count.get() as number
+        return revision.known
+      })
+    },
+    // Appends check the revision in their write transaction (sqlite-store.ts): the hub
+    // validates against its cache of this revision without a read per publish.
+    knownSchemaRevision() {
+      return revision.known
     },
   }
 }

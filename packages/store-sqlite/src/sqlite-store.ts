@@ -34,12 +34,14 @@ import {
   parseUpdateId,
   resolveRetention,
   SEQUENCE_CURSORS,
+  schemaRevisionConflict,
   toStoredEvent,
   updateIdsOf,
 } from '@herald/store'
 import Database from 'better-sqlite3'
 import { createFileBlobStore } from './file-blob-store.js'
 import { migrate } from './schema.js'
+import type { SchemaRevisionState } from './schema-registry.js'
 import { createSqliteSchemaStore } from './schema-registry.js'
 
 /** Options of {@link createSqliteEventStore}. */
@@ -628,6 +630,18 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
     return events
   }
 
+  // The schema revision, for appends whose events carry the one they were validated against.
+  const schemaRevision: SchemaRevisionState = { known: undefined, at: undefined }
+  const countSchemas = db.prepare<[], number>('SELECT count(*) FROM schemas_v3').pluck()
+  /** The revision, inside a write transaction whose `PRAGMA data_version` is `version`. */
+  function revisionIn(version: number): number {
+    if (schemaRevision.at !== version || schemaRevision.known === undefined) {
+      schemaRevision.known = countSchemas.get() as number
+      schemaRevision.at = version
+    }
+    return schemaRevision.known
+  }
+
   /** One publish as a savepoint inside the batch transaction: it fails alone. */
   const writeOne = db.transaction(writeInputs)
 
@@ -658,7 +672,18 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
       if (!savepoints) for (const item of batch) rows += item.inputs.length
       const staged =
         rows >= MIN_ROWS_PER_MULTI_INSERT ? { rows: [] as unknown[], ids: undefined } : undefined
+      let revision: number | undefined
       for (const item of batch) {
+        // Validated against another schema revision than the file's (a registration since,
+        // in any process): nothing written, the hub validates again.
+        const validated = item.inputs[0]?.schemaRevision
+        if (validated !== undefined) {
+          revision ??= revisionIn(version)
+          if (validated !== revision) {
+            out.push(schemaRevisionConflict(validated, revision))
+            continue
+          }
+        }
         let events: StoredEvent[]
         if (savepoints) {
           try {
@@ -994,7 +1019,7 @@ export function createSqliteEventStore(options: SqliteEventStoreOptions): EventS
   return {
     cursors: SEQUENCE_CURSORS,
     blobs,
-    schemas: createSqliteSchemaStore(db, { now, assertOpen }),
+    schemas: createSqliteSchemaStore(db, { now, assertOpen, revision: schemaRevision }),
     derivesUpdateIds: true,
 
     append(inputs) {
