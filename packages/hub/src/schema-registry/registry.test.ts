@@ -1,5 +1,5 @@
 import { isHeraldError } from '@herald/protocol'
-import type { SchemaStore } from '@herald/store'
+import type { AppendInput, SchemaStore } from '@herald/store'
 import { createMemorySchemaStore } from '@herald/store'
 import { describe, expect, it } from 'vitest'
 import { createSchemaRegistry } from './registry.js'
@@ -136,6 +136,34 @@ describe('schema registry: synchronous revision (validateNow)', () => {
     }
     expect(registry.validateNow([event])).toBe(true)
     expect(event.schemaVersion).toBe(1)
+  })
+
+  it('with knownSchemaRevision, a refusal by the cache is confirmed by a read: a version registered elsewhere since may accept the events', async () => {
+    const backend = createMemorySchemaStore()
+    let known: number | undefined
+    const store: SchemaStore = {
+      registerSchema: (registration, previous) => backend.registerSchema(registration, previous),
+      listSchemas: () => backend.listSchemas(),
+      async schemaRevision() {
+        known = await backend.schemaRevision()
+        return known
+      },
+      knownSchemaRevision: () => known,
+    }
+    const registry = createSchemaRegistry(store)
+    await backend.registerSchema({ topic: 'ticks', schema: NUMBER, compatibility: 'backward' }, 0)
+    const text = '{"n":"x"}'
+    await expect(registry.validate([{ topic: 'ticks', data: text }])).rejects.toThrow(
+      /schema version 1/,
+    )
+    // Another instance registers version 2 (any object); this one has not learnt it.
+    const any = JSON.stringify({ type: 'object' })
+    await backend.registerSchema({ topic: 'ticks', schema: any, compatibility: 'none' }, 1)
+    expect(known).toBe(1)
+    expect(registry.validateNow([{ topic: 'ticks', data: text }])).toBe(false)
+    const event: AppendInput = { topic: 'ticks', data: text }
+    await registry.validate([event])
+    expect(event.schemaVersion).toBe(2)
   })
 
   it('a store without a synchronous read is never checked at once', async () => {

@@ -416,9 +416,24 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
       const known = store.knownSchemaRevision?.()
       // A store that checks the revision on append: no read while the cache is of the
       // revision the store last saw (the append refuses the events if it moved since).
-      if (known === undefined || known !== revision) await refresh()
+      if (known === undefined || known !== revision) {
+        await refresh()
+        stamp(events)
+        check(events)
+        return
+      }
       stamp(events)
-      check(events)
+      try {
+        check(events)
+      } catch (error) {
+        // Refused by a cache not read since the publish arrived: no append will check it (a
+        // version registered since, on another node, may accept the events). Read, and check
+        // again against what is current.
+        if (!isHeraldError(error, 'HERALD_SCHEMA_VIOLATION')) throw error
+        await refresh()
+        stamp(events)
+        check(events)
+      }
     },
 
     validateNow(events) {
@@ -427,7 +442,13 @@ export function createSchemaRegistry(store: SchemaStore): SchemaRegistry {
         // The append checks what this validation cannot (a registration since).
         if (known !== revision) return false
         stamp(events)
-        check(events)
+        try {
+          check(events)
+        } catch (error) {
+          // A refusal is confirmed against a fresh read first (validate does).
+          if (isHeraldError(error, 'HERALD_SCHEMA_VIOLATION')) return false
+          throw error
+        }
         return true
       }
       if (store.schemaRevisionNow === undefined) return false
