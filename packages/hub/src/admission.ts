@@ -20,9 +20,10 @@
  * A publish is also refused by what its own event would see: it reaches the queues once the
  * tail and the event loop catch up (the lag above, without the write part), then waits for
  * the rest of the pass over the subscribers' writes in progress and the whole next one (the
- * stream server's `writeDelayMs`). Refusing only once the oldest waiting frame was past the
- * bound admitted events that then waited a pass more (p99 twice the bound under 2x overload,
- * docs/benchmarks.md).
+ * stream server's `writeDelayMs`). (Refusing only once the oldest waiting frame was past the
+ * bound admitted events that then waited a pass more. Under 2x overload this did not bring p99
+ * under the bound: most of the excess is time publishers' new connections wait to be accepted,
+ * before any request is read; docs/overload.md.)
  * Each node knows only its own lag: a publish is refused by the node it reaches, for that
  * node's own backlog. Nothing here ever blocks: a refused publish appended nothing, and the
  * lag falls back to 0 once the tail catches up (no new append is needed for that).
@@ -57,7 +58,10 @@ export interface AdmissionOptions {
 export interface Refusal {
   /** The node's delivery lag when refused, in ms. */
   readonly lagMs: number
-  /** How late an event admitted then would have been delivered, in ms (the lag plus one pass). */
+  /**
+   * How late an event admitted then would have been delivered, in ms: the larger of the lag and
+   * the queue lag plus the write delay.
+   */
   readonly projectedMs: number
   /** Seconds to send as `Retry-After` (at least 1). */
   readonly retryAfterS: number
@@ -130,9 +134,13 @@ export function createAdmission(options: AdmissionOptions): Admission {
     return Math.max(0, lag)
   }
 
+  /** The whole lag, from the lag before the queues. */
+  function withWriteLag(queueLag: number): number {
+    return writeLagMs === undefined ? queueLag : Math.max(queueLag, writeLagMs())
+  }
+
   function lagMs(): number {
-    const lag = queueLagMs(now())
-    return writeLagMs === undefined ? lag : Math.max(lag, writeLagMs())
+    return withWriteLag(queueLagMs(now()))
   }
 
   return {
@@ -140,9 +148,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
     lagMs,
     check() {
       if (maxLagMs === undefined) return undefined
-      const t = now()
-      const queueLag = queueLagMs(t)
-      const lag = writeLagMs === undefined ? queueLag : Math.max(queueLag, writeLagMs())
+      const queueLag = queueLagMs(now())
+      const lag = withWriteLag(queueLag)
       // How late an event admitted now would be delivered: once it reaches the queues, it
       // waits for the passes over the writes. Refused too while older frames wait past the
       // bound.
