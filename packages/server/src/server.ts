@@ -90,6 +90,7 @@ function validate(options: StreamServerOptions): void {
     ['headTimeoutMs', options.headTimeoutMs, false],
     ['maxPendingConnections', options.maxPendingConnections, false],
     ['flushSliceSessions', options.flushSliceSessions, false],
+    ['flushSliceBytes', options.flushSliceBytes, false],
   ]
   for (const [name, value, allowZero] of optional) {
     if (value !== undefined) positiveInt(name, value, allowZero)
@@ -159,6 +160,10 @@ export function createServerCore(options: StreamServerOptions = {}): {
   // began; each list's first session was scheduled at `passingSince` / `dirtySince`
   // (performance.now()), which bounds the age of every frame waiting in it.
   const slice = options.flushSliceSessions ?? 256
+  // A slice also ends once it wrote this many bytes: past the node's capacity every session
+  // holds many frames, and 256 writes of tens of KiB make a turn of tens of ms (the turns, not
+  // the writes, bound how fast new connections are accepted).
+  const sliceBytes = options.flushSliceBytes ?? 256 * 1024
   let passing: StreamSession[] = []
   let at = 0
   let passingSince = 0
@@ -209,7 +214,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
     let frames = 0
     let bytes = 0
     let budget = slice
-    while (budget > 0) {
+    while (budget > 0 && bytes < sliceBytes) {
       if (passing.length === 0) {
         // The sessions scheduled since the last pass make the next one.
         if (dirty.length === 0) break
@@ -220,8 +225,8 @@ export function createServerCore(options: StreamServerOptions = {}): {
         passStartedAt = performance.now()
       }
       const end = Math.min(passing.length, at + budget)
-      budget -= end - at
-      for (; at < end; at++) {
+      const from = at
+      for (; at < end && bytes < sliceBytes; at++) {
         const session = passing[at] as StreamSession
         const sessionFrames = session.frames
         const written = session.flush(now)
@@ -231,6 +236,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
           bytes += written
         }
       }
+      budget -= at - from
       if (at >= passing.length) {
         passing.length = 0
         at = 0

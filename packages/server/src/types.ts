@@ -149,7 +149,8 @@ export type ServerCounterName =
  * Histograms the server observes.
  * - `session_duration_seconds` {reason}: how long sessions lived.
  * - `flush_duration_seconds`: time to write one slice of pending sessions (one event-loop turn).
- * - `flush_sessions`: sessions written in one slice (at most `flushSliceSessions`).
+ * - `flush_sessions`: sessions written in one slice (at most `flushSliceSessions`, fewer once
+ *   the slice wrote `flushSliceBytes`).
  */
 export type ServerHistogramName =
   | 'session_duration_seconds'
@@ -239,6 +240,14 @@ export interface StreamServerOptions {
    * Default 256.
    */
   flushSliceSessions?: number
+  /**
+   * Bytes written per event-loop turn, at most (the slice ends after the session that reaches
+   * it). Past the node's capacity every session holds many frames, and a slice of
+   * `flushSliceSessions` large writes would make a turn of tens of ms; Node accepts one new
+   * connection per turn (libuv 1.45 and later), so new connections would wait in the kernel's
+   * accept queue at a few tens a second. Default 256 KiB.
+   */
+  flushSliceBytes?: number
   /**
    * Connections come through a reverse proxy, so every socket has the proxy's address (the
    * client IP comes from a header, as `init.ip`): `maxConnectionsPerIp` then applies to

@@ -299,9 +299,35 @@ describe('flush slices', () => {
     expect(slices).toEqual([256])
   })
 
+  it('ends a slice once it wrote flushSliceBytes (after the session that reached it): large queues make short turns', async () => {
+    const slices: number[] = []
+    const bytes: number[] = []
+    streams = createStreamServer({
+      heartbeatMs: 0,
+      flushSliceBytes: 2500,
+      metrics: {
+        increment(name, value) {
+          if (name === 'bytes_total') bytes.push(value)
+        },
+        observe(name, value) {
+          if (name === 'flush_sessions') slices.push(value)
+        },
+      },
+    })
+    const sessions = openSessions(streams, 8)
+    const frame = createFrame({ data: 'x'.repeat(1000) })
+    for (const session of sessions) session.sendFrame(frame)
+    await streams.flushed()
+    // 1008-byte frames: the third session's write passes 2500 bytes and ends its slice.
+    expect(frame.bytes.byteLength).toBe(1008)
+    expect(slices).toEqual([3, 3, 2])
+    expect(bytes).toEqual([3024, 3024, 2016])
+  })
+
   it('refuses a slice that is not a positive integer', () => {
     expect(() => createStreamServer({ flushSliceSessions: 0 })).toThrow(TypeError)
     expect(() => createStreamServer({ flushSliceSessions: 1.5 })).toThrow(TypeError)
+    expect(() => createStreamServer({ flushSliceBytes: 0 })).toThrow(TypeError)
   })
 })
 
