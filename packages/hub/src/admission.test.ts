@@ -145,6 +145,37 @@ describe('createAdmission', () => {
     expect(admission.check()).toBeUndefined()
   })
 
+  it('counts the frames of appends the tail has not dispatched yet in the write delay, at the frames per event of the batches dispatched', () => {
+    const asked: number[] = []
+    const admission = createAdmission({
+      maxLagMs: 1000,
+      pageSize: 1000,
+      compare: compareCursors,
+      now: () => 1_000_000,
+      sampleLoop: false,
+      // 10 frames written per ms, nothing queued yet.
+      writeDelayMs: (frames) => {
+        asked.push(frames)
+        return frames / 10
+      },
+    })
+    // Nothing appended: no frames to come.
+    expect(admission.check()).toBeUndefined()
+    // A batch of 2 events put 8000 frames in subscribers' queues: 4000 per event.
+    admission.dispatched([event(1), event(2)], 8000)
+    // Two appends (3 events) not dispatched yet: 12 000 frames to come, 1.2 s of writes.
+    admission.appended([event(3), event(4)])
+    admission.appended([event(5)])
+    expect(admission.check()).toEqual({ lagMs: 0, projectedMs: 1200, retryAfterS: 1 })
+    // The first append dispatched (2 events, 2000 frames each this time): the per-event figure
+    // is averaged (3000), one event waits: 300 ms.
+    admission.dispatched([event(3), event(4)], 4000)
+    expect(admission.check()).toBeUndefined()
+    admission.dispatched([event(5)], 3000)
+    expect(admission.check()).toBeUndefined()
+    expect(asked).toEqual([0, 12_000, 3000, 0])
+  })
+
   it('only measures without a bound', () => {
     const { admission, advance } = setup(undefined)
     admission.appended([event(1)])

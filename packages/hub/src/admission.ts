@@ -19,11 +19,12 @@
  *   that long, before any log position shows it.
  * A publish is also refused by what its own event would see: it reaches the queues once the
  * tail and the event loop catch up (the lag above, without the write part), then waits for
- * the rest of the pass over the subscribers' writes in progress and the whole next one (the
- * stream server's `writeDelayMs`). (Refusing only once the oldest waiting frame was past the
- * bound admitted events that then waited a pass more. Under 2x overload this did not bring p99
- * under the bound: most of the excess is time publishers' new connections wait to be accepted,
- * before any request is read; docs/overload.md.)
+ * the subscribers' writes: the stream server's `writeDelayMsWith`, from the frames queued for
+ * subscribers plus those of the events this node appended and the tail has not dispatched yet
+ * (counted at the fan-out per event seen lately), at the rate the node writes them. (An
+ * estimate from how long the last pass over the writes took admitted bursts after a short
+ * pass that made the next pass several times longer: under 2x overload p99 stayed at 1.4 to
+ * 2.4 s with a 1 s bound; docs/overload.md.)
  * Each node knows only its own lag: a publish is refused by the node it reaches, for that
  * node's own backlog. Nothing here ever blocks: a refused publish appended nothing, and the
  * lag falls back to 0 once the tail catches up (no new append is needed for that).
@@ -44,10 +45,10 @@ export interface AdmissionOptions {
    */
   writeLagMs?: (() => number) | undefined
   /**
-   * How long a frame queued now would wait for its write, in ms (the stream server's
-   * `writeDelayMs`). Default: not counted.
+   * How long a frame queued now would wait for its write, in ms, if `frames` more frames were
+   * queued first (the stream server's `writeDelayMsWith`). Default: not counted.
    */
-  writeDelayMs?: (() => number) | undefined
+  writeDelayMs?: ((frames: number) => number) | undefined
   /** The clock, ms since the epoch. Default `Date.now`. */
   now?: (() => number) | undefined
   /** Sample the event loop's delay (while `maxLagMs` is set). Default `true`. */
@@ -60,7 +61,7 @@ export interface Refusal {
   readonly lagMs: number
   /**
    * How late an event admitted then would have been delivered, in ms: the larger of the lag and
-   * the queue lag plus the write delay.
+   * the queue lag plus the write delay (with the frames of the appends not yet dispatched).
    */
   readonly projectedMs: number
   /** Seconds to send as `Retry-After` (at least 1). */
@@ -77,8 +78,11 @@ export interface Admission {
   check(): Refusal | undefined
   /** Events this node appended (the write path calls it once the append is durable). */
   appended(events: readonly StoredEvent[]): void
-  /** A batch the node's tail handed to the fan-out (in log order). */
-  dispatched(batch: readonly StoredEvent[]): void
+  /**
+   * A batch the node's tail handed to the fan-out (in log order), and how many frames that put
+   * in subscribers' queues (one per subscriber per event; omitted: not counted).
+   */
+  dispatched(batch: readonly StoredEvent[], frames?: number): void
   /** Stops the event-loop sampler. */
   close(): void
 }
@@ -98,11 +102,17 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const now = options.now ?? Date.now
   const writeLagMs = options.writeLagMs
   const writeDelayMs = options.writeDelayMs
-  // Local appends not yet dispatched, in append order: [last id of the append, at] pairs. A
-  // ring would save the shift; appends in flight are few (the bound keeps them few).
+  // Local appends not yet dispatched, in append order: the last id of each append, when, and
+  // how many events. A ring would save the shift; appends in flight are few (the bound keeps
+  // them few).
   const pendingIds: string[] = []
   const pendingAt: number[] = []
+  const pendingCount: number[] = []
   let head = 0
+  // Events in the pending appends, and the frames an event put in subscribers' queues lately
+  // (averaged over batches): what the pending appends will add to the writes.
+  let pendingEvents = 0
+  let framesPerEvent = 0
   // While the tail reads full pages: publish time of the last event it read.
   let behindSince: number | undefined
   // The last id dispatched: an append the tail already delivered (it may read the event before
@@ -153,7 +163,10 @@ export function createAdmission(options: AdmissionOptions): Admission {
       // How late an event admitted now would be delivered: once it reaches the queues, it
       // waits for the passes over the writes. Refused too while older frames wait past the
       // bound.
-      const projected = writeDelayMs === undefined ? lag : Math.max(lag, queueLag + writeDelayMs())
+      const projected =
+        writeDelayMs === undefined
+          ? lag
+          : Math.max(lag, queueLag + writeDelayMs(pendingEvents * framesPerEvent))
       if (projected <= maxLagMs) return undefined
       return {
         lagMs: lag,
@@ -167,23 +180,35 @@ export function createAdmission(options: AdmissionOptions): Admission {
       if (position !== undefined && compare(last.id, position) <= 0) return
       pendingIds.push(last.id)
       pendingAt.push(now())
+      pendingCount.push(events.length)
+      pendingEvents += events.length
     },
     close() {
       if (sampler !== undefined) clearInterval(sampler)
     },
-    dispatched(batch) {
+    dispatched(batch, frames) {
       const last = batch.at(-1)
       if (last === undefined) return
+      if (frames !== undefined && frames >= 0) {
+        const perEvent = frames / batch.length
+        framesPerEvent = framesPerEvent === 0 ? perEvent : (framesPerEvent + perEvent) / 2
+      }
       position = last.id
       behindSince = batch.length >= pageSize ? last.publishedAt : undefined
-      while (head < pendingIds.length && compare(pendingIds[head] as string, last.id) <= 0) head++
+      while (head < pendingIds.length && compare(pendingIds[head] as string, last.id) <= 0) {
+        pendingEvents -= pendingCount[head] as number
+        head++
+      }
       if (head === pendingIds.length) {
         pendingIds.length = 0
         pendingAt.length = 0
+        pendingCount.length = 0
+        pendingEvents = 0
         head = 0
       } else if (head > 1024) {
         pendingIds.splice(0, head)
         pendingAt.splice(0, head)
+        pendingCount.splice(0, head)
         head = 0
       }
     },

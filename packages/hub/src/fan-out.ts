@@ -90,6 +90,8 @@ export interface FanOut {
   readonly size: number
   /** The newest event this node delivered (the tail's position), if any yet. */
   readonly latest: StoredEvent | undefined
+  /** Frames handed to subscribers' queues by `dispatch` so far (one per subscriber per event). */
+  readonly handed: number
 }
 
 /**
@@ -165,6 +167,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
     { matcher: Pick<TopicMatcher, 'matches'>; subs: Set<Subscriber> }
   >()
   let latest: StoredEvent | undefined
+  let handed = 0
   // Subscribers asking for the same topics share one topics array (and its strings): most
   // subscribers of a node ask for one of a few lists, and an array and a string of their own
   // are about 80 bytes per idle subscriber. Counted, dropped with the last one.
@@ -362,6 +365,9 @@ export function createFanOut(options: FanOutOptions): FanOut {
     get latest() {
       return latest
     },
+    get handed() {
+      return handed
+    },
 
     async attach(session, herald, principal, mercure) {
       const cursor = mercure === undefined ? session.lastEventId : mercure.cursor
@@ -459,7 +465,10 @@ export function createFanOut(options: FanOutOptions): FanOut {
         // buffers it once.
         reach(event.topic, deliver)
         for (const topic of event.alternates) reach(topic, deliver)
-        if (delivered > 0) metrics.delivered.inc(delivered)
+        if (delivered > 0) {
+          metrics.delivered.inc(delivered)
+          handed += delivered
+        }
         if (dropped > 0) metrics.conflated.inc(dropped)
         observePublished(event)
       }

@@ -370,7 +370,7 @@ export function createHub(options: HubOptions): Hub {
     pageSize: TAIL_PAGE_SIZE,
     compare: store.cursors.compare,
     writeLagMs: () => lateStreams?.writeLagMs ?? 0,
-    writeDelayMs: () => lateStreams?.writeDelayMs ?? 0,
+    writeDelayMs: (frames) => lateStreams?.writeDelayMsWith(frames) ?? 0,
   })
   let conflation: ReturnType<typeof createConflation>
   try {
@@ -558,6 +558,7 @@ export function createHub(options: HubOptions): Hub {
     },
   })
   lateAcceptor = acceptor
+  let handedBefore = 0
   const tail = startNodeTail({
     store,
     fanOut,
@@ -569,7 +570,10 @@ export function createHub(options: HubOptions): Hub {
     // that it spans every event appended meanwhile and a superseded one is never written.
     beforeRead: conflation === undefined ? undefined : () => streams.flushed(),
     onBatch(batch) {
-      admission.dispatched(batch)
+      // What the batch put in subscribers' queues (the fan-out ran just before).
+      const handed = fanOut.handed
+      admission.dispatched(batch, handed - handedBefore)
+      handedBefore = handed
       stats.observe(batch)
       tails.dispatch(batch)
     },

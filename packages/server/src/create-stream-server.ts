@@ -45,6 +45,12 @@ export function createStreamServer(options: StreamServerOptions = {}): StreamSer
     get writeDelayMs() {
       return writeDelayMs()
     },
+    writeDelayMsWith(frames) {
+      if (typeof frames !== 'number' || !(frames >= 0)) {
+        throw new TypeError(`writeDelayMsWith: frames must be a non-negative number, got ${frames}`)
+      }
+      return writeDelayMs(frames)
+    },
     flushed,
     drain,
     close,

@@ -46,6 +46,9 @@ export interface ServerCore {
   readonly guard: ConnectionGuard
 }
 
+/** How long the flush's write rate is measured before it is folded into the estimate, in ms. */
+const RATE_WINDOW_MS = 200
+
 const silent: Logger = {
   debug() {},
   info() {},
@@ -122,7 +125,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
   sessions: Set<StreamSession>
   isDraining(): boolean
   writeLagMs(): number
-  writeDelayMs(): number
+  writeDelayMs(extraFrames?: number): number
   flushed(): Promise<void>
   drain(options?: DrainOptions): Promise<void>
   close(): Promise<void>
@@ -170,11 +173,14 @@ export function createServerCore(options: StreamServerOptions = {}): {
   let dirty: StreamSession[] = []
   let dirtySince = 0
   let flushScheduled = false
-  // When the pass in progress began writing, and how long the last complete pass took (both
-  // performance.now() ms): a frame queued now waits for about a pass, and the hub's publish
-  // admission adds it to the lag it projects.
-  let passStartedAt = 0
-  let lastPassMs = 0
+  // The write rate: frames handed to transports per ms while the flush is busy (its slices and
+  // every turn between them: what else the node does competes with the writes), measured over
+  // windows of RATE_WINDOW_MS (or a busy spell, if shorter) and averaged with the previous
+  // estimate; 0 until the first window. `busySince` (performance.now(); 0: idle) and
+  // `busyFrames` are the window in progress.
+  let framesPerMs = 0
+  let busySince = 0
+  let busyFrames = 0
   // Passes completed, and who waits for a given count (`flushed()`).
   let passes = 0
   let passWaiters: { pass: number; resolve: () => void }[] = []
@@ -192,23 +198,21 @@ export function createServerCore(options: StreamServerOptions = {}): {
     return 0
   }
 
-  function writeDelayMs(): number {
-    if (at < passing.length) {
-      // A frame queued now for a session this pass already wrote waits for the rest of the pass
-      // (about as long as the last one, if it has not run that long yet) and the whole next
-      // one (at least as long as this one has run).
-      const elapsed = performance.now() - passStartedAt
-      return Math.max(0, lastPassMs - elapsed) + Math.max(lastPassMs, elapsed)
-    }
-    // Sessions wait for the next pass: about as long as the last one.
-    if (dirty.length > 0) return lastPassMs
-    // Nothing waits: written in the next turn, however long a past pass was.
-    return 0
+  function writeDelayMs(extraFrames = 0): number {
+    const frames = host.framesQueued + extraFrames
+    if (frames <= 0 || framesPerMs === 0) return 0
+    // The flush goes round the sessions, each written once per pass; a frame queued now for a
+    // session just written waits a whole round. A round writes what is queued now plus what
+    // arrives meanwhile for the sessions it has not reached yet: while the node is past its
+    // capacity (arrivals as fast as the writes), about as much again. So: twice what is
+    // queued, at the rate the node has been writing.
+    return (2 * frames) / framesPerMs
   }
 
   function runFlush(): void {
     flushScheduled = false
-    const started = metrics === undefined ? 0 : performance.now()
+    const started = performance.now()
+    if (busySince === 0) busySince = started
     const now = Date.now()
     let writes = 0
     let frames = 0
@@ -222,7 +226,6 @@ export function createServerCore(options: StreamServerOptions = {}): {
         dirty = passing
         passing = next
         passingSince = dirtySince
-        passStartedAt = performance.now()
       }
       const end = Math.min(passing.length, at + budget)
       const from = at
@@ -241,12 +244,22 @@ export function createServerCore(options: StreamServerOptions = {}): {
         passing.length = 0
         at = 0
         passes++
-        lastPassMs = performance.now() - passStartedAt
       }
     }
     if (passing.length > 0 || dirty.length > 0) {
       flushScheduled = true
       schedule(runFlush)
+    }
+    busyFrames += frames
+    const ended = performance.now()
+    if (!flushScheduled || ended - busySince >= RATE_WINDOW_MS) {
+      const ms = ended - busySince
+      if (busyFrames > 0 && ms > 0) {
+        const rate = busyFrames / ms
+        framesPerMs = framesPerMs === 0 ? rate : (framesPerMs + rate) / 2
+      }
+      busySince = flushScheduled ? ended : 0
+      busyFrames = 0
     }
     if (passWaiters.length > 0 && passWaiters[0] !== undefined && passWaiters[0].pass <= passes) {
       const waiters = passWaiters
@@ -321,6 +334,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
 
   const host: SessionHost = {
     maxQueueBytes,
+    framesQueued: 0,
     ending(sink) {
       ending.add(sink)
       sink.end(() => {

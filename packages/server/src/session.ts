@@ -15,6 +15,11 @@ import type { CloseReason, Frame, Session, SessionInfo } from './types.js'
 export interface SessionHost {
   /** Per-session bound on queued plus transport-buffered bytes. */
   readonly maxQueueBytes: number
+  /**
+   * Frames queued in every session of the host and not yet handed to a transport: sessions
+   * add what they queue and take off what they hand over or drop.
+   */
+  framesQueued: number
   /** Puts the session on the list flushed at the end of this event-loop turn. */
   schedule(session: StreamSession): void
   /**
@@ -278,6 +283,7 @@ export class StreamSession implements Session, SinkOwner {
     }
     this.queued += size
     this.frames++
+    this.host.framesQueued++
     if (this.head === undefined) this.head = bytes
     else if (this.more === undefined) this.more = [bytes]
     else this.more.push(bytes)
@@ -304,6 +310,7 @@ export class StreamSession implements Session, SinkOwner {
     this.more = undefined
     this.queued = 0
     this.frames = 0
+    this.host.framesQueued -= frames
     // In flight before writing: a transport may report completion synchronously (Fetch).
     if (done !== undefined) this.inFlight = frames
     if (more === undefined) sink.write(head, done)
@@ -381,6 +388,7 @@ export class StreamSession implements Session, SinkOwner {
     this.head = undefined
     this.more = undefined
     this.queued = 0
+    this.host.framesQueued -= this.frames
     this.frames = 0
     this.sinkBuffered = 0
     this.inFlight = 0

@@ -450,12 +450,22 @@ export interface StreamServer {
   readonly writeLagMs: number
   /**
    * While frames wait for their write: how long, in ms, a frame queued now would wait for it,
-   * at worst (a session the pass in progress already wrote waits for the rest of that pass and
-   * the whole next one), estimated from how long the last complete pass took and how long the
-   * one in progress has run. 0 when nothing waits. The hub's publish admission refuses an event
-   * that this would deliver later than its bound.
+   * at worst. The flush writes each session once per pass, so a frame queued for a session the
+   * pass just wrote waits a whole pass, which writes every frame queued now plus, past the
+   * node's capacity, about as many arriving meanwhile: twice the frames queued in all
+   * sessions, over the rate the node has been writing frames (measured while the flush is
+   * busy, the rest of the node's work included). 0 when nothing waits or before the first
+   * measurement. Frames held for a slow peer count too. The hub's publish admission refuses
+   * an event that this would deliver later than its bound.
    */
   readonly writeDelayMs: number
+  /**
+   * {@link StreamServer.writeDelayMs} if `frames` more frames were queued first (events
+   * accepted but not yet handed to the sessions: the hub's admission counts them).
+   *
+   * @throws {TypeError} when `frames` is not a non-negative number.
+   */
+  writeDelayMsWith(frames: number): number
   /**
    * Resolves once every frame queued before the call has been handed to its transport (or its
    * session closed, or waits for a slow peer to take the previous write): at once when nothing
