@@ -17,6 +17,8 @@
  *                                   NATS_URL), their CPU reported beside the hub's
  *   BENCH_SECONDS=3                 measured seconds per load
  *   BENCH_PAYLOAD=128               payload bytes
+ *   HERALD_TREE=path                another checkout's build for the Herald servers (herald,
+ *                                   herald-lean, hub-*), for a before/after run
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -58,6 +60,7 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16)
 const PER_GENERATOR = 5000
 const CLK_TCK = 100
 const root = new URL('..', import.meta.url).pathname
+const tree = process.env.HERALD_TREE ?? root
 // CLOCK_MONOTONIC in ms: the load generators read the same clock.
 const now = () => Number(process.hrtime.bigint()) / 1e6
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -148,7 +151,7 @@ async function startServer(kind: Kind): Promise<RunningServer> {
         '0',
         process.execPath,
         ...nodeArgs,
-        join(root, 'packages/cli/dist/bin.js'),
+        join(tree, 'packages/cli/dist/bin.js'),
         'serve',
         '--port',
         String(port),
@@ -165,7 +168,7 @@ async function startServer(kind: Kind): Promise<RunningServer> {
         '--max-connections-per-ip',
         '100000',
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree },
     )
   } else {
     child = spawn(
@@ -176,11 +179,11 @@ async function startServer(kind: Kind): Promise<RunningServer> {
         process.execPath,
         '--import',
         'tsx',
-        join(root, 'bench/fanout-server.ts'),
+        join(tree, 'bench/fanout-server.ts'),
         kind,
         String(port),
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: tree },
     )
   }
   await waitForPort(port)
