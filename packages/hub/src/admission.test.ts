@@ -167,13 +167,14 @@ describe('createAdmission', () => {
     admission.appended([event(3), event(4)])
     admission.appended([event(5)])
     expect(admission.check()).toEqual({ lagMs: 0, projectedMs: 1200, retryAfterS: 1 })
-    // The first append dispatched (2 events, 2000 frames each this time): the per-event figure
-    // is averaged (3000), one event waits: 300 ms.
-    admission.dispatched([event(3), event(4)], 4000)
+    // The first append dispatched (2 events, 1000 frames each this time: a conflated topic's
+    // batch puts fewer frames in the queues): frames over events with the older batch at half
+    // weight, (8000 / 2 + 2000) / (2 / 2 + 2) = 2000 per event; one event waits: 200 ms.
+    admission.dispatched([event(3), event(4)], 2000)
     expect(admission.check()).toBeUndefined()
     admission.dispatched([event(5)], 3000)
     expect(admission.check()).toBeUndefined()
-    expect(asked).toEqual([0, 12_000, 3000, 0])
+    expect(asked).toEqual([0, 12_000, 2000, 0])
   })
 
   it('only measures without a bound', () => {

@@ -109,10 +109,13 @@ export function createAdmission(options: AdmissionOptions): Admission {
   const pendingAt: number[] = []
   const pendingCount: number[] = []
   let head = 0
-  // Events in the pending appends, and the frames an event put in subscribers' queues lately
-  // (averaged over batches): what the pending appends will add to the writes.
+  // Events in the pending appends, and the frames an event put in subscribers' queues lately:
+  // frames over events of the batches dispatched, each batch weighing half as much as the next
+  // (per event, not per batch: with conflation one batch of hundreds of events may put one
+  // frame in each queue). What the pending appends will add to the writes.
   let pendingEvents = 0
-  let framesPerEvent = 0
+  let recentFrames = 0
+  let recentEvents = 0
   // While the tail reads full pages: publish time of the last event it read.
   let behindSince: number | undefined
   // The last id dispatched: an append the tail already delivered (it may read the event before
@@ -166,7 +169,13 @@ export function createAdmission(options: AdmissionOptions): Admission {
       const projected =
         writeDelayMs === undefined
           ? lag
-          : Math.max(lag, queueLag + writeDelayMs(pendingEvents * framesPerEvent))
+          : Math.max(
+              lag,
+              queueLag +
+                writeDelayMs(
+                  recentEvents === 0 ? 0 : (pendingEvents * recentFrames) / recentEvents,
+                ),
+            )
       if (projected <= maxLagMs) return undefined
       return {
         lagMs: lag,
@@ -190,8 +199,8 @@ export function createAdmission(options: AdmissionOptions): Admission {
       const last = batch.at(-1)
       if (last === undefined) return
       if (frames !== undefined && frames >= 0) {
-        const perEvent = frames / batch.length
-        framesPerEvent = framesPerEvent === 0 ? perEvent : (framesPerEvent + perEvent) / 2
+        recentFrames = recentFrames / 2 + frames
+        recentEvents = recentEvents / 2 + batch.length
       }
       position = last.id
       behindSince = batch.length >= pageSize ? last.publishedAt : undefined
