@@ -1,0 +1,53 @@
+/**
+ * Black-box: what a default `herald serve` does NOT load or build while it starts and holds an
+ * idle stream. Every file page of the node binary a process touches (ICU data, the source of a
+ * built-in module, the code that runs it) stays in its RSS, and with 15000 idle streams these
+ * are a fifth of the hub's memory (docs/scaling.md): what only some features need is loaded by
+ * the first request that needs it. A preload (fixtures/startup-probe.mjs) records, at exit, the
+ * counts and `process.moduleLoadList`.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startHubProcess } from '@herald/testkit'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const probe = fileURLToPath(new URL('./fixtures/startup-probe.mjs', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 'herald-startup-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+interface Probe {
+  collators: number
+  modules: string[]
+}
+
+/** Starts `herald serve` on SQLite, opens one stream (its head), then stops it. */
+async function footprint(): Promise<Probe> {
+  const out = join(dir, 'probe.json')
+  const hub = await startHubProcess({
+    args: ['--store', `sqlite:${join(dir, 'herald.db')}`],
+    env: { NODE_OPTIONS: `--import ${probe}`, HERALD_STARTUP_PROBE: out },
+  })
+  await new Promise<void>((resolve, reject) => {
+    const req = request(`${hub.url}/events?topic=idle`, { agent: false })
+    req.once('error', reject)
+    req.once('response', (res) => {
+      expect(res.statusCode).toBe(200)
+      req.destroy()
+      resolve()
+    })
+    req.end()
+  })
+  expect(await hub.stop()).toBe(0)
+  return JSON.parse(readFileSync(out, 'utf8')) as Probe
+}
+
+describe('herald serve start-up footprint', () => {
+  it('holds an idle stream without building an Intl.Collator (ICU collation data)', async () => {
+    const seen = await footprint()
+    expect(seen.modules.length).toBeGreaterThan(0)
+    expect(seen.collators).toBe(0)
+  })
+})
