@@ -20,7 +20,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 interface Probe {
   collators: number
+  /** `process.moduleLoadList`: Node's built-in modules and bindings. */
   modules: string[]
+  /** The URL of every ES module loaded (files, packages, `node:` built-ins). */
+  urls: string[]
 }
 
 /** Starts `herald serve` on SQLite, opens one stream (its head), then stops it. */
@@ -41,13 +44,23 @@ async function footprint(): Promise<Probe> {
     req.end()
   })
   expect(await hub.stop()).toBe(0)
-  return JSON.parse(readFileSync(out, 'utf8')) as Probe
+  const urls = readFileSync(`${out}.urls`, 'utf8').split('\n').filter(Boolean)
+  return { ...(JSON.parse(readFileSync(out, 'utf8')) as Omit<Probe, 'urls'>), urls }
 }
 
-describe('herald serve start-up footprint', () => {
-  it('holds an idle stream without building an Intl.Collator (ICU collation data)', async () => {
-    const seen = await footprint()
-    expect(seen.modules.length).toBeGreaterThan(0)
+describe('herald serve start-up footprint', async () => {
+  const seen = await footprint()
+
+  it('saw the start-up (the probe ran)', () => {
+    expect(seen.modules).toContain('NativeModule http')
+    expect(seen.urls.some((url) => url.includes('/packages/hub/dist/'))).toBe(true)
+  })
+
+  it('holds an idle stream without building an Intl.Collator (ICU collation data)', () => {
     expect(seen.collators).toBe(0)
+  })
+
+  it('checks its configuration without zod (its module graph)', () => {
+    expect(seen.urls.filter((url) => url.includes('/node_modules/zod/'))).toEqual([])
   })
 })

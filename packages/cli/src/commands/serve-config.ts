@@ -1,14 +1,13 @@
 /**
  * `herald serve` configuration: defaults, then an optional config file (JSON, YAML or TOML),
  * then `HERALD_*` environment variables, then flags (each later source wins). Every value is
- * checked by its schema in serve-settings.ts, with a message naming the setting and the
+ * checked by its check in serve-settings.ts, with a message naming the setting and the
  * source it came from.
  */
 import { readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { HeraldError } from '@herald/protocol'
 import { assertValidTopicPattern } from '@herald/store'
-import type { z } from 'zod'
 import { closest } from '../suggest.js'
 import {
   envOf,
@@ -86,15 +85,11 @@ async function readConfigFile(path: string): Promise<Record<string, unknown>> {
 
 function check(key: SettingKey, raw: unknown, source: string): unknown {
   const meta = metaOf(key)
-  const schema = serveSettings[key] as z.ZodType
-  const result = schema.safeParse(raw, {
-    error: (issue) =>
-      issue.code === 'custom' && typeof issue.message === 'string'
-        ? issue.message
-        : `expected ${meta.expected}, got ${JSON.stringify(raw)}`,
-  })
-  if (!result.success) throw bad(source, result.error.issues[0]?.message ?? 'invalid')
-  return result.data
+  const result = serveSettings[key].check(raw)
+  if (!result.ok) {
+    throw bad(source, result.message ?? `expected ${meta.expected}, got ${JSON.stringify(raw)}`)
+  }
+  return result.value
 }
 
 /**

@@ -1,14 +1,13 @@
 /**
- * Every `herald serve` setting, once: its type and bounds (a zod schema), its help text and
+ * Every `herald serve` setting, once: its type and bounds (a check), its help text and
  * placeholder. The flag (`--max-payload`), the environment variable (`HERALD_MAX_PAYLOAD`)
  * and the config-file key (`maxPayload`, also `max-payload` or `max_payload`) all derive from
  * the key, so help, parsing and docs cannot drift apart. Adding a setting is one entry here.
  *
- * Each schema takes what a flag or an environment variable gives (a string) as well as what
+ * Each check takes what a flag or an environment variable gives (a string) as well as what
  * a JSON, YAML or TOML file gives (a number, a boolean, an array).
  */
 import type { TopicRetentionRule } from '@herald/hub'
-import { z } from 'zod'
 
 /** How a setting shows in help and how the CLI parses its flag. */
 export interface SettingMeta {
@@ -25,66 +24,103 @@ export interface SettingMeta {
   readonly expected: string
 }
 
-function setting<T extends z.ZodType>(schema: T, meta: SettingMeta): T {
-  return schema.meta({ ...meta }) as T
+/**
+ * What a setting's check made of a value: the value, or a refusal with a message of its own
+ * (absent: the caller says `expected <meta.expected>, got <the value>`).
+ */
+export type Checked<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly message?: string }
+
+/** One setting: how it checks and converts a value, and how it shows in help. */
+export interface Setting<T> {
+  readonly meta: SettingMeta
+  /** Takes what a flag or an environment variable gives (a string) or what a file gives. */
+  check(raw: unknown): Checked<T>
 }
 
-const fromText = (parse: (text: string) => unknown) => (raw: unknown) =>
+/** The type of a setting's value. */
+export type SettingValue<S> = S extends Setting<infer T> ? T : never
+
+// Hand-written rather than a schema library: these few shapes are all serve needs, and zod's
+// module graph cost every `herald serve` about 3.7 MiB of RSS for the process's whole life
+// (docs/benchmarks.md, 2026-12-06, third session).
+const ok = <T>(value: T): Checked<T> => ({ ok: true, value })
+const refused: Checked<never> = { ok: false }
+
+function setting<T>(check: (raw: unknown) => Checked<T>, meta: SettingMeta): Setting<T> {
+  return { meta: { ...meta }, check }
+}
+
+const fromText = (raw: unknown, parse: (text: string) => unknown): unknown =>
   typeof raw === 'string' ? parse(raw.trim()) : raw
 
-const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess(
-    fromText((t) => (/^-?\d+$/.test(t) ? Number(t) : t)),
-    z.number().int().min(min).max(max),
-  )
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (raw: unknown): Checked<number> => {
+    const v = fromText(raw, (t) => (/^-?\d+$/.test(t) ? Number(t) : t))
+    return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
+      ? ok(v)
+      : refused
+  }
 
-const number = (min: number) =>
-  z.preprocess(
-    fromText((t) => (/^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t)),
-    z.number().min(min).finite(),
-  )
+const number =
+  (min: number) =>
+  (raw: unknown): Checked<number> => {
+    const v = fromText(raw, (t) => (/^-?\d+(\.\d+)?$/.test(t) ? Number(t) : t))
+    return typeof v === 'number' && Number.isFinite(v) && v >= min ? ok(v) : refused
+  }
 
-const text = () => z.string().min(1)
+const text =
+  () =>
+  (raw: unknown): Checked<string> =>
+    typeof raw === 'string' && raw.length >= 1 ? ok(raw) : refused
 
-const boolean = () =>
-  z.preprocess(
-    fromText((t) =>
+const boolean =
+  () =>
+  (raw: unknown): Checked<boolean> => {
+    const v = fromText(raw, (t) =>
       /^(1|true|yes|on)$/i.test(t) ? true : /^(0|false|no|off|)$/i.test(t) ? false : t,
-    ),
-    z.boolean(),
-  )
+    )
+    return typeof v === 'boolean' ? ok(v) : refused
+  }
 
-const list = (separator: string) =>
-  z.preprocess(
-    (raw) => (typeof raw === 'string' ? raw.split(separator) : raw),
-    z.array(z.string()).transform((items) => items.map((v) => v.trim()).filter((v) => v !== '')),
-  )
+const list =
+  (separator: string) =>
+  (raw: unknown): Checked<string[]> => {
+    const items = typeof raw === 'string' ? raw.split(separator) : raw
+    if (!Array.isArray(items) || !items.every((v) => typeof v === 'string')) return refused
+    return ok(items.map((v: string) => v.trim()).filter((v) => v !== ''))
+  }
+
+const oneOf =
+  <const T extends string>(values: readonly T[]) =>
+  (raw: unknown): Checked<T> =>
+    values.includes(raw as T) ? ok(raw as T) : refused
 
 /**
  * `PATTERN=EVENTS[,SECONDS]` (either bound may be empty, not both). The pattern's syntax is
  * checked by the hub's topic rules when the configuration is resolved.
  */
-const retentionRules = () =>
-  list(';').transform((items, ctx): TopicRetentionRule[] => {
+const retentionRules =
+  () =>
+  (raw: unknown): Checked<TopicRetentionRule[]> => {
+    const listed = list(';')(raw)
+    if (!listed.ok) return listed
     const rules: TopicRetentionRule[] = []
-    for (const item of items) {
+    for (const item of listed.value) {
       const eq = item.lastIndexOf('=')
       const match = eq === -1 ? null : /^(\d*)(?:,(\d+(?:\.\d+)?))?$/.exec(item.slice(eq + 1))
       if (match === null || (match[1] === '' && match[2] === undefined)) {
-        ctx.addIssue({
-          code: 'custom',
+        return {
+          ok: false,
           message: `expected PATTERN=EVENTS[,SECONDS] (e.g. metrics/**=1000), got ${JSON.stringify(item)}`,
-        })
-        return z.NEVER
+        }
       }
       const events = match[1] === '' ? undefined : Number(match[1])
       const seconds = match[2] === undefined ? undefined : Number(match[2])
       if (events === 0 || seconds === 0) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `bounds must be positive in ${JSON.stringify(item)}`,
-        })
-        return z.NEVER
+        return { ok: false, message: `bounds must be positive in ${JSON.stringify(item)}` }
       }
       rules.push({
         pattern: item.slice(0, eq),
@@ -92,8 +128,8 @@ const retentionRules = () =>
         ...(seconds === undefined ? {} : { maxAgeMs: Math.round(seconds * 1000) }),
       })
     }
-    return rules
-  })
+    return ok(rules)
+  }
 
 /** Log levels, in the order pino ranks them. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -271,7 +307,7 @@ export const serveSettings = {
     default: '10',
     expected: 'a number >= 0',
   }),
-  logLevel: setting(z.enum(LOG_LEVELS), {
+  logLevel: setting(oneOf(LOG_LEVELS), {
     placeholder: 'LEVEL',
     help: LOG_LEVELS.join(' | '),
     default: 'info',
@@ -315,7 +351,7 @@ export const serveSettings = {
     help: 'worker processes sharing the port and the log (node:cluster): N, or auto for one per CPU core',
     expected: 'a positive integer or auto',
   }),
-} satisfies Record<string, z.ZodType>
+} satisfies Record<string, Setting<unknown>>
 
 /** A setting's key (`maxPayload`). */
 export type SettingKey = keyof typeof serveSettings
@@ -348,15 +384,15 @@ export const serveDefaults = {
   leanStreams: true,
   leanPublish: true,
   workers: '1',
-} satisfies Partial<{ [K in SettingKey]: z.output<(typeof serveSettings)[K]> }>
+} satisfies Partial<{ [K in SettingKey]: SettingValue<(typeof serveSettings)[K]> }>
 
 type Defaulted = keyof typeof serveDefaults
 
 /** The resolved `herald serve` configuration. */
 export type ServeConfig = {
-  [K in Defaulted]: z.output<(typeof serveSettings)[K]>
+  [K in Defaulted]: SettingValue<(typeof serveSettings)[K]>
 } & {
-  [K in Exclude<SettingKey, Defaulted>]: z.output<(typeof serveSettings)[K]> | undefined
+  [K in Exclude<SettingKey, Defaulted>]: SettingValue<(typeof serveSettings)[K]> | undefined
 }
 
 /** `maxPayload` -> `max-payload`. */
@@ -371,7 +407,7 @@ export function envOf(key: string): string {
 
 /** A setting's help metadata. */
 export function metaOf(key: SettingKey): SettingMeta {
-  return serveSettings[key].meta() as unknown as SettingMeta
+  return serveSettings[key].meta
 }
 
 /** Every setting key, in help order. */
