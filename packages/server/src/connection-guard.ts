@@ -205,6 +205,11 @@ export function createConnectionGuard(host: GuardHost): ConnectionGuard {
       // socket's 'close' listeners to two (the app's and the session's): a third one grows
       // the listener array to 19 slots (168 bytes) for the socket's whole life.
       socket.removeListener('close', onClose)
+      // node:net keeps the peer address it read for the limits ({ address, family, port }, 56
+      // bytes and the address string) on the socket for its whole life; the stream keeps its
+      // own copy of the address (its session info). A later `remoteAddress` asks the kernel
+      // again.
+      ;(socket as { _peername?: unknown })._peername = undefined
     },
 
     finished(socket) {

@@ -126,7 +126,11 @@ describe('lean connection path', () => {
     // socket became a stream (a third listener used to grow the array for the socket's life).
     expect(socket.listenerCount('close')).toBe(1)
     expect(socket.listenerCount('data')).toBe(0)
+    // Nor does node:net keep the peer address it read for the limits: the session has it.
+    expect((socket as unknown as { _peername?: unknown })._peername).toBeUndefined()
     const session = sessions[0] as Session
+    expect(session.info.ip).toBe('127.0.0.1')
+    expect(socket.remoteAddress).toBe('127.0.0.1')
     expect(session.info.headers['x-tenant']).toBe('t1')
     expect(session.info.headers['x-list']).toBe('a,  b')
     expect(session.info.headers.accept).toBe('text/event-stream')
