@@ -24,6 +24,8 @@ interface Probe {
   modules: string[]
   /** The URL of every ES module loaded (files, packages, `node:` built-ins). */
   urls: string[]
+  /** The file of every CommonJS module loaded. */
+  cjs: string[]
 }
 
 /** Starts `herald serve` on SQLite, opens one stream (its head), then stops it. */
@@ -62,5 +64,13 @@ describe('herald serve start-up footprint', async () => {
 
   it('checks its configuration without zod (its module graph)', () => {
     expect(seen.urls.filter((url) => url.includes('/node_modules/zod/'))).toEqual([])
+  })
+
+  it('loads no second OpenTelemetry API while nothing registered with it', () => {
+    // prom-client's process metrics require() the API's CommonJS build anyway; the hub used to
+    // import its ES build too (a second copy, about a hundred modules) for spans that are
+    // no-ops until an SDK registers.
+    expect(seen.cjs.some((path) => path.includes('/node_modules/prom-client/'))).toBe(true)
+    expect(seen.urls.filter((url) => url.includes('/node_modules/@opentelemetry/'))).toEqual([])
   })
 })

@@ -7,7 +7,6 @@
 import type { Socket } from 'node:net'
 import { isHeraldError } from '@herald/protocol'
 import type { NodeRequest, NodeResponse, Session, StreamRequest } from '@herald/server'
-import { SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Principal } from './auth.js'
 import type { HubContext } from './context.js'
 import { corsHeaders } from './context.js'
@@ -15,8 +14,7 @@ import type { HubRequest, HubResponse } from './http-io.js'
 import { errorResponse, fail, fromStreamRequest, toResponse, writeNode } from './http-io.js'
 import type { MercureSubscription } from './mercure/subscription.js'
 import type { Router, StreamRoute, Subscription } from './routes/route.js'
-
-const tracer = trace.getTracer('@herald/hub')
+import { hubTracer, SPAN_STATUS_ERROR } from './tracing.js'
 
 /** Accepts event streams. */
 export interface StreamAcceptor {
@@ -149,19 +147,19 @@ export function createStreamAcceptor(
       route.start(session, subscription)
       return
     }
-    const span = tracer.startSpan('herald.subscribe', {
+    const span = hubTracer()?.startSpan('herald.subscribe', {
       attributes: {
         'herald.topics': topics,
         'herald.resume': session.lastEventId !== undefined,
       },
     })
     options.attach(session, topics, principal, mercure).then(
-      () => span.end(),
+      () => span?.end(),
       (error: unknown) => {
         logger.error({ err: error, sessionId: session.id }, 'replay failed')
-        span.recordException(error as Error)
-        span.setStatus({ code: SpanStatusCode.ERROR })
-        span.end()
+        span?.recordException(error as Error)
+        span?.setStatus({ code: SPAN_STATUS_ERROR })
+        span?.end()
       },
     )
   }

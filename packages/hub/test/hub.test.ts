@@ -308,6 +308,26 @@ describe('createHub', () => {
     expect(spans).toContain('herald.subscribe')
   })
 
+  it('records OpenTelemetry spans when the provider is registered after the hub started', async () => {
+    const { url } = await start()
+    const spans: string[] = []
+    const tracer = {
+      startSpan(name: string) {
+        spans.push(name)
+        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+      },
+    } as unknown as Tracer
+    expect(trace.setGlobalTracerProvider({ getTracer: () => tracer })).toBe(true)
+    cleanups.push(async () => trace.disable())
+    const published = await fetch(`${url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ topic: 't', data: 'x' }),
+    })
+    expect(published.status).toBe(200)
+    expect(spans).toEqual(['herald.publish'])
+  })
+
   it('validates its options', () => {
     const store = createMemoryEventStore()
     expect(() => createHub({ store, maxPayloadBytes: 0 })).toThrow(/maxPayloadBytes/)

@@ -5,16 +5,15 @@
  */
 import { HeraldError, isHeraldError } from '@herald/protocol'
 import type { AppendInput, BlobInput, StoredEvent } from '@herald/store'
-import { type Span, SpanStatusCode, trace } from '@opentelemetry/api'
+import type { Span } from '@opentelemetry/api'
 import type { Principal } from '../auth.js'
 import { ANONYMOUS, canPublish } from '../auth.js'
 import type { HubContext } from '../context.js'
 import type { HubRequest, HubResponse } from '../http-io.js'
 import { decodeUtf8, errorResponse, fail, json, originAllowed } from '../http-io.js'
 import { parseFormPublish, parseJsonPublish } from '../publish-request.js'
+import { hubTracer, SPAN_STATUS_ERROR } from '../tracing.js'
 import type { RouteFactory } from './route.js'
-
-const tracer = trace.getTracer('@herald/hub')
 
 /** The request headers a cross-origin publish may send. */
 export const PUBLISH_PREFLIGHT = {
@@ -128,8 +127,12 @@ export function createPublishHandler(
    * Appends parsed, authorized events whose schemas were checked (the blob first, if any).
    * Throws `HeraldError`s.
    */
-  function store({ events, blob }: Parsed, started: number, span: Span): Promise<StoredEvent[]> {
-    span.setAttribute('herald.events', events.length)
+  function store(
+    { events, blob }: Parsed,
+    started: number,
+    span: Span | undefined,
+  ): Promise<StoredEvent[]> {
+    span?.setAttribute('herald.events', events.length)
     const [first] = events
     // A blob is put before its event is appended and deleted if the append fails (blobs.ts).
     return blob !== undefined && ctx.blobs !== undefined && first !== undefined
@@ -170,7 +173,7 @@ export function createPublishHandler(
     parsed: Parsed,
     flavour: PublishFlavour,
     started: number,
-    span: Span,
+    span: Span | undefined,
   ): Promise<HubResponse> {
     // Checked at once when nothing has to be read first (no promise to wait for).
     const checking = ctx.checkSchemas(parsed.events)
@@ -180,7 +183,7 @@ export function createPublishHandler(
 
   return async function handlePublish(req, flavour) {
     const started = performance.now()
-    const span = tracer.startSpan('herald.publish')
+    const span = hubTracer()?.startSpan('herald.publish')
     try {
       // Auth off, or a token the cache holds: no promise to wait for (every await is a trip
       // through the microtask queue).
@@ -280,7 +283,7 @@ export function createPublishHandler(
         text,
         () => accept(parsed, flavour, started, span),
       )
-      span.setAttribute('herald.idempotent_replay', replayed)
+      span?.setAttribute('herald.idempotent_replay', replayed)
       return replayed
         ? { ...answer, headers: { ...answer.headers, 'idempotent-replayed': 'true' } }
         : answer
@@ -294,14 +297,14 @@ export function createPublishHandler(
       if (!isHeraldError(error)) logger.error({ err: error }, 'publish failed')
       metrics.publishErrors.inc({ code: herald.code })
       publishLog.refused(herald.code)
-      span.recordException(herald)
-      span.setStatus({ code: SpanStatusCode.ERROR, message: herald.code })
+      span?.recordException(herald)
+      span?.setStatus({ code: SPAN_STATUS_ERROR, message: herald.code })
       // The store is down or slow: tell the publisher when to try again.
       return herald.status === 503
         ? errorResponse(herald, { 'retry-after': '1' })
         : errorResponse(herald)
     } finally {
-      span.end()
+      span?.end()
     }
   }
 }
