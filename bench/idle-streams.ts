@@ -5,7 +5,7 @@
  * Servers, alternating in every round:
  *   herald        `herald serve` with its defaults (lean streams, SQLite store, heartbeats),
  *                 started as the `herald` executable (packages/cli/bin/herald.js), which runs
- *                 Node with MALLOC_ARENA_MAX=2 (and the flags in HERALD_NODE_FLAGS)
+ *                 Node with `--max-semi-space-size=2` and MALLOC_ARENA_MAX=2
  *   herald-http   the same with `--no-lean-streams` (every stream on node:http)
  *   nchan         nginx + libnginx-mod-nchan, one process
  * Per row: total RSS with N open streams (VmRSS), RSS growth per stream over the empty

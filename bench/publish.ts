@@ -36,8 +36,8 @@
  *   the build in BENCH_BEFORE (a checkout of an earlier commit, built), for a before/after
  *   table in one run.
  *
- * Environment: BENCH_NODE_ARGS (Node flags for the Herald servers, e.g.
- * `--max-semi-space-size=2`), BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
+ * Environment: BENCH_NODE_ARGS (Node flags for the Herald servers, e.g. the `herald`
+ * executable's `--max-semi-space-size=2`), BENCH_SERVERS (comma-separated, default all of the above), BENCH_ROUNDS
  * (default 3; the servers interleave inside each round), BENCH_SECONDS (per measurement,
  * default 5), BENCH_PREFILL (default 150000), BENCH_RATE (the constant-rate run at this many
  * publishes/s for every server instead of half of each one's saturating rate; the server's CPU
@@ -66,7 +66,7 @@ const PROFILE = process.env.BENCH_PROFILE
 // of each server's own saturating rate: the same load for all, so its CPU per publish compares
 // servers at one rate (BENCH_RATE=12000).
 const FIXED_RATE = process.env.BENCH_RATE === undefined ? undefined : Number(process.env.BENCH_RATE)
-// Node flags for the Herald servers (V8 heap settings, to measure them):
+// Node flags for the Herald servers (the `herald` executable's own, to measure them):
 // BENCH_NODE_ARGS="--max-semi-space-size=2".
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const RETENTION = 100_000

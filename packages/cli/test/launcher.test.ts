@@ -1,8 +1,7 @@
 /**
  * The `herald` executable (packages/cli/bin/herald.js, what npm links and `npx herald` runs)
- * starts Node with two glibc malloc arenas (docs/deployment.md), unless the environment already
- * sets them, and with the Node flags in HERALD_NODE_FLAGS. No V8 flag by default: the memory
- * reducer of `herald serve` made the 2 MiB semi-space it used to set worth nothing at idle.
+ * starts Node with the memory settings of docs/scaling.md: a 2 MiB V8 semi-space and two glibc
+ * malloc arenas, unless the caller already chose them.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,13 +28,13 @@ function launch(env: Record<string, string>): { execArgv: string[]; arenas: stri
 }
 
 describe.skipIf(process.platform === 'win32')('the herald executable', () => {
-  it('runs Node with two malloc arenas and no V8 flag', () => {
+  it('runs Node with a 2 MiB semi-space and two malloc arenas', () => {
     const started = launch({ NODE_OPTIONS: `--require ${probe}` })
-    expect(started.execArgv).toEqual([])
+    expect(started.execArgv).toEqual(['--max-semi-space-size=2'])
     expect(started.arenas).toBe('2')
   })
 
-  it('leaves the arenas to the environment', () => {
+  it("leaves the semi-space to the caller's NODE_OPTIONS and the arenas to the environment", () => {
     const started = launch({
       NODE_OPTIONS: `--require ${probe} --max-semi-space-size=16`,
       MALLOC_ARENA_MAX: '8',
@@ -44,7 +43,7 @@ describe.skipIf(process.platform === 'win32')('the herald executable', () => {
     expect(started.arenas).toBe('8')
   })
 
-  it('passes HERALD_NODE_FLAGS to Node as flags', () => {
+  it('takes its Node flags from HERALD_NODE_FLAGS when that is set, even empty', () => {
     expect(launch({ NODE_OPTIONS: `--require ${probe}`, HERALD_NODE_FLAGS: '' }).execArgv).toEqual(
       [],
     )
