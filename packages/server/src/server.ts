@@ -274,7 +274,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
       metrics.increment('frames_total', frames)
       metrics.increment('bytes_total', bytes)
       metrics.observe('flush_sessions', writes)
-      metrics.observe('flush_duration_seconds', (performance.now() - started) / 1000)
+      metrics.observe('flush_duration_seconds', (ended - started) / 1000)
     }
   }
 
