@@ -39,6 +39,17 @@ async function metric(hub: Hub, name: string): Promise<number> {
   return line === undefined ? 0 : Number(line.split(' ')[1])
 }
 
+/** A tracer provider whose tracer records the name of every span started (spans are no-ops). */
+function recordingProvider(spans: string[]): TracerProvider {
+  const tracer = {
+    startSpan(name: string) {
+      spans.push(name)
+      return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
+    },
+  } as unknown as Tracer
+  return { getTracer: () => tracer }
+}
+
 async function eventually(
   check: () => Promise<boolean>,
   what: string,
@@ -286,14 +297,7 @@ describe('createHub', () => {
 
   it('records OpenTelemetry spans once the application registers a provider', async () => {
     const spans: string[] = []
-    const tracer = {
-      startSpan(name: string) {
-        spans.push(name)
-        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
-      },
-    } as unknown as Tracer
-    const provider: TracerProvider = { getTracer: () => tracer }
-    expect(trace.setGlobalTracerProvider(provider)).toBe(true)
+    expect(trace.setGlobalTracerProvider(recordingProvider(spans))).toBe(true)
     cleanups.push(async () => trace.disable())
     const { url } = await start()
     await fetch(`${url}/publish`, {
@@ -311,13 +315,7 @@ describe('createHub', () => {
   it('records OpenTelemetry spans when the provider is registered after the hub started', async () => {
     const { url } = await start()
     const spans: string[] = []
-    const tracer = {
-      startSpan(name: string) {
-        spans.push(name)
-        return trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
-      },
-    } as unknown as Tracer
-    expect(trace.setGlobalTracerProvider({ getTracer: () => tracer })).toBe(true)
+    expect(trace.setGlobalTracerProvider(recordingProvider(spans))).toBe(true)
     cleanups.push(async () => trace.disable())
     const published = await fetch(`${url}/publish`, {
       method: 'POST',

@@ -49,6 +49,20 @@ async function settlesWithin(promise: Promise<unknown>, turns = 4): Promise<bool
   return settled
 }
 
+/** Appends events `1` to `count`, one every two event-loop turns; their (pending) answers. */
+async function appendOverTurns(
+  store: EventStore,
+  count: number,
+): Promise<Promise<StoredEvent[]>[]> {
+  const appends: Promise<StoredEvent[]>[] = []
+  for (let i = 1; i <= count; i++) {
+    appends.push(store.append([{ topic: 't', data: String(i) }]))
+    await turn()
+    await turn()
+  }
+  return appends
+}
+
 const transactions = (events: readonly StoredEvent[]): number =>
   new Set(events.map((event) => event.publishedAt)).size
 
@@ -57,12 +71,7 @@ describe('SQLite store group commit', () => {
     const store = open()
     // The first append of an idle store commits at once.
     await store.append([{ topic: 't', data: '0' }])
-    const appends: Promise<StoredEvent[]>[] = []
-    for (let i = 1; i <= 5; i++) {
-      appends.push(store.append([{ topic: 't', data: String(i) }]))
-      await turn()
-      await turn()
-    }
+    const appends = await appendOverTurns(store, 5)
     // Held: not one is committed (nor answered) yet, five turns later.
     expect(await settlesWithin(Promise.race(appends))).toBe(false)
     await vi.advanceTimersByTimeAsync(1)
@@ -75,12 +84,7 @@ describe('SQLite store group commit', () => {
   it('with groupCommitMs 0, writes each turn in its own transaction', async () => {
     const store = open({ groupCommitMs: 0 })
     await store.append([{ topic: 't', data: '0' }])
-    const appends: Promise<StoredEvent[]>[] = []
-    for (let i = 1; i <= 5; i++) {
-      appends.push(store.append([{ topic: 't', data: String(i) }]))
-      await turn()
-      await turn()
-    }
+    const appends = await appendOverTurns(store, 5)
     const events = (await Promise.all(appends)).flat()
     expect(transactions(events)).toBe(5)
     await store.close()
