@@ -11,6 +11,7 @@ import type { Socket } from 'node:net'
 import { runHandler } from './adapters/run-handler.js'
 import type { RequestView } from './admission.js'
 import { HeadSessionInfo } from './info.js'
+import { HandleSink, takeHandle } from './handle-sink.js'
 import { NodeSink, type NodeWritable } from './node-sink.js'
 import { peerAddress } from './peer-address.js'
 import { type ParsedHead, parseRequestHead, TOKEN } from './request-head.js'
@@ -133,6 +134,7 @@ export function createConnectionHandler(
     })
   }
   const match = options.match ?? defaultMatch
+  const detach = options.detachSockets !== false
   const extraHeaders = options.headers
 
   function handOff(socket: Socket, bytes: Buffer): void {
@@ -200,33 +202,43 @@ export function createConnectionHandler(
       socket.end(block)
       return
     }
+    let raw: HandleSink | undefined
     try {
       // net.Server leaves Nagle on (node:http turns it off): without this, a small event
       // written while the previous one is unacknowledged waits for a delayed ACK.
       socket.setNoDelay(true)
-      socket.cork()
-      socket.write(block)
-      if (core.initialFrame !== undefined) socket.write(core.initialFrame.bytes)
-      socket.uncork()
-      const sink = new NodeSink(socket as unknown as NodeWritable)
+      const encrypted = (socket as { encrypted?: boolean }).encrypted === true
+      // The stream keeps the bare TCP handle and lets go of the Socket (handle-sink.ts),
+      // unless the app asked to keep it or the runtime cannot.
+      raw = detach && !encrypted ? takeHandle(socket as unknown as Socket) : undefined
+      let sink: NodeSink | HandleSink
+      if (raw !== undefined) {
+        const initial = core.initialFrame
+        if (initial === undefined) raw.write(Buffer.from(block))
+        else raw.writev([Buffer.from(block), initial.bytes])
+        sink = raw
+      } else {
+        socket.cork()
+        socket.write(block)
+        if (core.initialFrame !== undefined) socket.write(core.initialFrame.bytes)
+        socket.uncork()
+        sink = new NodeSink(socket as unknown as NodeWritable)
+      }
       // The head text, not the parsed headers: the header values are slices of it, so it
       // stays in memory anyway; the object and the slices need not (see HeadSessionInfo).
-      const info = new HeadSessionInfo(
-        request.ip,
-        parsed.head,
-        (socket as { encrypted?: boolean }).encrypted === true,
-      )
+      const info = new HeadSessionInfo(request.ip, parsed.head, encrypted)
       const session = core.open(info, decision.lastEventId, sink)
       if (session !== undefined) {
         // The sink listens for errors now; one listener instead of two keeps the socket's
         // listener table small.
-        socket.removeListener('error', swallow)
+        if (raw === undefined) socket.removeListener('error', swallow)
         runHandler(onSession, session, request)
       }
     } catch (error) {
       core.unreserve(request.ip)
       core.logger.warn({ ip: request.ip, err: error }, 'could not open stream')
-      socket.destroy()
+      if (raw !== undefined) raw.destroy()
+      else socket.destroy()
     }
   }
 

@@ -383,6 +383,16 @@ export interface ConnectionHandlerOptions {
   /** Extra response headers for every lean stream. */
   headers?: Readonly<Record<string, string>>
   /**
+   * Once a stream's response head is going out, keep only the connection's TCP handle and
+   * let go of node:net's `Socket` (about 0.8 KiB less per idle stream): the socket's
+   * listeners are removed and it is destroyed without closing the connection, which also
+   * takes the stream off its `net.Server`'s connection count (`getConnections`, `close()`
+   * wait only for the other connections; {@link StreamServer.drain} and `close` end the
+   * streams). Runtimes without Node's stream bindings, and TLS sockets, keep the `Socket`.
+   * `false` keeps it for every stream, for listeners of your own on it. Default `true`.
+   */
+  detachSockets?: boolean
+  /**
    * Extra response headers for one stream, asked after `authorize` accepted it (they win over
    * `headers`); `undefined` for none.
    */

@@ -10,7 +10,6 @@ import { createRequire } from 'node:module'
 import {
   type AddressInfo,
   createServer as createNetServer,
-  Socket as NetSocket,
   type Server,
   type Socket,
 } from 'node:net'
@@ -150,15 +149,20 @@ export function createListener(
 }
 
 /**
- * The open sockets `server` accepted, from Node's list of the process's open handles (node:net
- * sets `socket.server` on every socket a server accepts). Read when asked; nothing is kept.
+ * The open connections `server` accepted, from Node's list of the process's open handles
+ * (node:net sets `socket.server` on every socket a server accepts; a lean stream that let go
+ * of its socket lists as its transport, which keeps `server` too). Read when asked; nothing is
+ * kept.
  */
-function openSocketsOf(server: Server): Socket[] {
+function openSocketsOf(server: Server): { destroy(): void }[] {
   const handles =
     (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles?.() ?? []
   return handles.filter(
-    (handle): handle is Socket =>
-      handle instanceof NetSocket && (handle as Socket & { server?: unknown }).server === server,
+    (handle): handle is { destroy(): void } =>
+      handle !== null &&
+      typeof handle === 'object' &&
+      (handle as { server?: unknown }).server === server &&
+      typeof (handle as { destroy?: unknown }).destroy === 'function',
   )
 }
 
