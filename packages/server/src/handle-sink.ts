@@ -52,7 +52,11 @@ interface ShutdownRequest {
 /** A libuv TCP handle (`internalBinding('tcp_wrap').TCP`), as far as a stream uses it. */
 export interface TcpHandle {
   writeBuffer(req: WriteRequest | null, chunk: Uint8Array): number | WriteRequest
-  writev(req: WriteRequest | null, chunks: readonly Uint8Array[], allBuffers: true): number | WriteRequest
+  writev(
+    req: WriteRequest | null,
+    chunks: readonly Uint8Array[],
+    allBuffers: true,
+  ): number | WriteRequest
   shutdown(req: ShutdownRequest): number
   readStart(): number
   close(callback?: () => void): void

@@ -112,7 +112,8 @@ describe('lean connection path', () => {
   })
 
   it('keeps one close listener on a stream socket and reads its info back from the head', async () => {
-    const { port, sessions, streams } = await start()
+    // With the Socket kept (detachSockets: false): what stays on it for the stream's life.
+    const { port, sessions, streams } = await start({}, { detachSockets: false })
     const sockets: net.Socket[] = []
     front?.prependListener('connection', (socket: net.Socket) => {
       sockets.push(socket)
@@ -141,6 +142,84 @@ describe('lean connection path', () => {
     client.close()
     expect(await session.closed).toBe('client')
     expect(streams.size).toBe(0)
+  })
+
+  it('lets go of the Socket once the head is out: the TCP handle alone carries the stream', async () => {
+    const { port, sessions, streams } = await start({ heartbeatMs: 0, maxQueueBytes: 64 * 2 ** 20 })
+    const sockets: net.Socket[] = []
+    front?.prependListener('connection', (socket: net.Socket) => {
+      sockets.push(socket)
+    })
+    const client = net.connect(port, '127.0.0.1')
+    const chunks: Buffer[] = []
+    client.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const ended = new Promise<void>((resolve) => client.on('end', resolve))
+    client.write('GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n')
+    const session = await new Promise<Session>((resolve) => {
+      const poll = () => (sessions[0] === undefined ? setImmediate(poll) : resolve(sessions[0]))
+      poll()
+    })
+    const socket = sockets[0] as net.Socket
+    // Released: destroyed without closing the connection, no listener left on it, and off the
+    // server's connection count.
+    expect(socket.destroyed).toBe(true)
+    expect(socket.eventNames()).toEqual([])
+    const connections = await new Promise<number>((resolve, reject) =>
+      front?.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+    )
+    expect(connections).toBe(0)
+    expect(streams.size).toBe(1)
+    // A peer that stops reading: the kernel's buffers fill, the rest waits in the transport
+    // (counted), and ready() resolves once the peer has read again.
+    client.pause()
+    const big = createFrame({ id: 'big', data: 'b'.repeat(2 * 2 ** 20) })
+    let sent = 0
+    while (session.bufferedBytes === 0 && sent < 32) {
+      session.sendFrame(big)
+      sent++
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(session.bufferedBytes).toBeGreaterThan(0)
+    const ready = session.ready(0)
+    client.resume()
+    expect(await ready).toBe(true)
+    session.sendFrame(createFrame({ id: 'last', data: 'end' }))
+    session.close()
+    await ended
+    expect(await session.closed).toBe('server')
+    // Every byte, in order: the head, `sent` big events, the last one.
+    const text = Buffer.concat(chunks).toString('latin1')
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4)
+    const events: { lastEventId: string; data: string }[] = []
+    const parser = createParser({ onEvent: (event) => events.push(event) })
+    parser.feed(body)
+    expect(events.map((e) => e.lastEventId)).toEqual([...Array(sent).fill('big'), 'last'])
+    expect(events.every((e) => e.lastEventId !== 'big' || e.data.length === 2 * 2 ** 20)).toBe(true)
+    client.destroy()
+  })
+
+  it('notices a client reset on a detached stream', async () => {
+    const { port, sessions, streams } = await start({ heartbeatMs: 0 })
+    const client = await openStream(port, { path: '/events' })
+    const session = sessions[0] as Session
+    ;(client.response.socket as net.Socket).resetAndDestroy()
+    expect(await session.closed).toBe('client')
+    expect(streams.size).toBe(0)
+  })
+
+  it('keeps the Socket with detachSockets: false', async () => {
+    const { port, sessions } = await start({ heartbeatMs: 0 }, { detachSockets: false })
+    const sockets: net.Socket[] = []
+    front?.prependListener('connection', (socket: net.Socket) => {
+      sockets.push(socket)
+    })
+    const client = await openStream(port, { path: '/events' })
+    const session = sessions[0] as Session
+    expect((sockets[0] as net.Socket).destroyed).toBe(false)
+    session.sendFrame(createFrame({ data: 'kept' }))
+    await client.until(() => client.events.length === 1)
+    client.close()
+    expect(await session.closed).toBe('client')
   })
 
   it('notices the client leaving', async () => {
