@@ -253,12 +253,12 @@ export class HandleSink implements Sink {
     if (typeof result === 'number') {
       if (req === undefined) {
         // Node 24+: a number is the whole story (0, or the error).
-        if (result !== 0) this.failed(result, 'write')
+        if (result !== 0) this.failLater(result)
         else done?.()
         return
       }
       if (result !== 0) {
-        this.failed(result, 'write')
+        this.failLater(result)
         return
       }
       if (wrap.streamBaseState[wrap.kLastWriteWasAsync] === 0) {
@@ -273,7 +273,7 @@ export class HandleSink implements Sink {
     // Node 24+: an async write's request.
     const error = wrap.streamBaseState[wrap.kLastWriteErr as number] as number
     if (error !== 0) {
-      this.failed(error, 'write')
+      this.failLater(error)
       return
     }
     result.handle = this.handle as TcpHandle
@@ -305,6 +305,14 @@ export class HandleSink implements Sink {
     if (drain === undefined) return
     if (typeof drain === 'function') drain()
     else for (const listener of drain) listener()
+  }
+
+  /**
+   * A write that failed as it was made: reported after the caller's turn (as node:net does),
+   * never from inside the session's flush.
+   */
+  private failLater(status: number): void {
+    queueMicrotask(() => this.failed(status, 'write'))
   }
 
   /**
