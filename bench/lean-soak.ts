@@ -8,7 +8,8 @@
  * 5 s it samples the hub's RSS (/proc) and V8 heap (`herald_nodejs_heap_size_used_bytes` from
  * /metrics, as the hub's own GCs leave it), and the live heap after a full GC (a heap
  * snapshot) before the churn, at its end and once every stream closed. At the end the hub
- * must report 0 connections and 0 subscribers (exit 1 otherwise). Prints the curve as a Markdown table.
+ * must report 0 connections and 0 subscribers, and hold no more file descriptors than before the
+ * first stream (exit 1 otherwise). Prints the curve as a Markdown table.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -52,6 +53,12 @@ const port = await new Promise<number>((resolve) => {
 const base = `http://127.0.0.1:${port}`
 const pid = child.pid as number
 
+/** The hub's open file descriptors: a connection whose handle was never closed stays here. */
+function openFds(): number {
+  return readdirSync(`/proc/${pid}/fd`).length
+}
+const fdsAtStart = openFds()
+
 function rssMiB(): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return Number(match?.[1] ?? 0) / 1024
@@ -90,6 +97,8 @@ async function liveHeapMiB(): Promise<number> {
 
 let opened = 0
 let failed = 0
+/** Refused stream requests by error code. */
+const refusals = new Map<string, number>()
 let lastId = ''
 const open = new Set<Socket>()
 /** Every client socket, streaming or still asking. */
@@ -127,6 +136,9 @@ function openStream(kind: 'plain' | 'keep-alive' | 'resume'): void {
       socket.resume()
     } else {
       failed++
+      // The refusal's status and error code, from its body once it is in (or just the status).
+      const code = /"code":"([A-Z_]+)"/.exec(text)?.[1] ?? text.slice(9, 12)
+      refusals.set(code, (refusals.get(code) ?? 0) + 1)
       socket.destroy()
     }
   }
@@ -193,6 +205,12 @@ for (let i = 0; i < 100; i++) {
   if (connections === 0 && subscribers === 0) break
   await delay(100)
 }
+// Closed handles give their descriptors back within a turn or two of the session's close.
+let fdsAfterClose = openFds()
+for (let i = 0; i < 50 && fdsAfterClose > fdsAtStart; i++) {
+  await delay(100)
+  fdsAfterClose = openFds()
+}
 const liveAfterClose = await liveHeapMiB()
 samples.push(
   `| after close | 0 | ${opened} | ${failed} | ${rssMiB().toFixed(1)} | ${((await metric('herald_nodejs_heap_size_used_bytes')) / 2 ** 20).toFixed(1)} | ${connections} |`,
@@ -216,4 +234,8 @@ console.log(
 console.log(
   `live V8 heap after a full GC: ${liveAtStart.toFixed(1)} MiB with ${target} streams before the churn, ${liveAtEnd.toFixed(1)} MiB at the end of it, ${liveAfterClose.toFixed(1)} MiB once every stream closed`,
 )
-if (connections !== 0 || subscribers !== 0) process.exitCode = 1
+console.log(`refused: ${[...refusals].map(([code, n]) => `${code} ${n}`).join(', ') || 'none'}`)
+console.log(
+  `hub file descriptors: ${fdsAtStart} before the first stream, ${fdsAfterClose} once every stream closed`,
+)
+if (connections !== 0 || subscribers !== 0 || fdsAfterClose > fdsAtStart) process.exitCode = 1
