@@ -113,10 +113,41 @@ export function eagerSessionInfo(
   return { ip, headers, httpVersion, url }
 }
 
+/** Query parameters that carry credentials (Mercure's `authorization`, OAuth's `access_token`). */
+const SECRET_PARAMS: ReadonlySet<string> = new Set(['authorization', 'access_token'])
+
+function decodedName(name: string): string {
+  try {
+    return decodeURIComponent(name.replace(/\+/g, ' ')).toLowerCase()
+  } catch {
+    return name.toLowerCase()
+  }
+}
+
 /**
- * @internal The path and query string of a session's request, for log lines. For lazy info
- * it splits the target as sent rather than reading `url`, which would parse a URL and keep it
- * on the session for its whole life (the open and close lines are written for every stream).
+ * @internal `query` (with its `?`) for a log line: the value of every parameter that carries a
+ * credential is replaced by `[redacted]`, whatever the spelling of its name (percent-encoded,
+ * any case), so that a bearer token sent in the URL never reaches the logs.
+ */
+export function redactQuery(query: string): string {
+  if (!/authorization|access_token|%/i.test(query)) return query
+  const pairs = query.slice(1).split('&')
+  let changed = false
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i] as string
+    const eq = pair.indexOf('=')
+    if (eq === -1 || !SECRET_PARAMS.has(decodedName(pair.slice(0, eq)))) continue
+    pairs[i] = `${pair.slice(0, eq)}=[redacted]`
+    changed = true
+  }
+  return changed ? `?${pairs.join('&')}` : query
+}
+
+/**
+ * @internal The path and query string of a session's request, for log lines (credentials in
+ * the query redacted: {@link redactQuery}). For lazy info it splits the target as sent rather
+ * than reading `url`, which would parse a URL and keep it on the session for its whole life
+ * (the open and close lines are written for every stream).
  */
 export function requestTarget(info: SessionInfo): { path: string; query: string } {
   if (info instanceof LazySessionInfo || info instanceof HeadSessionInfo) {
@@ -124,7 +155,7 @@ export function requestTarget(info: SessionInfo): { path: string; query: string 
     const q = target.indexOf('?')
     return q === -1
       ? { path: target, query: '' }
-      : { path: target.slice(0, q), query: target.slice(q) }
+      : { path: target.slice(0, q), query: redactQuery(target.slice(q)) }
   }
-  return { path: info.url.pathname, query: info.url.search }
+  return { path: info.url.pathname, query: redactQuery(info.url.search) }
 }
