@@ -6,6 +6,10 @@
  *   herald        `herald serve` with its defaults (lean streams, SQLite store, heartbeats),
  *                 started as the `herald` executable (packages/cli/bin/herald.js), which runs
  *                 Node with `--max-semi-space-size=2` and MALLOC_ARENA_MAX=2
+ *   herald-auth   the same with authorization on (`--jwt-secret`, `--query-token`): every
+ *                 stream presents an HS256 token granting its topic (in the query string, as
+ *                 the load generator sends no headers of its own), verified and kept for its
+ *                 expiry
  *   herald-http   the same with `--no-lean-streams` (every stream on node:http)
  *   nchan         nginx + libnginx-mod-nchan, one process
  * Per row: total RSS with N open streams (VmRSS), RSS growth per stream over the empty
@@ -28,7 +32,7 @@ import { join } from 'node:path'
 import readline from 'node:readline'
 import { freePort, waitForPort } from './ports.js'
 
-type Kind = 'herald' | 'herald@before' | 'herald-http' | 'nchan'
+type Kind = 'herald' | 'herald@before' | 'herald-auth' | 'herald-http' | 'nchan'
 const list = (name: string, fallback: string) =>
   (process.env[name] ?? fallback)
     .split(',')
@@ -99,6 +103,27 @@ http {
 `
 }
 
+const JWT_SECRET = 'idle-streams-bench-secret-0123456789abcdef'
+let token: string | undefined
+/** A subscriber token for topic `bench`, minted once with `herald token`. */
+function subscriberToken(): string {
+  token ??= execFileSync(
+    process.execPath,
+    [
+      join(root, 'packages/cli/dist/bin.js'),
+      'token',
+      '--subscribe',
+      'bench',
+      '--secret',
+      JWT_SECRET,
+      '--ttl',
+      '86400',
+    ],
+    { encoding: 'utf8' },
+  ).trim()
+  return token
+}
+
 interface Running {
   pid: number
   port: number
@@ -146,13 +171,19 @@ async function start(kind: Kind): Promise<Running> {
       'warn',
     ]
     if (kind === 'herald-http') args.push('--no-lean-streams')
+    if (kind === 'herald-auth') args.push('--jwt-secret', JWT_SECRET, '--query-token')
     child = spawn('taskset', args, { stdio: ['ignore', 'ignore', 'inherit'], cwd: dir })
   }
   await waitForPort(port)
   return {
     pid: child.pid as number,
     port,
-    path: kind === 'nchan' ? '/sub' : '/events?topic=bench',
+    path:
+      kind === 'nchan'
+        ? '/sub'
+        : kind === 'herald-auth'
+          ? `/events?topic=bench&authorization=${subscriberToken()}`
+          : '/events?topic=bench',
     async stop() {
       await stopChild(child)
       rmSync(dir, { recursive: true, force: true })
