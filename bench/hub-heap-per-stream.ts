@@ -3,7 +3,9 @@
  * flags, memory store, heartbeats on) with `--heapsnapshot-signal`, takes a heap snapshot
  * before and after opening N idle streams from this process, and prints the heap growth per
  * stream by constructor (objects and self bytes), biggest first.
- * `npm run bench:hub-heap -- [N] [extra herald serve flags...]`. Linux only.
+ * `npm run bench:hub-heap -- [N] [extra herald serve flags...]`. Linux only. BENCH_AUTH=1 turns
+ * authorization on (`--jwt-secret`, `--query-token`): every stream presents a subscriber token
+ * in its query string, as the idle-streams benchmark's `herald-auth` does.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -11,10 +13,16 @@ import { connect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
+import { mintToken } from '@herald/hub'
 import { HERALD_BIN } from '@herald/testkit'
 
 const count = Number(process.argv[2] ?? 2000)
-const extra = process.argv.slice(3)
+const SECRET = 'hub-heap-bench-secret-0123456789abcdef'
+const auth = process.env.BENCH_AUTH === '1'
+const extra = [...process.argv.slice(3), ...(auth ? ['--jwt-secret', SECRET, '--query-token'] : [])]
+const query = auth
+  ? `&authorization=${await mintToken({ secret: SECRET, subscribe: ['bench/*'], ttlSeconds: 86_400 })}`
+  : ''
 
 function openStream(port: number, topic: string, source: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -31,7 +39,7 @@ function openStream(port: number, topic: string, source: string): Promise<Socket
     }
     socket.on('data', onData)
     socket.write(
-      `GET /events?topic=${topic} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nuser-agent: bench\r\n\r\n`,
+      `GET /events?topic=${topic}${query} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\naccept: text/event-stream\r\nuser-agent: bench\r\n\r\n`,
     )
   })
 }
