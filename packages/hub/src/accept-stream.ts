@@ -250,6 +250,8 @@ export function createStreamAcceptor(
       }
       return streams.createConnectionHandler({
         fallback,
+        // Authorized by then: the stream's info keeps no token or cookie for its whole life.
+        keepCredentials: false,
         // Behind a trusted proxy the per-IP limit counts the forwarded client, as on the node
         // path: the socket's peer is the proxy, shared by every client.
         ...(ctx.trustProxy

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net'
 import { runHandler } from './adapters/run-handler.js'
 import type { RequestView } from './admission.js'
 import { type HandleSink, takeHandle } from './handle-sink.js'
-import { HeadSessionInfo } from './info.js'
+import { HeadSessionInfo, redactQuery } from './info.js'
 import { NodeSink, type NodeWritable } from './node-sink.js'
 import { peerAddress } from './peer-address.js'
 import { type ParsedHead, parseRequestHead, TOKEN } from './request-head.js'
@@ -72,6 +72,49 @@ function answer(
   const length = Buffer.byteLength(body)
   const text = `${headerBlock(status, headers)}content-length: ${length}\r\nconnection: close\r\n\r\n`
   socket.end(head || length === 0 ? text : text + body)
+}
+
+/** Request fields that carry credentials. */
+const CREDENTIAL_FIELDS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+])
+
+/**
+ * @internal `head` (a request line and its fields, CRLF-separated) without the fields that
+ * carry credentials and with the query's credential parameters redacted ({@link redactQuery}):
+ * a new flat string that holds no part of `head`, or `head` itself when there was nothing to
+ * take out.
+ */
+export function withoutCredentials(head: string): string {
+  const lines = head.split('\r\n')
+  let changed = false
+  const line0 = lines[0] as string
+  const space = line0.indexOf(' ')
+  const q = line0.indexOf('?')
+  if (q !== -1 && space !== -1 && q > space) {
+    const end = line0.indexOf(' ', q)
+    const query = end === -1 ? line0.slice(q) : line0.slice(q, end)
+    const redacted = redactQuery(query)
+    if (redacted !== query) {
+      lines[0] = line0.slice(0, q) + redacted + (end === -1 ? '' : line0.slice(end))
+      changed = true
+    }
+  }
+  let kept = 1
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string
+    const colon = line.indexOf(':')
+    if (colon !== -1 && CREDENTIAL_FIELDS.has(line.slice(0, colon).trim().toLowerCase())) {
+      changed = true
+      continue
+    }
+    lines[kept++] = line
+  }
+  if (!changed) return head
+  lines.length = kept
+  return lines.join('\r\n')
 }
 
 interface HeadState {
@@ -135,6 +178,7 @@ export function createConnectionHandler(
   }
   const match = options.match ?? defaultMatch
   const detach = options.detachSockets !== false
+  const keepCredentials = options.keepCredentials !== false
   const extraHeaders = options.headers
 
   function handOff(socket: Socket, bytes: Buffer): void {
@@ -226,7 +270,10 @@ export function createConnectionHandler(
       }
       // The head text, not the parsed headers: the header values are slices of it, so it
       // stays in memory anyway; the object and the slices need not (see HeadSessionInfo).
-      const info = new HeadSessionInfo(request.ip, parsed.head, encrypted)
+      // Without its credentials unless asked to keep them (authorized already; a browser's
+      // cookies alone are often most of a head).
+      const head = keepCredentials ? parsed.head : withoutCredentials(parsed.head)
+      const info = new HeadSessionInfo(request.ip, head, encrypted)
       const session = core.open(info, decision.lastEventId, sink)
       if (session !== undefined) {
         // The sink listens for errors now; one listener instead of two keeps the socket's

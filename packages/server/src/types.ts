@@ -393,6 +393,15 @@ export interface ConnectionHandlerOptions {
    */
   detachSockets?: boolean
   /**
+   * Whether a lean stream's {@link SessionInfo} keeps the request's credentials for the
+   * stream's life: its `Authorization`, `Proxy-Authorization` and `Cookie` fields, and the
+   * values of its `authorization`/`access_token` query parameters. `false` drops them once the
+   * stream is open (`authorize`, `match` and `onSession` still see the whole request): less
+   * memory per stream (a browser's cookies are often most of its request head), and no bearer
+   * token kept in memory after it was checked. Default `true`.
+   */
+  keepCredentials?: boolean
+  /**
    * Extra response headers for one stream, asked after `authorize` accepted it (they win over
    * `headers`); `undefined` for none.
    */

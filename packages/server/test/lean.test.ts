@@ -4,7 +4,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { createParser } from '@herald/protocol'
 import { afterEach, describe, expect, it } from 'vitest'
-import { parseRequestHead } from '../src/connection-handler.js'
+import { parseRequestHead, withoutCredentials } from '../src/connection-handler.js'
 import {
   type ConnectionHandlerOptions,
   createFrame,
@@ -220,6 +220,47 @@ describe('lean connection path', () => {
     await client.until(() => client.events.length === 1)
     client.close()
     expect(await session.closed).toBe('client')
+  })
+
+  it('keeps no credentials in the info of a stream with keepCredentials: false', async () => {
+    const seen: (string | undefined)[] = []
+    const { port, sessions } = await start(
+      { heartbeatMs: 0 },
+      {
+        keepCredentials: false,
+        authorize: (request) => {
+          seen.push(request.headers.authorization, request.headers.cookie)
+          return undefined
+        },
+      },
+    )
+    const client = await openStream(port, {
+      path: '/events?topic=a&authorization=tok&access_token=t2',
+      headers: { authorization: 'Bearer secret', cookie: 'sid=1', 'x-tenant': 't1' },
+    })
+    // The hooks saw the whole request.
+    expect(seen).toEqual(['Bearer secret', 'sid=1'])
+    const info = (sessions[0] as Session).info
+    expect(info.headers.authorization).toBeUndefined()
+    expect(info.headers.cookie).toBeUndefined()
+    expect(info.headers['x-tenant']).toBe('t1')
+    expect(info.url.searchParams.get('topic')).toBe('a')
+    expect(info.url.searchParams.get('authorization')).toBe('[redacted]')
+    expect(info.url.searchParams.get('access_token')).toBe('[redacted]')
+    client.close()
+  })
+
+  it('keeps them by default', async () => {
+    const { port, sessions } = await start({ heartbeatMs: 0 })
+    const client = await openStream(port, {
+      path: '/events?authorization=tok',
+      headers: { authorization: 'Bearer secret', cookie: 'sid=1' },
+    })
+    const info = (sessions[0] as Session).info
+    expect(info.headers.authorization).toBe('Bearer secret')
+    expect(info.headers.cookie).toBe('sid=1')
+    expect(info.url.searchParams.get('authorization')).toBe('tok')
+    client.close()
   })
 
   it('notices the client leaving', async () => {
@@ -452,6 +493,21 @@ describe('lean connection path', () => {
     expect(() =>
       s.createConnectionHandler({ fallback: http.createServer(), maxHeaderBytes: 0 }),
     ).toThrow(TypeError)
+  })
+})
+
+describe('withoutCredentials', () => {
+  it('drops credential fields whatever their case, redacts credential query parameters', () => {
+    expect(
+      withoutCredentials(
+        'GET /e?a=1&Authorization=x HTTP/1.1\r\nHost: h\r\nCOOKIE: c=1\r\nproxy-authorization: p\r\nx: y',
+      ),
+    ).toBe('GET /e?a=1&Authorization=[redacted] HTTP/1.1\r\nHost: h\r\nx: y')
+  })
+
+  it('returns the head itself when there is nothing to take out', () => {
+    const head = 'GET /e?a=1 HTTP/1.1\r\nHost: h\r\naccept: text/event-stream'
+    expect(withoutCredentials(head)).toBe(head)
   })
 })
 
