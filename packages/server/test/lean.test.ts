@@ -223,7 +223,7 @@ describe('lean connection path', () => {
   })
 
   it('keeps no credentials in the info of a stream with keepCredentials: false', async () => {
-    const seen: (string | undefined)[] = []
+    const seen: unknown[] = []
     const { port, sessions } = await start(
       { heartbeatMs: 0 },
       {
