@@ -14,7 +14,7 @@ import {
 import { createCorsPolicy } from './cors.js'
 import { createCommentFrame, createRetryFrame } from './frame.js'
 import { requestTarget } from './info.js'
-import { type SessionHost, StreamSession } from './session.js'
+import { type SessionHost, type StreamSession, sessionClass } from './session.js'
 import type { Sink, SinkOwner } from './sink.js'
 import type {
   DrainOptions,
@@ -399,6 +399,8 @@ export function createServerCore(options: StreamServerOptions = {}): {
     },
   }
 
+  const HostedSession = sessionClass(host)
+
   const policy: AdmissionPolicy = {
     cors,
     encodings: compression === false ? undefined : compression.encodings,
@@ -459,7 +461,7 @@ export function createServerCore(options: StreamServerOptions = {}): {
       metrics?.increment('requests_rejected_total', 1, { code })
     },
     open(info, lastEventId, sink) {
-      const session = new StreamSession(host, info, lastEventId, Date.now(), sink)
+      const session = new HostedSession(info, lastEventId, Date.now(), sink)
       sessions.add(session)
       sink.attach(session)
       if (session.closeReason !== undefined) return undefined

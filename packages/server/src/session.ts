@@ -51,6 +51,18 @@ const CLOSE_REASONS: ReadonlySet<string> = new Set([
  */
 const TIME_BASE = Date.now()
 
+/**
+ * `now` as ms since TIME_BASE, made an int32 while it is one (the first 24.8 days): a Date.now() difference is a
+ * double to the optimizing compiler, which stores it in a field as a 16-byte heap number (one
+ * per field, on every session that flushed) even when its value is a small integer; `| 0`
+ * makes it one it stores in the object itself.
+ */
+function sinceBase(now: number): number {
+  const ms = now - TIME_BASE
+  const small = ms | 0
+  return small === ms ? small : ms
+}
+
 const idPrefix = Math.floor(Math.random() * 0xffffffff).toString(36)
 let nextId = 0
 
@@ -68,11 +80,10 @@ export const FRAME_OVERHEAD_BYTES = 64
  */
 const JOIN_MAX_BYTES = 16 * 1024
 
-function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array {
+function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
   const out = shared(new Uint8Array(total))
-  out.set(head, 0)
-  let offset = head.byteLength
-  for (const chunk of more) {
+  let offset = 0
+  for (const chunk of chunks) {
     out.set(chunk, offset)
     offset += chunk.byteLength
   }
@@ -81,7 +92,7 @@ function concat(head: Uint8Array, more: Uint8Array[], total: number): Uint8Array
 
 /**
  * The parts of a session that most idle subscribers never use, kept out of the session object
- * (five fields, 40 bytes on every session otherwise).
+ * (six fields, 48 bytes on every session otherwise).
  */
 interface SessionExtras {
   controller: AbortController | undefined
@@ -90,10 +101,16 @@ interface SessionExtras {
   /** Producers waiting in ready(). */
   waiters: { limit: number; resolve: (open: boolean) => void }[] | undefined
   poll: ReturnType<typeof setInterval> | undefined
+  /** Why the session closed; set once, when it closes (the sink goes at the same moment). */
+  reason: CloseReason | undefined
 }
 
-/** @internal The implementation behind {@link Session}. */
-export class StreamSession implements Session, SinkOwner {
+/**
+ * @internal The implementation behind {@link Session}. Abstract: each host makes its own
+ * subclass with {@link sessionClass}, which keeps the host on the prototype rather than in
+ * every session.
+ */
+export abstract class StreamSession implements Session, SinkOwner {
   readonly lastEventId: string | undefined
   readonly info: SessionInfo
   // Time the headers went out, and of the last write: ms since TIME_BASE.
@@ -107,11 +124,12 @@ export class StreamSession implements Session, SinkOwner {
   frames = 0
 
   private readonly seq: number
+  // The transport; `undefined` once closed (the reason is then in `extra`).
   private sink: Sink | undefined
-  private readonly host: SessionHost
-  // The queue: most turns carry one frame, so the first one needs no array.
-  private head: Uint8Array | undefined = undefined
-  private more: Uint8Array[] | undefined = undefined
+  /** The server that owns the session (see {@link sessionClass}). */
+  protected abstract get host(): SessionHost
+  // The queue: most turns carry one frame, kept as it is; an array from the second one.
+  private queue: Uint8Array | Uint8Array[] | undefined = undefined
   private queued = 0
   // Transport-buffered bytes as of the last flush; re-read when it could trip the limit.
   private sinkBuffered = 0
@@ -119,22 +137,15 @@ export class StreamSession implements Session, SinkOwner {
   private inFlight = 0
   // The write-completion callback, made on the first flush (idle sessions never need one).
   private onWritten: (() => void) | undefined = undefined
-  private reason: CloseReason | undefined = undefined
-  // What few sessions use (signal, closed, ready): one object, made on first use.
+  // What few sessions use (signal, closed, ready, the close reason): one object, made on
+  // first use.
   private extra: SessionExtras | undefined = undefined
 
-  constructor(
-    host: SessionHost,
-    info: SessionInfo,
-    lastEventId: string | undefined,
-    now: number,
-    sink: Sink,
-  ) {
+  constructor(info: SessionInfo, lastEventId: string | undefined, now: number, sink: Sink) {
     this.seq = ++nextId
-    this.host = host
     this.info = info
     this.lastEventId = lastEventId
-    this.opened = now - TIME_BASE
+    this.opened = sinceBase(now)
     this.lastWrite = this.opened
     this.sink = sink
   }
@@ -161,6 +172,7 @@ export class StreamSession implements Session, SinkOwner {
       resolveClosed: undefined,
       waiters: undefined,
       poll: undefined,
+      reason: undefined,
     }
     return this.extra
   }
@@ -169,7 +181,7 @@ export class StreamSession implements Session, SinkOwner {
     const extra = this.extras()
     if (extra.controller === undefined) {
       extra.controller = new AbortController()
-      if (this.reason !== undefined) extra.controller.abort()
+      if (this.sink === undefined) extra.controller.abort()
     }
     return extra.controller.signal
   }
@@ -177,7 +189,7 @@ export class StreamSession implements Session, SinkOwner {
   get closed(): Promise<CloseReason> {
     const extra = this.extras()
     if (extra.closedPromise === undefined) {
-      const reason = this.reason
+      const reason = extra.reason
       extra.closedPromise =
         reason !== undefined
           ? Promise.resolve(reason)
@@ -189,7 +201,7 @@ export class StreamSession implements Session, SinkOwner {
   }
 
   get closeReason(): CloseReason | undefined {
-    return this.reason
+    return this.extra?.reason
   }
 
   /** Bytes handed to the transport so far (headers not counted). */
@@ -212,7 +224,7 @@ export class StreamSession implements Session, SinkOwner {
   }
 
   ready(maxBufferedBytes?: number): Promise<boolean> {
-    if (this.reason !== undefined || this.sink === undefined) return Promise.resolve(false)
+    if (this.sink === undefined) return Promise.resolve(false)
     const limit = maxBufferedBytes ?? Math.floor(this.host.maxQueueBytes / 2)
     if (!Number.isFinite(limit) || limit < 0) {
       throw new TypeError('ready: maxBufferedBytes must be a non-negative number')
@@ -255,17 +267,17 @@ export class StreamSession implements Session, SinkOwner {
   }
 
   send(event: EventInit): boolean {
-    if (this.reason !== undefined) return false
+    if (this.sink === undefined) return false
     return this.enqueue(shared(encodeEventBytes(event)))
   }
 
   sendFrame(frame: Frame): boolean {
-    if (this.reason !== undefined) return false
+    if (this.sink === undefined) return false
     return this.enqueue(frame.bytes)
   }
 
   comment(text = ''): boolean {
-    if (this.reason !== undefined) return false
+    if (this.sink === undefined) return false
     return this.enqueue(toBytes(encodeComment(text)))
   }
 
@@ -284,9 +296,10 @@ export class StreamSession implements Session, SinkOwner {
     this.queued += size
     this.frames++
     this.host.framesQueued++
-    if (this.head === undefined) this.head = bytes
-    else if (this.more === undefined) this.more = [bytes]
-    else this.more.push(bytes)
+    const queue = this.queue
+    if (queue === undefined) this.queue = bytes
+    else if (Array.isArray(queue)) queue.push(bytes)
+    else this.queue = [queue, bytes]
     if (!this.dirty) {
       this.dirty = true
       this.host.schedule(this)
@@ -300,25 +313,20 @@ export class StreamSession implements Session, SinkOwner {
    * the queue is empty or the previous write is still in flight).
    */
   private handOff(sink: Sink, done: (() => void) | undefined): number {
-    const head = this.head
-    if (head === undefined) return 0
-    const more = this.more
+    const queue = this.queue
+    if (queue === undefined) return 0
     const frames = this.frames
     const bytes = this.queued
     this.sent += bytes
-    this.head = undefined
-    this.more = undefined
+    this.queue = undefined
     this.queued = 0
     this.frames = 0
     this.host.framesQueued -= frames
     // In flight before writing: a transport may report completion synchronously (Fetch).
     if (done !== undefined) this.inFlight = frames
-    if (more === undefined) sink.write(head, done)
-    else if (bytes <= JOIN_MAX_BYTES) sink.write(concat(head, more, bytes), done)
-    else {
-      more.unshift(head)
-      sink.writev(more, done)
-    }
+    if (!Array.isArray(queue)) sink.write(queue, done)
+    else if (bytes <= JOIN_MAX_BYTES) sink.write(concat(queue, bytes), done)
+    else sink.writev(queue, done)
     return frames
   }
 
@@ -331,13 +339,13 @@ export class StreamSession implements Session, SinkOwner {
   flush(now: number): number {
     this.dirty = false
     const sink = this.sink
-    if (sink === undefined || this.inFlight > 0 || this.head === undefined) return 0
+    if (sink === undefined || this.inFlight > 0 || this.queue === undefined) return 0
     const bytes = this.queued
     // A bound method (48 bytes) rather than an arrow function (a function and its context,
     // about 110): every session that got a heartbeat keeps one.
     this.onWritten ??= this.written.bind(this)
     this.handOff(sink, this.onWritten)
-    this.lastWrite = now - TIME_BASE
+    this.lastWrite = sinceBase(now)
     this.sinkBuffered = sink.buffered
     if (this.pinned(0) > this.host.maxQueueBytes) this.close('slow-consumer')
     else if (this.extra?.waiters !== undefined) this.wakeWaiters()
@@ -350,7 +358,7 @@ export class StreamSession implements Session, SinkOwner {
     const sink = this.sink
     if (sink === undefined) return
     this.sinkBuffered = sink.buffered
-    if (this.head !== undefined && !this.dirty) {
+    if (this.queue !== undefined && !this.dirty) {
       this.dirty = true
       this.host.schedule(this)
     }
@@ -367,26 +375,24 @@ export class StreamSession implements Session, SinkOwner {
   }
 
   private finish(reason: CloseReason, error: unknown): void {
-    if (this.reason !== undefined) return
-    this.reason = reason
     const sink = this.sink
+    if (sink === undefined) return
+    // Closed from here on: no sink (what every check reads), and the reason kept aside.
     this.sink = undefined
-    const bufferedBytes = sink === undefined ? this.queued : this.queued + sink.buffered
-    if (sink !== undefined) {
-      try {
-        if (reason === 'server' || reason === 'drain' || reason === 'expired') {
-          this.handOff(sink, undefined)
-          this.host.ending(sink)
-        } else {
-          // Slow consumer, error, client gone: drop the queue and the transport's buffers now.
-          sink.destroy()
-        }
-      } catch (cause) {
-        error ??= cause
+    this.extras().reason = reason
+    const bufferedBytes = this.queued + sink.buffered
+    try {
+      if (reason === 'server' || reason === 'drain' || reason === 'expired') {
+        this.handOff(sink, undefined)
+        this.host.ending(sink)
+      } else {
+        // Slow consumer, error, client gone: drop the queue and the transport's buffers now.
+        sink.destroy()
       }
+    } catch (cause) {
+      error ??= cause
     }
-    this.head = undefined
-    this.more = undefined
+    this.queue = undefined
     this.queued = 0
     this.host.framesQueued -= this.frames
     this.frames = 0
@@ -414,4 +420,24 @@ export class StreamSession implements Session, SinkOwner {
 export function failSession(session: Session, error: unknown): void {
   if (session instanceof StreamSession) session.transportClosed('error', error)
   else session.close('error')
+}
+
+/** @internal The constructor {@link sessionClass} returns. */
+export type SessionClass = new (
+  info: SessionInfo,
+  lastEventId: string | undefined,
+  now: number,
+  sink: Sink,
+) => StreamSession
+
+/**
+ * @internal The session class of `host`: its sessions reach the host through the prototype,
+ * one getter per host instead of a field (8 bytes) in every session.
+ */
+export function sessionClass(host: SessionHost): SessionClass {
+  return class HostedSession extends StreamSession {
+    protected get host(): SessionHost {
+      return host
+    }
+  }
 }
