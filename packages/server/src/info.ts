@@ -47,23 +47,72 @@ export class LazySessionInfo implements SessionInfo {
 }
 
 /**
+ * @internal An IPv4 address in dotted-quad form as an int32 (a small integer V8 keeps in the
+ * object itself, where the text is a 32-byte string per session), or `undefined` for any other
+ * text (IPv6, names, non-canonical forms): those are kept as they are.
+ */
+export function packIpv4(text: string): number | undefined {
+  if (text.length < 7 || text.length > 15) return undefined
+  let packed = 0
+  let part = 0
+  let digits = 0
+  let parts = 0
+  for (let i = 0; i <= text.length; i++) {
+    const code = i === text.length ? 46 : text.charCodeAt(i)
+    if (code === 46) {
+      // '.': a part of one to three digits, at most 255.
+      if (digits === 0 || part > 255 || ++parts > 4) return undefined
+      packed = (packed << 8) | part
+      part = 0
+      digits = 0
+    } else if (code >= 48 && code <= 57) {
+      // No leading zeros: the text must come back exactly as it was.
+      if (digits > 0 && part === 0) return undefined
+      part = part * 10 + (code - 48)
+      digits++
+    } else {
+      return undefined
+    }
+  }
+  return parts === 4 ? packed | 0 : undefined
+}
+
+/** @internal The text of an address packed by {@link packIpv4}. */
+export function unpackIpv4(packed: number): string {
+  return `${packed >>> 24}.${(packed >>> 16) & 255}.${(packed >>> 8) & 255}.${packed & 255}`
+}
+
+/** What a lean stream's info builds once asked: its headers, its URL. */
+interface HeadParts {
+  readonly secure: boolean
+  headers: RequestHeaders | undefined
+  url: URL | undefined
+}
+
+/**
  * @internal Info of a lean HTTP/1.1 stream: the request head as received is all it keeps. The
  * head text stays in memory anyway while anything holds a header value (values are slices of
  * it), so keeping it instead of the parsed headers saves the headers object and its slices
  * (about 200 bytes per idle stream); headers, target and URL are read from it when asked.
+ * Three fields (48 bytes): the peer address (an IPv4 one packed in an int32), the head, and
+ * whether the connection is TLS until headers or URL are read, then what they made.
  */
 export class HeadSessionInfo implements SessionInfo {
-  readonly ip: string
+  private readonly address: number | string
   /** The head (request line and fields, without the final CRLFCRLF), already validated. */
   private readonly head: string
-  private readonly secure: boolean
-  private parsedHeaders: RequestHeaders | undefined = undefined
-  private parsed: URL | undefined = undefined
+  private parts: boolean | HeadParts
 
   constructor(ip: string, head: string, secure: boolean) {
-    this.ip = ip
+    this.address = packIpv4(ip) ?? ip
     this.head = head
-    this.secure = secure
+    this.parts = secure
+  }
+
+  /** The peer address (rebuilt from its packed form for IPv4). */
+  get ip(): string {
+    const address = this.address
+    return typeof address === 'number' ? unpackIpv4(address) : address
   }
 
   get httpVersion(): '1.1' {
@@ -77,29 +126,37 @@ export class HeadSessionInfo implements SessionInfo {
     return head.slice(start, head.indexOf(' ', start))
   }
 
+  private made(): HeadParts {
+    const parts = this.parts
+    if (typeof parts !== 'boolean') return parts
+    const made: HeadParts = { secure: parts, headers: undefined, url: undefined }
+    this.parts = made
+    return made
+  }
+
   get headers(): RequestHeaders {
-    if (this.parsedHeaders === undefined) {
-      // Validated when the request came in: it parses the same way again.
-      this.parsedHeaders = (parseRequestHead(this.head)?.headers ?? {}) as RequestHeaders
-    }
-    return this.parsedHeaders
+    const parts = this.made()
+    // Validated when the request came in: it parses the same way again.
+    parts.headers ??= (parseRequestHead(this.head)?.headers ?? {}) as RequestHeaders
+    return parts.headers
   }
 
   get url(): URL {
-    if (this.parsed === undefined) {
-      const scheme = this.secure ? 'https' : 'http'
+    const parts = this.made()
+    if (parts.url === undefined) {
+      const scheme = parts.secure ? 'https' : 'http'
       const host = this.headers.host
       try {
-        this.parsed = new URL(
+        parts.url = new URL(
           this.target,
           `${scheme}://${typeof host === 'string' ? host : 'localhost'}`,
         )
       } catch {
         // A Host header that is not a host: keep the path, name no host.
-        this.parsed = new URL(this.target, `${scheme}://localhost`)
+        parts.url = new URL(this.target, `${scheme}://localhost`)
       }
     }
-    return this.parsed
+    return parts.url
   }
 }
 
