@@ -35,14 +35,35 @@ interface Subscriber {
    */
   topics: readonly string[]
   readonly principal: Principal
+  /**
+   * What a Mercure subscriber or a replaying one needs; `undefined` for the rest (most: a
+   * live Herald subscriber), which saves them a field each.
+   */
+  rare: SubscriberExtras | undefined
+  /** Newest id written to the session. */
+  lastId: string | undefined
+  /** Attached at, ms since {@link SINCE_BASE} (the dashboard's clients table shows it). */
+  readonly since: number
+}
+
+interface SubscriberExtras {
   /** Set for a subscriber of the Mercure endpoint: its selectors, its resume point. */
   readonly mercure: MercureSubscription | undefined
   /** Live events received while replaying; `undefined` once live. */
   buffer: StoredEvent[] | undefined
-  /** Newest id written to the session. */
-  lastId: string | undefined
-  /** Attached at, ms since the epoch (the dashboard's clients table). */
-  readonly since: number
+}
+
+/**
+ * Attach times are kept as ms since this module loaded, an int32 while they are one (the first
+ * 24.8 days): V8 keeps a small integer in the object itself, where a Date.now() value takes a
+ * 16-byte heap number on every subscriber.
+ */
+const SINCE_BASE = Date.now()
+
+function sinceBase(now: number): number {
+  const ms = now - SINCE_BASE
+  const small = ms | 0
+  return small === ms ? small : ms
 }
 
 /** Options of {@link createFanOut}. */
@@ -197,8 +218,9 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   function add(sub: Subscriber): void {
     subscribers.set(sub.session, sub)
-    if (sub.mercure !== undefined) {
-      sub.mercure.selectors.forEach((selector, i) => {
+    const mercure = sub.rare?.mercure
+    if (mercure !== undefined) {
+      mercure.selectors.forEach((selector, i) => {
         const key = sub.topics[i] as string
         let group = bySelector.get(key)
         if (group === undefined) {
@@ -231,8 +253,8 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   function remove(sub: Subscriber): void {
     subscribers.delete(sub.session)
-    if (sub.mercure === undefined) releaseTopics(sub.topics)
-    if (sub.mercure !== undefined) {
+    if (sub.rare?.mercure === undefined) releaseTopics(sub.topics)
+    else {
       for (const key of sub.topics) {
         const group = bySelector.get(key)
         if (group === undefined) continue
@@ -273,7 +295,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
 
   /** Replay side of a Mercure subscriber's selectors (the store filtered by `**`). */
   function selected(sub: Subscriber, event: StoredEvent): boolean {
-    const mercure = sub.mercure
+    const mercure = sub.rare?.mercure
     if (mercure === undefined) return true
     const topics = topicsOf(event)
     for (const selector of mercure.selectors) {
@@ -283,7 +305,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
   }
 
   function frameFor(sub: Subscriber, event: StoredEvent): Frame {
-    return sub.mercure === undefined ? frameOf(event) : mercureFrameOf(event)
+    return sub.rare?.mercure === undefined ? frameOf(event) : mercureFrameOf(event)
   }
 
   /** Writes `event` unless already written: `skipped`, `written`, or `closed` (session gone). */
@@ -305,7 +327,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
     for (;;) {
       const started = performance.now()
       // Mercure selectors are not Herald patterns: read everything, select here.
-      const topics = sub.mercure === undefined ? sub.topics : ALL_TOPICS
+      const topics = sub.rare?.mercure === undefined ? sub.topics : ALL_TOPICS
       const page = await store.read(at, { topics, limit: options.replayPageSize })
       metrics.storeLatency.observe({ op: 'read' }, (performance.now() - started) / 1000)
       if (session.closeReason !== undefined) return
@@ -375,13 +397,15 @@ export function createFanOut(options: FanOutOptions): FanOut {
         session,
         topics: mercure === undefined ? herald : keysOf(mercure),
         principal,
-        mercure,
-        buffer: cursor === undefined ? undefined : [],
+        rare:
+          mercure === undefined && cursor === undefined
+            ? undefined
+            : { mercure, buffer: cursor === undefined ? undefined : [] },
         // The client has everything up to its cursor: live events the node's tail delivers
         // late (a tail behind the log) must not repeat them, even when the replay finds
         // nothing newer. A cursor the store refuses gets a reset, which moves this on.
         lastId: cursor === undefined || cursor === EARLIEST ? undefined : cursor,
-        since: Date.now(),
+        since: sinceBase(Date.now()),
       }
       // Closed before it was attached: `detach` has run already (or never will).
       if (session.closeReason !== undefined) return
@@ -396,7 +420,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
       }
       // Live events that arrived during the replay, written as room frees up; events still
       // arriving meanwhile join the same buffer, so order holds until it is empty.
-      const buffered = sub.buffer ?? []
+      const buffered = sub.rare?.buffer ?? []
       for (let i = 0; i < buffered.length; i++) {
         const event = buffered[i] as StoredEvent
         if (!allowed(sub, event)) continue
@@ -406,7 +430,9 @@ export function createFanOut(options: FanOutOptions): FanOut {
         }
         if (write(sub, event, frame) === 'closed') return
       }
-      sub.buffer = undefined
+      // Live now: a Herald subscriber drops the extras, a Mercure one keeps its selectors.
+      if (mercure === undefined) sub.rare = undefined
+      else if (sub.rare !== undefined) sub.rare.buffer = undefined
     },
 
     detach(session) {
@@ -436,10 +462,11 @@ export function createFanOut(options: FanOutOptions): FanOut {
         let dropped = 0
         const deliver = (sub: Subscriber): void => {
           if (!allowed(sub, event)) return
-          if (sub.buffer !== undefined) {
-            if (sub.buffer.at(-1) === event) return
-            sub.buffer.push(event)
-            if (sub.buffer.length > options.maxReplayBuffer) sub.session.close('slow-consumer')
+          const buffer = sub.rare?.buffer
+          if (buffer !== undefined) {
+            if (buffer.at(-1) === event) return
+            buffer.push(event)
+            if (buffer.length > options.maxReplayBuffer) sub.session.close('slow-consumer')
             return
           }
           if (conflated) {
@@ -451,7 +478,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
             return
           }
           let f: Frame
-          if (sub.mercure === undefined) {
+          if (sub.rare?.mercure === undefined) {
             frame ??= frameOf(event)
             f = frame
           } else {
@@ -480,7 +507,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
           id: sub.session.id,
           ip: sub.session.info.ip,
           topics: sub.topics,
-          since: sub.since,
+          since: SINCE_BASE + sub.since,
           queuedBytes: sub.session.bufferedBytes,
           lastEventId: sub.session.lastEventId ?? null,
           subject: sub.principal.subject ?? null,
@@ -491,7 +518,7 @@ export function createFanOut(options: FanOutOptions): FanOut {
     countByTopic() {
       const counts = new Map<string, number>()
       for (const sub of subscribers.values()) {
-        const topics = sub.mercure?.selectors.map((m) => m.value) ?? sub.topics
+        const topics = sub.rare?.mercure?.selectors.map((m) => m.value) ?? sub.topics
         for (const topic of topics) counts.set(topic, (counts.get(topic) ?? 0) + 1)
       }
       return counts
