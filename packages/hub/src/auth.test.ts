@@ -175,6 +175,8 @@ describe('token cache', () => {
     const at = auth.authenticateNow?.(bearer(t))
     expect(at).toMatchObject({ authenticated: true, subject: 'pub', tokenFrom: 'header' })
     expect(at?.publish).toBe(verified.publish)
+    // The principal verified is the one cached for its place (no second copy kept).
+    expect(at).toBe(verified)
     // One principal per token and place, not a copy per request; the cookie has its own.
     expect(auth.authenticateNow?.(bearer(t))).toBe(at)
     expect(await auth.authenticate(bearer(t))).toBe(at)

@@ -280,7 +280,9 @@ function claimsOf(payload: JWTPayload): { publish: string[]; subscribe: string[]
   }
   publish.push(...patternsFrom(payload['herald.publish'], 'herald.publish'))
   subscribe.push(...patternsFrom(payload['herald.subscribe'], 'herald.subscribe'))
-  return { publish, subscribe, admin }
+  // Copies of their exact length: a pushed-to array keeps room for 17 (150 bytes), and a
+  // principal lives as long as its subscribers and the token cache.
+  return { publish: publish.slice(), subscribe: subscribe.slice(), admin }
 }
 
 function cookie(header: string | undefined, name: string): string | undefined {
@@ -466,7 +468,10 @@ export function createAuthenticator(
       const { token, from } = found
       const cached = jwks === undefined || jwks.fresh ? cache.get(token, from) : undefined
       if (cached !== undefined) return cached
-      const principal = await verify(token, new URL('/.well-known/mercure', source.url).href)
+      const principal = withSource(
+        await verify(token, new URL('/.well-known/mercure', source.url).href),
+        from,
+      )
       // jose refuses once `exp <= now - tolerance` (in whole seconds), so the token is
       // good until (exp + tolerance) seconds; no `exp`: until evicted or the keys change.
       const exp = principal.expiresAt
@@ -475,12 +480,15 @@ export function createAuthenticator(
         principal,
         exp === undefined ? Number.POSITIVE_INFINITY : exp + tolerance * 1000,
       )
-      return withSource(principal, from)
+      return principal
     },
   }
 }
 
 type TokenFrom = NonNullable<Principal['tokenFrom']>
+
+/** A principal that knows where its token came from. */
+type SourcedPrincipal = Principal & { readonly tokenFrom: TokenFrom }
 
 /**
  * `principal` as presented `from` somewhere. Written out field by field rather than spread:
@@ -488,7 +496,7 @@ type TokenFrom = NonNullable<Principal['tokenFrom']>
  * own and `tokenFrom` an out-of-object property store, about 350 bytes; this literal has one
  * shape for all, every field in the object (96 bytes).
  */
-function withSource(principal: Omit<Principal, 'tokenFrom'>, from: TokenFrom): Principal {
+function withSource(principal: Omit<Principal, 'tokenFrom'>, from: TokenFrom): SourcedPrincipal {
   return {
     authenticated: principal.authenticated,
     subject: principal.subject,
@@ -506,15 +514,20 @@ interface TokenCache {
   readonly size: number
   /** The principal of a valid cached `token`, as presented `from` there. */
   get(token: string, from: TokenFrom): Principal | undefined
-  set(token: string, principal: Omit<Principal, 'tokenFrom'>, validUntil: number): void
+  /** Caches `principal` (with its `tokenFrom`) for `token`. */
+  set(token: string, principal: SourcedPrincipal, validUntil: number): void
   clear(): void
 }
 
+/**
+ * A cached token: its principal once per place it came from, made when first seen there (the
+ * one verified first is the one authenticate returned, not a copy of it).
+ */
 interface TokenEntry {
-  principal: Omit<Principal, 'tokenFrom'>
   validUntil: number
-  /** The principal with its `tokenFrom`, made once per place the token came from. */
-  views: { [F in TokenFrom]?: Principal }
+  header: Principal | undefined
+  cookie: Principal | undefined
+  query: Principal | undefined
 }
 
 /**
@@ -551,11 +564,11 @@ function createTokenCache(options: AuthOptions['tokenCache'], now: () => number)
       if (entry === undefined) return undefined
       if (now() < entry.validUntil) {
         // Principals are read-only: one object per token and place, not a copy per request.
-        let view = entry.views[from]
-        if (view === undefined) {
-          view = withSource(entry.principal, from)
-          entry.views[from] = view
-        }
+        const found = entry[from]
+        if (found !== undefined) return found
+        const any = (entry.header ?? entry.cookie ?? entry.query) as Principal
+        const view = withSource(any, from)
+        entry[from] = view
         return view
       }
       remove(token)
@@ -564,7 +577,14 @@ function createTokenCache(options: AuthOptions['tokenCache'], now: () => number)
     set(token, principal, validUntil) {
       if (maxEntries === 0 || token.length > maxChars || !(now() < validUntil)) return
       remove(token)
-      entries.set(token, { principal, validUntil, views: {} })
+      const entry: TokenEntry = {
+        validUntil,
+        header: undefined,
+        cookie: undefined,
+        query: undefined,
+      }
+      entry[principal.tokenFrom] = principal
+      entries.set(token, entry)
       chars += token.length
       // Oldest first: the Map iterates in insertion order.
       for (const oldest of entries.keys()) {
