@@ -5,7 +5,8 @@
  * stream by constructor (objects and self bytes), biggest first.
  * `npm run bench:hub-heap -- [N] [extra herald serve flags...]`. Linux only. BENCH_AUTH=1 turns
  * authorization on (`--jwt-secret`, `--query-token`): every stream presents a subscriber token
- * in its query string, as the idle-streams benchmark's `herald-auth` does.
+ * in its query string, as the idle-streams benchmark's `herald-auth` does. BENCH_AUTH=each: a
+ * token of its own per stream (its own subject), as users with their own tokens present.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -18,13 +19,20 @@ import { HERALD_BIN } from '@herald/testkit'
 
 const count = Number(process.argv[2] ?? 2000)
 const SECRET = 'hub-heap-bench-secret-0123456789abcdef'
-const auth = process.env.BENCH_AUTH === '1'
+const authMode = process.env.BENCH_AUTH
+const auth = authMode === '1' || authMode === 'each'
 const extra = [...process.argv.slice(3), ...(auth ? ['--jwt-secret', SECRET, '--query-token'] : [])]
-const query = auth
-  ? `&authorization=${await mintToken({ secret: SECRET, subscribe: ['bench/*'], ttlSeconds: 86_400 })}`
-  : ''
+let tokens = 0
+/** The query part with the stream's token: one for all, or (BENCH_AUTH=each) its own. */
+async function tokenQuery(): Promise<string> {
+  if (!auth) return ''
+  const subject = authMode === 'each' ? `bench-${++tokens}` : undefined
+  return `&authorization=${await mintToken({ secret: SECRET, subscribe: ['bench/*'], ttlSeconds: 86_400, subject })}`
+}
+const shared = authMode === '1' ? await tokenQuery() : undefined
 
-function openStream(port: number, topic: string, source: string): Promise<Socket> {
+async function openStream(port: number, topic: string, source: string): Promise<Socket> {
+  const query = shared ?? (await tokenQuery())
   return new Promise((resolve, reject) => {
     const socket = connect({ port, host: '127.0.0.1', localAddress: source })
     let head = ''
