@@ -15,7 +15,7 @@
  * changes them again) is detected up front and the stream keeps its `Socket`
  * ({@link takeHandle} returns `undefined`).
  */
-import type { Sink, SinkOwner } from './sink.js'
+import { ownerWritten, type Sink, type SinkOwner } from './sink.js'
 
 /** The parts of `internalBinding('stream_wrap')` used here. */
 interface StreamWrapBinding {
@@ -164,7 +164,7 @@ function afterWrite(this: WriteRequest, status: number): void {
   if (sink === undefined) return
   if (status < 0) sink.failed(status, 'write')
   else {
-    done?.()
+    sink.completed(done)
     sink.drained()
   }
 }
@@ -190,6 +190,8 @@ function onRead(this: TcpHandle): void {
  * time (the session's rule), so `buffered` is what the kernel has not taken of that write.
  */
 export class HandleSink implements Sink {
+  /** It understands {@link ownerWritten} (on the prototype: no field per sink). */
+  declare readonly reportsWrites: true
   private handle: TcpHandle | undefined
   private owner: SinkOwner | undefined = undefined
   // Sessions waiting in ready(): rare, so a single listener, or an array past the first.
@@ -254,7 +256,7 @@ export class HandleSink implements Sink {
       if (req === undefined) {
         // Node 24+: a number is the whole story (0, or the error).
         if (result !== 0) this.failLater(result)
-        else done?.()
+        else this.completed(done)
         return
       }
       if (result !== 0) {
@@ -262,7 +264,7 @@ export class HandleSink implements Sink {
         return
       }
       if (wrap.streamBaseState[wrap.kLastWriteWasAsync] === 0) {
-        done?.()
+        this.completed(done)
         return
       }
       req.sink = this
@@ -286,6 +288,12 @@ export class HandleSink implements Sink {
       result.writeStatus = null
       afterWrite.call(result, status)
     }
+  }
+
+  /** @internal A write completed: runs its `done`, or tells the owner ({@link ownerWritten}). */
+  completed(done: (() => void) | undefined): void {
+    if (done === ownerWritten) this.owner?.written?.()
+    else done?.()
   }
 
   get buffered(): number {
@@ -417,3 +425,5 @@ export function takeHandle(socket: SocketInternals): HandleSink | undefined {
   handle.readStart()
   return sink
 }
+
+Object.defineProperty(HandleSink.prototype, 'reportsWrites', { value: true })

@@ -8,7 +8,7 @@
  */
 import { type EventInit, encodeComment, encodeEventBytes, toBytes } from '@herald/protocol'
 import { shared } from './frame.js'
-import type { Sink, SinkOwner } from './sink.js'
+import { ownerWritten, type Sink, type SinkOwner } from './sink.js'
 import type { CloseReason, Frame, Session, SessionInfo } from './types.js'
 
 /** What a session needs from the server that owns it. */
@@ -135,7 +135,8 @@ export abstract class StreamSession implements Session, SinkOwner {
   private sinkBuffered = 0
   // Frames handed to the transport whose write has not completed (0: none in flight).
   private inFlight = 0
-  // The write-completion callback, made on the first flush (idle sessions never need one).
+  // The write-completion callback, made on the first flush (idle sessions never need one)
+  // for sinks that cannot tell the session themselves (ownerWritten).
   private onWritten: (() => void) | undefined = undefined
   // What few sessions use (signal, closed, ready, the close reason): one object, made on
   // first use.
@@ -341,10 +342,14 @@ export abstract class StreamSession implements Session, SinkOwner {
     const sink = this.sink
     if (sink === undefined || this.inFlight > 0 || this.queue === undefined) return 0
     const bytes = this.queued
-    // A bound method (48 bytes) rather than an arrow function (a function and its context,
-    // about 110): every session that got a heartbeat keeps one.
-    this.onWritten ??= this.written.bind(this)
-    this.handOff(sink, this.onWritten)
+    // A sink that reports writes to its owner needs no callback; for the others, a bound
+    // method (72 bytes with its bound arguments) rather than an arrow function (a function
+    // and its context, about 110): every session that got a heartbeat keeps one.
+    if (sink.reportsWrites === true) this.handOff(sink, ownerWritten)
+    else {
+      this.onWritten ??= this.written.bind(this)
+      this.handOff(sink, this.onWritten)
+    }
     this.lastWrite = sinceBase(now)
     this.sinkBuffered = sink.buffered
     if (this.pinned(0) > this.host.maxQueueBytes) this.close('slow-consumer')
@@ -352,8 +357,8 @@ export abstract class StreamSession implements Session, SinkOwner {
     return bytes
   }
 
-  /** The transport took the last write: send what queued up meanwhile. */
-  private written(): void {
+  /** @internal The transport took the last write: send what queued up meanwhile. */
+  written(): void {
     this.inFlight = 0
     const sink = this.sink
     if (sink === undefined) return

@@ -7,7 +7,17 @@
 export interface SinkOwner {
   /** The transport closed or failed without the session asking. */
   transportClosed(reason: 'client' | 'error', error?: unknown): void
+  /** A write given {@link ownerWritten} as its `done` completed (sinks that report writes). */
+  written?(): void
 }
+
+/**
+ * Given as a write's `done` to a sink that {@link Sink.reportsWrites}: instead of calling a
+ * callback, the sink tells its owner ({@link SinkOwner.written}) once the transport took the
+ * chunk. It spares every session a write callback of its own (a bound function, 72 bytes, kept
+ * for the session's life once it wrote). Never called itself.
+ */
+export function ownerWritten(): void {}
 
 /**
  * Where a session's coalesced bytes go. A session has at most one write in flight: it hands
@@ -26,6 +36,8 @@ export interface Sink {
    * `writev`): the chunks are the shared frames themselves, never copied. `done` as in `write`.
    */
   writev(chunks: readonly Uint8Array[], done?: () => void): void
+  /** `true` when the sink understands {@link ownerWritten} as a write's `done`. */
+  readonly reportsWrites?: boolean
   /** Bytes the transport holds that the peer has not taken yet. */
   readonly buffered: number
   /**
