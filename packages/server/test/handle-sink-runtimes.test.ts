@@ -6,9 +6,9 @@
  * must work whichever transport it got. With CI=true a missing runtime fails; elsewhere it is
  * skipped.
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { runToExit } from '@herald/testkit'
 import { describe, expect, it } from 'vitest'
 
 const root = fileURLToPath(new URL('../../../', import.meta.url))
@@ -38,30 +38,12 @@ const RUNTIMES: ReadonlyArray<{ name: string; bin: string; args: string[]; node:
   },
 ]
 
-function run(bin: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, {
-      cwd: root,
-      env: { ...process.env, NO_COLOR: '1', DENO_NO_UPDATE_CHECK: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk
-    })
-    child.on('close', (code) => resolve({ code, out }))
-  })
-}
-
 describe('a lean stream on every runtime we claim', () => {
   for (const runtime of RUNTIMES) {
     const present = existsSync(runtime.bin)
     it.skipIf(!present && !ci)(runtime.name, { timeout: 90_000 }, async () => {
       expect(present, `${runtime.bin} missing: run .ci/run's runtime install step`).toBe(true)
-      const { code, out } = await run(runtime.bin, runtime.args)
+      const { code, out } = await runToExit(runtime.bin, runtime.args, { cwd: root })
       expect(code, out).toBe(0)
       const line = out.split('\n').find((l) => l.startsWith('{')) ?? '{}'
       const result = JSON.parse(line) as Record<string, unknown>
