@@ -70,6 +70,8 @@ export interface TcpHandle {
 interface SocketInternals {
   _handle?: unknown
   readonly destroyed: boolean
+  readonly readable: boolean
+  readonly writable: boolean
   readonly writableLength: number
   readonly server?: unknown
   removeAllListeners(): unknown
@@ -397,13 +399,25 @@ function request(handle: TcpHandle): WriteRequest {
  * written: the handle is read and written here from now on, and the `Socket` is let go of
  * (its listeners removed, then destroyed without closing the connection, which also takes it
  * off its server's connection count). `undefined`, with the socket untouched, where that
- * cannot be done safely: no usable bindings, not a TCP handle, or bytes still queued on it.
+ * cannot be done safely: no usable bindings, not a TCP handle, bytes still queued on it, or a
+ * connection no longer open both ways.
  */
 export function takeHandle(socket: SocketInternals): HandleSink | undefined {
   if (bindings === undefined) bindings = loadBindings()
   if (bindings === null) return undefined
   const handle = socket._handle
-  if (socket.destroyed || socket.writableLength !== 0 || !isTcpHandle(handle)) return undefined
+  // Only a connection open both ways: one whose peer already sent its FIN (the Socket read the
+  // EOF, which the handle will not report again) or that is already ending stays a Socket,
+  // whose own machinery closes it as before.
+  if (
+    socket.destroyed ||
+    !socket.readable ||
+    !socket.writable ||
+    socket.writableLength !== 0 ||
+    !isTcpHandle(handle)
+  ) {
+    return undefined
+  }
   const state = bindings
   if (state.owner === undefined) {
     state.owner = Object.getOwnPropertySymbols(handle).find(

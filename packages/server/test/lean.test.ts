@@ -202,6 +202,34 @@ describe('lean connection path', () => {
     client.destroy()
   })
 
+  it('closes a stream whose client half-closed while it was being authorized', async () => {
+    const sockets: net.Socket[] = []
+    const { port, streams } = await start(
+      { heartbeatMs: 0 },
+      {
+        // Answers once the server has read the client's FIN (the EOF is behind us then).
+        authorize: async () => {
+          while (sockets[0]?.readableEnded !== true) {
+            await new Promise((resolve) => setImmediate(resolve))
+          }
+          return undefined
+        },
+      },
+    )
+    front?.prependListener('connection', (socket: net.Socket) => {
+      sockets.push(socket)
+    })
+    const client = net.connect(port, '127.0.0.1')
+    client.on('error', () => {})
+    client.on('data', () => {})
+    const closed = new Promise((resolve) => client.on('close', resolve))
+    client.end('GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n')
+    // The server closes its side too: the connection ends, and no stream is left open.
+    await closed
+    while (streams.size > 0) await new Promise((resolve) => setImmediate(resolve))
+    expect(streams.size).toBe(0)
+  })
+
   it('notices a client reset on a detached stream', async () => {
     const { port, sessions, streams } = await start({ heartbeatMs: 0 })
     const client = await openStream(port, { path: '/events' })
