@@ -1,22 +1,9 @@
-import type { StoredEvent } from '@herald/store'
-import { compareCursors, formatSequenceCursor, NO_ALTERNATES } from '@herald/store'
+import { compareCursors } from '@herald/store'
 import { describe, expect, it } from 'vitest'
+import { storedEvent } from '../test/fixtures.js'
 import { createAdmission } from './admission.js'
 
-function event(seq: number, publishedAt = 0): StoredEvent {
-  return {
-    id: formatSequenceCursor(seq),
-    topic: 't',
-    alternates: NO_ALTERNATES,
-    data: String(seq),
-    type: undefined,
-    clientId: undefined,
-    retry: undefined,
-    private: false,
-    publishedAt,
-    schemaVersion: undefined,
-  }
-}
+const event = (seq: number, publishedAt = 0) => storedEvent(seq, { publishedAt })
 
 /** An admission on a clock the test moves (no timer, no sleep). */
 function setup(maxLagMs: number | undefined, pageSize = 1000) {

@@ -1,25 +1,11 @@
 import type { StoredEvent } from '@herald/store'
-import { formatSequenceCursor, NO_ALTERNATES } from '@herald/store'
 import { describe, expect, it } from 'vitest'
+import { storedEvent } from '../test/fixtures.js'
 import { createConflation } from './conflation.js'
 
 let seq = 0
-function event(topic: string, extra: Partial<StoredEvent> = {}): StoredEvent {
-  seq++
-  return {
-    id: formatSequenceCursor(seq),
-    topic,
-    alternates: NO_ALTERNATES,
-    data: String(seq),
-    type: undefined,
-    clientId: undefined,
-    retry: undefined,
-    private: false,
-    publishedAt: 0,
-    schemaVersion: undefined,
-    ...extra,
-  }
-}
+const event = (topic: string, extra: Partial<StoredEvent> = {}) =>
+  storedEvent(++seq, { topic, ...extra })
 
 describe('createConflation', () => {
   it('is off without patterns', () => {

@@ -1,7 +1,7 @@
-import { createStreamServer, type Session, type StreamServer } from '@herald/server'
-import type { StoredEvent } from '@herald/store'
-import { formatSequenceCursor, NO_ALTERNATES } from '@herald/store'
+import { createStreamServer, type StreamServer } from '@herald/server'
+import { openFetchSessions } from '@herald/testkit'
 import { afterEach, describe, expect, it } from 'vitest'
+import { storedEvent } from '../test/fixtures.js'
 import { ANONYMOUS } from './auth.js'
 import { createConflation } from './conflation.js'
 import { createFanOut } from './fan-out.js'
@@ -14,32 +14,7 @@ afterEach(async () => {
 })
 
 let seq = 0
-function event(topic: string): StoredEvent {
-  seq++
-  return {
-    id: formatSequenceCursor(seq),
-    topic,
-    alternates: NO_ALTERNATES,
-    data: String(seq),
-    type: undefined,
-    clientId: undefined,
-    retry: undefined,
-    private: false,
-    publishedAt: 0,
-    schemaVersion: undefined,
-  }
-}
-
-function openSessions(server: StreamServer, count: number): Session[] {
-  return Array.from({ length: count }, (_, i) => {
-    const { session } = server.handleFetch(
-      new Request('http://example.test/events', { headers: { accept: 'text/event-stream' } }),
-      { ip: `10.0.0.${i + 1}` },
-    )
-    if (session === undefined) throw new Error('refused')
-    return session
-  })
-}
+const event = (topic: string) => storedEvent(++seq, { topic })
 
 describe('fan-out: frames handed to subscribers (what admission projects per event)', () => {
   it('counts one frame per subscriber per event written, none for other topics or conflated events', async () => {
@@ -57,7 +32,7 @@ describe('fan-out: frames handed to subscribers (what admission projects per eve
       publishStartedAt: new Map(),
       conflation: createConflation(['ticker']),
     })
-    const sessions = openSessions(streams, 5)
+    const sessions = openFetchSessions(streams, 5)
     for (const [i, session] of sessions.entries()) {
       await fanOut.attach(session, i < 3 ? ['orders', 'ticker'] : ['news'], ANONYMOUS)
     }

@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { Writable } from 'node:stream'
+import { openFetchSessions } from '@herald/testkit'
 import pino from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFrame, createStreamServer, type Session, type StreamServer } from '../src/index.js'
@@ -173,18 +174,6 @@ describe('write path', () => {
 })
 
 describe('flush slices', () => {
-  /** `count` Fetch sessions of `server` (no sockets: the test counts turns, not bytes). */
-  function openSessions(server: StreamServer, count: number): Session[] {
-    return Array.from({ length: count }, (_, i) => {
-      const { session } = server.handleFetch(
-        new Request('http://example.test/events', { headers: { accept: 'text/event-stream' } }),
-        { ip: `10.0.0.${i + 1}` },
-      )
-      if (session === undefined) throw new Error('refused')
-      return session
-    })
-  }
-
   /** A stream server writing 3 sessions per slice, logging each slice as `slice of N`. */
   function slicedServer(log: string[]): StreamServer {
     return createStreamServer({
@@ -202,7 +191,7 @@ describe('flush slices', () => {
   it('writes a long pass in slices of flushSliceSessions, one per event-loop turn, with other callbacks running between two slices', async () => {
     const log: string[] = []
     streams = slicedServer(log)
-    const sessions = openSessions(streams, 8)
+    const sessions = openFetchSessions(streams, 8)
     expect(streams.writeLagMs).toBe(0)
     const frame = createFrame({ id: '1', data: 'x' })
     for (const session of sessions) session.sendFrame(frame)
@@ -224,7 +213,7 @@ describe('flush slices', () => {
     const log: string[] = []
     streams = slicedServer(log)
     const s = streams
-    const sessions = openSessions(s, 8)
+    const sessions = openFetchSessions(s, 8)
     expect(s.writeDelayMs).toBe(0)
     expect(s.writeDelayMsWith(1000)).toBe(0)
     // The first pass measures the rate: 0 before it.
@@ -253,7 +242,7 @@ describe('flush slices', () => {
   it('flushed() resolves once every frame queued before it has been written: at once when none waits, else at the end of its pass', async () => {
     const log: string[] = []
     streams = slicedServer(log)
-    const sessions = openSessions(streams, 8)
+    const sessions = openFetchSessions(streams, 8)
     await streams.flushed()
     const frame = createFrame({ id: '1', data: 'x' })
     for (const session of sessions) session.sendFrame(frame)
@@ -275,7 +264,7 @@ describe('flush slices', () => {
         },
       },
     })
-    const sessions = openSessions(streams, 256)
+    const sessions = openFetchSessions(streams, 256)
     for (const session of sessions) session.send({ data: 'x' })
     await until(() => slices.length > 0)
     expect(slices).toEqual([256])
@@ -296,7 +285,7 @@ describe('flush slices', () => {
         },
       },
     })
-    const sessions = openSessions(streams, 8)
+    const sessions = openFetchSessions(streams, 8)
     const frame = createFrame({ data: 'x'.repeat(1000) })
     for (const session of sessions) session.sendFrame(frame)
     await streams.flushed()

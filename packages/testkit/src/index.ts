@@ -3,6 +3,8 @@ export { freePort, startNatsServer, startRedisServer } from './backend-servers.j
 export { CHROMIUM_ARGS, CHROMIUM_PATH, launchChromium } from './chromium.js'
 export type { EventStreamReader } from './event-stream-reader.js'
 export { openEventStream } from './event-stream-reader.js'
+export type { FetchSessionServer } from './fetch-sessions.js'
+export { openFetchSessions } from './fetch-sessions.js'
 export type { HeraldRun, HubProcess, HubProcessOptions } from './hub-process.js'
 export { HERALD_BIN, runHerald, startHubProcess } from './hub-process.js'
 export type { RunToExitOptions } from './run-to-exit.js'
