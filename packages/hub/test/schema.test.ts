@@ -1,13 +1,12 @@
 /**
  * Per-topic data schemas with real Standard Schema libraries (zod, valibot), over HTTP.
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { createHub, createMemoryEventStore } from '@herald/hub'
 import { isHeraldError } from '@herald/protocol'
 import * as v from 'valibot'
 import { afterEach, describe, expect, it } from 'vitest'
 import { z } from 'zod'
+import { listenHub } from './fixtures.js'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -17,25 +16,20 @@ afterEach(async () => {
 describe('topic schemas', () => {
   it('refuses data that does not match its topic schema (400), atomically', async () => {
     const store = createMemoryEventStore()
-    const hub = createHub({
-      store,
-      schemas: [
-        {
-          pattern: 'orders/*',
-          schema: z.object({ total: z.number(), currency: z.string().length(3) }),
-        },
-        { pattern: 'chat/**', schema: v.string() },
-      ],
-    })
-    const server = createServer((req, res) => hub.handleNode(req, res))
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    cleanups.push(async () => {
-      await hub.close()
-      await store.close()
-      server.closeAllConnections()
-      await new Promise((resolve) => server.close(resolve))
-    })
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/publish`
+    const { hub, url: base } = await listenHub(
+      {
+        store,
+        schemas: [
+          {
+            pattern: 'orders/*',
+            schema: z.object({ total: z.number(), currency: z.string().length(3) }),
+          },
+          { pattern: 'chat/**', schema: v.string() },
+        ],
+      },
+      cleanups,
+    )
+    const url = `${base}/publish`
     const post = async (body: unknown) => {
       const response = await fetch(url, {
         method: 'POST',

@@ -3,12 +3,11 @@
  * trusted origin (CSRF), idempotent replays re-check publish grants, a malformed Host gets a
  * 400 (not a 500).
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import type { HubOptions } from '@herald/hub'
 import { createHub, createMemoryEventStore, mintToken } from '@herald/hub'
 import { afterEach, describe, expect, it } from 'vitest'
+import { listenHub } from './fixtures.js'
 
 const SECRET = 'security-test-secret-0123456789abcdef'
 const cleanups: (() => Promise<unknown>)[] = []
@@ -17,22 +16,16 @@ afterEach(async () => {
 })
 
 async function start(options: Partial<HubOptions> = {}): Promise<string> {
-  const store = createMemoryEventStore()
-  const hub = createHub({
-    store,
-    auth: { jwtSecret: SECRET },
-    stream: { heartbeatMs: 0 },
-    ...options,
-  })
-  const server = createServer((req, res) => hub.handleNode(req, res))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(async () => {
-    await hub.close()
-    await store.close()
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const hub = await listenHub(
+    {
+      store: createMemoryEventStore(),
+      auth: { jwtSecret: SECRET },
+      stream: { heartbeatMs: 0 },
+      ...options,
+    },
+    cleanups,
+  )
+  return hub.url
 }
 
 async function formPost(

@@ -2,11 +2,10 @@
  * Subscribers whose token expires are closed by one sweep for all of them, not a timer each
  * (a Timeout, its closure and context: about 250 bytes per subscriber with authorization on).
  */
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { createHub, createMemoryEventStore, type Hub, mintToken } from '@herald/hub'
+import { createMemoryEventStore, type Hub, mintToken } from '@herald/hub'
 import { openEventStream } from '@herald/testkit'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { listenHub } from './fixtures.js'
 
 const SECRET = 'expiry-test-secret-0123456789abcdef'
 const cleanups: (() => Promise<unknown>)[] = []
@@ -15,18 +14,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function start(): Promise<{ url: string; hub: Hub }> {
-  const store = createMemoryEventStore()
-  const hub = createHub({ store, auth: { jwtSecret: SECRET }, stream: { heartbeatMs: 0 } })
-  const server = createServer((req, res) => hub.handleNode(req, res))
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(async () => {
-    await hub.close()
-    await store.close()
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hub }
+function start(): Promise<{ url: string; hub: Hub }> {
+  return listenHub(
+    { store: createMemoryEventStore(), auth: { jwtSecret: SECRET }, stream: { heartbeatMs: 0 } },
+    cleanups,
+  )
 }
 
 /** Opens a stream with `token`; resolves once its headers are in, with a promise of its end. */
