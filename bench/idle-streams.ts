@@ -30,6 +30,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os'
 import { join } from 'node:path'
 import readline from 'node:readline'
+import { mintToken } from '@herald/hub'
 import { freePort, waitForPort } from './ports.js'
 
 type Kind = 'herald' | 'herald@before' | 'herald-auth' | 'herald-http' | 'nchan'
@@ -104,25 +105,12 @@ http {
 }
 
 const JWT_SECRET = 'idle-streams-bench-secret-0123456789abcdef'
-let token: string | undefined
-/** A subscriber token for topic `bench`, minted once with `herald token`. */
-function subscriberToken(): string {
-  token ??= execFileSync(
-    process.execPath,
-    [
-      join(root, 'packages/cli/dist/bin.js'),
-      'token',
-      '--subscribe',
-      'bench',
-      '--secret',
-      JWT_SECRET,
-      '--ttl',
-      '86400',
-    ],
-    { encoding: 'utf8' },
-  ).trim()
-  return token
-}
+/** A subscriber token for topic `bench` (a day long), for the `herald-auth` streams. */
+const subscriberToken = await mintToken({
+  secret: JWT_SECRET,
+  subscribe: ['bench'],
+  ttlSeconds: 86_400,
+})
 
 interface Running {
   pid: number
@@ -182,7 +170,7 @@ async function start(kind: Kind): Promise<Running> {
       kind === 'nchan'
         ? '/sub'
         : kind === 'herald-auth'
-          ? `/events?topic=bench&authorization=${subscriberToken()}`
+          ? `/events?topic=bench&authorization=${subscriberToken}`
           : '/events?topic=bench',
     async stop() {
       await stopChild(child)
